@@ -1,0 +1,28 @@
+//! Formats and protocols every part of ostler shares, as bytes and files only: no processes,
+//! no signals.
+//!
+//! - [`tain`]: TAI64N timestamps, packed (12 bytes) and as text (`@` + 24 hex digits);
+//! - [`status`]: the `supervise/status` codec (s6's 35-byte layout, reading the 43-byte one too);
+//! - [`death_tally`]: the `supervise/death_tally` records;
+//! - [`letter`]: the control-FIFO letters of a supervisor and of a scanner;
+//! - [`fifodir`]: the `event/` fifodir: create, subscribe, notify;
+//! - [`settings`]: the small files of a service directory (`notification-fd`, `timeout-kill`…);
+//! - [`lock`]: fcntl whole-file locks, the kind s6's tools test;
+//! - [`atomic`]: write `NAME.new`, then rename it over `NAME`;
+//! - [`signame`]: signal names as s6 prints and reads them.
+#![deny(missing_docs)]
+
+pub mod atomic;
+pub mod death_tally;
+pub mod error;
+pub mod fifodir;
+pub mod letter;
+pub mod lock;
+pub mod settings;
+pub mod signame;
+pub mod status;
+pub mod tain;
+
+pub use error::CoreError;
+pub use status::Status;
+pub use tain::Tain;

@@ -1,0 +1,231 @@
+//! The small files of a service directory that tune its supervision, read afresh at every
+//! start and stop as s6 does. Each is read with a size limit; a bad one is reported with
+//! its path and the fix, and the default is used, so one bad file never stops a supervisor.
+
+use crate::{death_tally, signame, CoreError};
+use nix::sys::signal::Signal;
+use std::io::Read;
+use std::path::Path;
+use std::time::Duration;
+
+/// Largest settings file we read; anything longer is refused as not a setting.
+const MAX_LEN: u64 = 256;
+
+/// Default `timeout-finish`.
+pub const DEFAULT_TIMEOUT_FINISH: Duration = Duration::from_millis(5000);
+
+/// The tunables of one service directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// `notification-fd`: the fd on which run writes a newline when ready.
+    pub notification_fd: Option<i32>,
+    /// `lock-fd`: the fd on which run gets a lock on `supervise/service-lock`.
+    pub lock_fd: Option<i32>,
+    /// `timeout-kill`: SIGKILL this long after a down command, if still alive.
+    pub timeout_kill: Option<Duration>,
+    /// `timeout-finish`: how long finish may run (`None` = unlimited).
+    pub timeout_finish: Option<Duration>,
+    /// `max-death-tally`: deaths kept in `supervise/death_tally`.
+    pub max_death_tally: u16,
+    /// `down-signal`: sent by `d`, `D` and `r`.
+    pub down_signal: Signal,
+    /// `flag-newpidns`: run as PID 1 of a new PID namespace.
+    pub new_pid_namespace: bool,
+    /// `flag-timeout-killpg`: the timeout-kill SIGKILL goes to the process group.
+    pub timeout_kill_group: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            notification_fd: None,
+            lock_fd: None,
+            timeout_kill: None,
+            timeout_finish: Some(DEFAULT_TIMEOUT_FINISH),
+            max_death_tally: death_tally::DEFAULT_MAX,
+            down_signal: Signal::SIGTERM,
+            new_pid_namespace: false,
+            timeout_kill_group: false,
+        }
+    }
+}
+
+impl Settings {
+    /// Reads the settings of `service_dir`. Problems come back beside the settings (which then
+    /// hold the default for that file), to be reported; they never stop the reading.
+    pub fn load(service_dir: &Path) -> (Settings, Vec<CoreError>) {
+        let mut problems = Vec::new();
+        let mut settings = Settings::default();
+        let mut read = |name: &str| match read_small(&service_dir.join(name)) {
+            Ok(text) => text.map(|t| (service_dir.join(name), t)),
+            Err(e) => {
+                problems.push(e);
+                None
+            }
+        };
+        let notification = read("notification-fd");
+        let lock = read("lock-fd");
+        let kill = read("timeout-kill");
+        let finish = read("timeout-finish");
+        let tally = read("max-death-tally");
+        let signal = read("down-signal");
+        let mut check = |parsed: Result<(), CoreError>| {
+            if let Err(e) = parsed {
+                problems.push(e);
+            }
+        };
+        if let Some((path, text)) = notification {
+            check(parse_fd(&path, &text).map(|fd| settings.notification_fd = Some(fd)));
+        }
+        if let Some((path, text)) = lock {
+            check(parse_fd(&path, &text).map(|fd| settings.lock_fd = Some(fd)));
+        }
+        if settings.lock_fd.is_some() && settings.lock_fd == settings.notification_fd {
+            check(Err(CoreError::BadSetting {
+                path: service_dir.join("lock-fd"),
+                problem: "is the same fd as notification-fd".into(),
+                fix: "choose two different fds; lock-fd is ignored until then",
+            }));
+            settings.lock_fd = None;
+        }
+        if let Some((path, text)) = kill {
+            check(
+                parse_millis(&path, &text)
+                    .map(|ms| settings.timeout_kill = (ms > 0).then(|| Duration::from_millis(ms))),
+            );
+        }
+        if let Some((path, text)) = finish {
+            check(
+                parse_millis(&path, &text)
+                    .map(|ms| settings.timeout_finish = (ms > 0).then(|| Duration::from_millis(ms))),
+            );
+        }
+        if let Some((path, text)) = tally {
+            check(
+                parse_millis(&path, &text)
+                    .map(|n| settings.max_death_tally = n.min(u64::from(death_tally::LIMIT)) as u16),
+            );
+        }
+        if let Some((path, text)) = signal {
+            match signame::parse(&text) {
+                Some(sig) => settings.down_signal = sig,
+                None => check(Err(CoreError::BadSetting {
+                    path,
+                    problem: format!("{:?} is not a signal", text.trim()),
+                    fix: "write a signal name such as TERM or HUP, or its number; SIGTERM is used until then",
+                })),
+            }
+        }
+        settings.new_pid_namespace = service_dir.join("flag-newpidns").exists();
+        settings.timeout_kill_group = service_dir.join("flag-timeout-killpg").exists();
+        (settings, problems)
+    }
+}
+
+/// Reads a whole small text file; `Ok(None)` when it does not exist.
+pub fn read_small(path: &Path) -> Result<Option<String>, CoreError> {
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(CoreError::io("open", path, e)),
+    };
+    let mut bytes = Vec::new();
+    file.take(MAX_LEN + 1).read_to_end(&mut bytes).map_err(|e| CoreError::io("read", path, e))?;
+    if bytes.len() as u64 > MAX_LEN {
+        return Err(CoreError::BadSetting {
+            path: path.into(),
+            problem: format!("is longer than {MAX_LEN} bytes"),
+            fix: "it should hold one short value; the default is used until then",
+        });
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(Some(text)),
+        Err(_) => Err(CoreError::BadSetting {
+            path: path.into(),
+            problem: "is not text".into(),
+            fix: "it should hold one short value; the default is used until then",
+        }),
+    }
+}
+
+fn parse_fd(path: &Path, text: &str) -> Result<i32, CoreError> {
+    match text.trim().parse::<i32>() {
+        Ok(fd) if (1..=1_048_575).contains(&fd) => Ok(fd),
+        _ => Err(CoreError::BadSetting {
+            path: path.into(),
+            problem: format!("{:?} is not a usable fd number", text.trim()),
+            fix: "write a decimal fd of 1 or more, such as 3; the file is ignored until then",
+        }),
+    }
+}
+
+fn parse_millis(path: &Path, text: &str) -> Result<u64, CoreError> {
+    text.trim().parse::<u64>().map_err(|_| CoreError::BadSetting {
+        path: path.into(),
+        problem: format!("{:?} is not a whole number", text.trim()),
+        fix: "write a decimal number such as 3000 (milliseconds, or a count); the default is used until then",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir_with(files: &[(&str, &[u8])]) -> std::path::PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("ostler-settings-{}-{}", std::process::id(), crate::Tain::now().nanos));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, contents) in files {
+            std::fs::write(dir.join(name), contents).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn defaults_when_absent() {
+        let dir = dir_with(&[]);
+        let (settings, problems) = Settings::load(&dir);
+        assert_eq!(settings, Settings::default());
+        assert!(problems.is_empty());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn reads_good_values() {
+        let dir = dir_with(&[
+            ("notification-fd", b"3\n"),
+            ("timeout-kill", b"250"),
+            ("timeout-finish", b"0"),
+            ("max-death-tally", b"99999"),
+            ("down-signal", b"HUP\n"),
+        ]);
+        let (settings, problems) = Settings::load(&dir);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(settings.notification_fd, Some(3));
+        assert_eq!(settings.timeout_kill, Some(Duration::from_millis(250)));
+        assert_eq!(settings.timeout_finish, None);
+        assert_eq!(settings.max_death_tally, 4096);
+        assert_eq!(settings.down_signal, Signal::SIGHUP);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn garbage_is_reported_with_the_path_and_defaults_kept() {
+        let big = vec![b'7'; 1 << 20];
+        let dir = dir_with(&[
+            ("notification-fd", b"x"),
+            ("timeout-kill", b"-5"),
+            ("timeout-finish", &big),
+            ("down-signal", b"\xff\x00"),
+            ("lock-fd", b"0"),
+        ]);
+        let (settings, problems) = Settings::load(&dir);
+        assert_eq!(settings, Settings::default());
+        assert_eq!(problems.len(), 5, "{problems:?}");
+        let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        assert!(text.iter().any(|t| t.contains("notification-fd") && t.contains("\"x\"")), "{text:?}");
+        assert!(text.iter().any(|t| t.contains("timeout-kill") && t.contains("-5")), "{text:?}");
+        assert!(text.iter().any(|t| t.contains("timeout-finish") && t.contains("longer")), "{text:?}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
