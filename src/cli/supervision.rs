@@ -3,23 +3,74 @@
 use clap::Args;
 use std::path::PathBuf;
 
-/// Supervise one service directory (s6-supervise).
+/// Supervise one service directory (s6-supervise's role).
+///
+/// Runs DIR/run (with the service's name as its argument) in its own session, restarts it when
+/// it dies, runs DIR/finish after each death, and obeys the one-letter commands written to
+/// DIR/supervise/control (see `ostler svc`). Keeps DIR/supervise/status in s6's exact format and
+/// posts events to DIR/event, so s6's tools and ostler's work with it alike.
+///
+/// Signals: TERM takes the service down then exits; HUP exits once the service is down; QUIT
+/// exits at once and leaves the service running; INT sends SIGINT to the service's process
+/// group, then exits. Exit codes: 0 after an exit command, 100 when another supervisor already
+/// runs on DIR, 111 on a system failure.
 #[derive(Args, Debug)]
 pub struct SuperviseArgs {
-    /// The service directory.
+    /// The service directory: holds `run`, and optionally `finish`, `down`, `notification-fd`,
+    /// `timeout-kill`, `timeout-finish`, `max-death-tally`, `down-signal`, `lock-fd`.
     pub dir: PathBuf,
 }
 
-/// Scan a directory and supervise every service in it (s6-svscan).
+/// Scan a directory and supervise every service in it (s6-svscan's role).
+///
+/// Every subdirectory of DIR (or symlink to one) whose name does not start with a dot is a
+/// service; when it has a `log` subdirectory, that is supervised too and reads what the service
+/// writes on its stdout, through a pipe the scanner holds so that neither side's restart loses
+/// a byte. The scanner rescans when told (`ostler svscanctl -a`, SIGALRM, SIGHUP), never by
+/// polling unless -t is given, and reaps every child, orphans included.
+///
+/// Supervisors run inside the scanner's process by default (one process for the whole tree);
+/// --supervisor runs one supervisor process per service instead, as s6-svscan does.
+///
+/// Control letters on DIR/.s6-svscan/control (see `ostler svscanctl`): z a b h i t q n N.
+/// Signals: ALRM rescans; ABRT execs the finish program at once; HUP rescans and prunes; INT and
+/// TERM terminate; QUIT quits. For HUP, INT, TERM, QUIT, USR1, USR2, PWR and WINCH, an
+/// executable DIR/.s6-svscan/SIG<NAME> is run instead of the built-in action. On exit the
+/// scanner execs DIR/.s6-svscan/finish when it exists; on a fatal error, DIR/.s6-svscan/crash.
 #[derive(Args, Debug)]
 pub struct SvscanArgs {
-    /// The scan directory.
+    /// Also rescan every MS milliseconds (0, the default, means only when told).
+    #[arg(short = 't', value_name = "MS", default_value_t = 0)]
+    pub rescan: u64,
+
+    /// Supervise at most MAX services; a service and its logger count as one.
+    #[arg(short = 'c', value_name = "MAX", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(2..=90000))]
+    pub max: u64,
+
+    /// Write a newline to file descriptor FD once the first scan is done, then close it.
+    #[arg(short = 'd', value_name = "FD", value_parser = clap::value_parser!(i32).range(3..))]
+    pub readiness_fd: Option<i32>,
+
+    /// Run PROGRAM NAME (in the scan directory) as a separate supervisor process per service,
+    /// e.g. `s6-supervise` or `ostler supervise`'s path, instead of supervising in-process.
+    #[arg(long = "supervisor", value_name = "PROGRAM")]
+    pub supervisor: Option<PathBuf>,
+
+    /// The scan directory (default: the current directory).
     pub dir: Option<PathBuf>,
 }
 
-pub fn supervise(_: SuperviseArgs) -> u8 {
-    100
+pub fn supervise(args: SuperviseArgs) -> u8 {
+    ostler_supervise::supervise::run(&args.dir)
 }
-pub fn svscan(_: SvscanArgs) -> u8 {
-    100
+
+pub fn svscan(args: SvscanArgs) -> u8 {
+    let dir = args.dir.unwrap_or_else(|| PathBuf::from("."));
+    ostler_supervise::scan::run(ostler_supervise::scan::Options {
+        dir,
+        rescan: (args.rescan > 0).then(|| std::time::Duration::from_millis(args.rescan)),
+        max_services: args.max as usize,
+        readiness_fd: args.readiness_fd,
+        supervisor_program: args.supervisor,
+    })
 }

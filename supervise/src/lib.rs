@@ -1,5 +1,19 @@
 //! Supervision: the scanner (s6-svscan's role), the per-service supervisor (s6-supervise's
 //! role), and the clients that talk to them (svc, svstat, svwait, svscanctl).
+//!
+//! - [`supervisor::Supervisor`]: one service, as an object an event loop drives;
+//! - [`supervise::run`]: the `ostler supervise DIR` process, one supervisor;
+//! - [`scan`]: the scanner, which runs the supervisors in its own process (or spawns a
+//!   supervisor program per service, such as s6-supervise);
+//! - [`client`]: svc, svstat, svwait, svscanctl.
 #![deny(missing_docs)]
 
 pub mod client;
+pub mod error;
+pub mod scan;
+pub mod supervise;
+pub mod supervisor;
+mod sys;
+pub mod timing;
+
+pub use error::SuperviseError;

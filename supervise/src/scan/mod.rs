@@ -1,0 +1,644 @@
+//! The scanner, in s6-svscan's role: one supervisor per service directory of the scan
+//! directory, plus one for `X/log` when it exists, joined by a pipe the scanner creates and
+//! holds while the pair is known, so either side can restart without losing a byte.
+//!
+//! By default the supervisors live inside the scanner's own process ([`Supervisor`] objects
+//! driven by this loop): one process for the whole tree instead of one per service, while each
+//! service keeps its own s6-exact `supervise/` and `event/`. With a supervisor program (such
+//! as s6-supervise, or `ostler supervise`) it spawns one process per service instead, as
+//! s6-svscan does, and restarts it a second after it dies.
+//!
+//! The scanner rescans only when told (control letter `a`, SIGALRM, SIGHUP) unless a period is
+//! given, and reaps every child, orphans included.
+
+mod rescan;
+
+use crate::error::SuperviseError;
+use crate::supervisor::{Outcome, Stdio, Supervisor};
+use crate::sys::{self, FdPlan, SpawnPlan};
+use crate::timing::{CONTROL_READ, SUPERVISOR_RESPAWN};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::Signal;
+use nix::sys::signalfd::SignalFd;
+use ostler_core::letter::ScanLetter;
+use ostler_core::lock;
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+const PROGRAM: &str = "ostler svscan";
+
+/// How the scanner is asked to run.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// The scan directory.
+    pub dir: PathBuf,
+    /// Rescan this often as well as when told (`-t`); `None` = only when told.
+    pub rescan: Option<Duration>,
+    /// Most services supervised at once (`-c`); a service and its logger count as one.
+    pub max_services: usize,
+    /// Write a newline to this fd once the first scan is done (`-d`).
+    pub readiness_fd: Option<RawFd>,
+    /// Spawn this program per service (`PROGRAM NAME`, cwd = scan directory) instead of
+    /// supervising in-process.
+    pub supervisor_program: Option<PathBuf>,
+}
+
+/// Runs the scanner until it is told to stop, then execs `.s6-svscan/finish` (or returns 0
+/// when there is none). Returns the exit code: 100 when another scanner holds the directory,
+/// 111 when it cannot set up.
+pub fn run(options: Options) -> u8 {
+    match Scanner::new(options) {
+        Ok(mut scanner) => {
+            scanner.main_loop();
+            scanner.finish()
+        }
+        Err(e @ SuperviseError::AlreadyScanned(_)) => {
+            eprintln!("{PROGRAM}: fatal: {e}");
+            100
+        }
+        Err(e) => {
+            eprintln!("{PROGRAM}: fatal: {e}");
+            crash()
+        }
+    }
+}
+
+/// Which of a pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Half {
+    Main,
+    Log,
+}
+
+/// One side's supervisor.
+enum Slot {
+    /// Supervised in this process.
+    Internal(Box<Supervisor>),
+    /// A supervisor process.
+    External(i32),
+    /// No supervisor now; start one at this time if the service is still active.
+    Stopped(Option<Instant>),
+}
+
+struct Entry {
+    name: String,
+    id: (u64, u64),
+    /// Seen in the last scan.
+    active: bool,
+    main: Slot,
+    log: Option<Slot>,
+    /// The log pipe: (read end, write end), held while the pair is known.
+    pipe: Option<(Rc<OwnedFd>, Rc<OwnedFd>)>,
+}
+
+impl Entry {
+    fn slot_mut(&mut self, half: Half) -> Option<&mut Slot> {
+        match half {
+            Half::Main => Some(&mut self.main),
+            Half::Log => self.log.as_mut(),
+        }
+    }
+
+    fn all_stopped(&self) -> bool {
+        matches!(self.main, Slot::Stopped(_)) && self.log.as_ref().is_none_or(|s| matches!(s, Slot::Stopped(_)))
+    }
+}
+
+/// What the loop must do after a wake-up, gathered so each is done once per turn.
+#[derive(Default)]
+struct Todo {
+    scan: bool,
+    prune: Option<Prune>,
+    stop: Option<Stop>,
+    abort: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Prune {
+    /// Loggers get HUP-like treatment: they exit at EOF.
+    Gentle,
+    /// Loggers are stopped too.
+    Hard,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// `t`, SIGTERM, SIGINT: services down, loggers drain and exit.
+    Terminate,
+    /// `q`, SIGQUIT: every supervisor told to stop.
+    Quit,
+}
+
+/// A readable fd found by poll.
+#[derive(Clone, Copy)]
+enum Ready {
+    Signals,
+    Control,
+    SupervisorControl(usize, Half),
+    Notification(usize, Half),
+}
+
+struct Scanner {
+    options: Options,
+    entries: Vec<Entry>,
+    signals: SignalFd,
+    control: OwnedFd,
+    _lock: OwnedFd,
+    next_rescan: Option<Instant>,
+    stopping: Option<Stop>,
+    abort: bool,
+}
+
+impl Scanner {
+    fn new(options: Options) -> Result<Scanner, SuperviseError> {
+        let signals = sys::signal_fd().map_err(|e| SuperviseError::io("set up signals for", &options.dir, e.into()))?;
+        sys::raise_fd_limit();
+        std::env::set_current_dir(&options.dir).map_err(|e| SuperviseError::io("chdir to", &options.dir, e))?;
+        let private = Path::new(".s6-svscan");
+        match std::fs::DirBuilder::new().mode(0o700).create(private) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(SuperviseError::io("mkdir", &options.dir.join(private), e)),
+        }
+        let lock_path = options.dir.join(".s6-svscan/lock");
+        let lock_file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(".s6-svscan/lock")
+            .map_err(|e| SuperviseError::io("open", &lock_path, e))?;
+        match lock::try_lock(&lock_file) {
+            Ok(true) => {}
+            Ok(false) => return Err(SuperviseError::AlreadyScanned(options.dir.clone())),
+            Err(e) => return Err(SuperviseError::io("lock", &lock_path, e)),
+        }
+        let control_path = Path::new(".s6-svscan/control");
+        match nix::unistd::mkfifo(control_path, nix::sys::stat::Mode::from_bits_truncate(0o600)) {
+            Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+            Err(e) => return Err(SuperviseError::io("mkfifo", &options.dir.join(control_path), e.into())),
+        }
+        let control = sys::open_fifo_rdwr(control_path)
+            .map_err(|e| SuperviseError::io("open", &options.dir.join(control_path), e.into()))?;
+        Ok(Scanner {
+            options,
+            entries: Vec::new(),
+            signals,
+            control,
+            _lock: lock_file.into(),
+            next_rescan: None,
+            stopping: None,
+            abort: false,
+        })
+    }
+
+    fn main_loop(&mut self) {
+        self.scan();
+        if let Some(fd) = self.options.readiness_fd {
+            // SAFETY: the fd was handed to us on the command line to be written once and closed.
+            let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+            let _ = nix::unistd::write(&fd, b"\n");
+        }
+        loop {
+            if self.abort || (self.stopping.is_some() && self.entries.is_empty()) {
+                return;
+            }
+            let ready = self.wait();
+            let mut todo = Todo::default();
+            for event in ready {
+                match event {
+                    Ready::Signals => self.on_signals(&mut todo),
+                    Ready::Control => self.on_control(&mut todo),
+                    Ready::SupervisorControl(index, half) => {
+                        self.drive(index, half, |s| s.on_control());
+                    }
+                    Ready::Notification(index, half) => {
+                        self.drive(index, half, |s| s.on_notification());
+                    }
+                }
+            }
+            let now = Instant::now();
+            if self.next_rescan.is_some_and(|at| at <= now) {
+                todo.scan = true;
+            }
+            self.fire_deadlines(now);
+            self.act(todo);
+            self.tidy();
+        }
+    }
+
+    /// Polls every fd we listen on until one is readable or the nearest deadline passes.
+    fn wait(&self) -> Vec<Ready> {
+        let mut tags = vec![Ready::Signals, Ready::Control];
+        let mut fds = vec![
+            PollFd::new(self.signals.as_fd(), PollFlags::POLLIN),
+            PollFd::new(self.control.as_fd(), PollFlags::POLLIN),
+        ];
+        let mut deadline = self.next_rescan;
+        let mut earliest = |at: Option<Instant>| {
+            if let Some(at) = at {
+                deadline = Some(deadline.map_or(at, |d: Instant| d.min(at)));
+            }
+        };
+        for (index, entry) in self.entries.iter().enumerate() {
+            for (half, slot) in [(Half::Main, Some(&entry.main)), (Half::Log, entry.log.as_ref())] {
+                match slot {
+                    Some(Slot::Internal(supervisor)) => {
+                        tags.push(Ready::SupervisorControl(index, half));
+                        fds.push(PollFd::new(supervisor.control_fd(), PollFlags::POLLIN));
+                        if let Some(fd) = supervisor.notification_fd() {
+                            tags.push(Ready::Notification(index, half));
+                            fds.push(PollFd::new(fd, PollFlags::POLLIN));
+                        }
+                        earliest(supervisor.next_deadline());
+                    }
+                    Some(Slot::Stopped(at)) if entry.active && self.stopping.is_none() => earliest(*at),
+                    _ => {}
+                }
+            }
+        }
+        let timeout = match deadline {
+            None => PollTimeout::NONE,
+            Some(at) => {
+                let ms = at.saturating_duration_since(Instant::now()).as_millis().saturating_add(1);
+                PollTimeout::try_from(ms.min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
+            }
+        };
+        if poll(&mut fds, timeout).is_err() {
+            return Vec::new();
+        }
+        fds.iter().zip(tags).filter(|(fd, _)| fd.revents().is_some_and(|r| !r.is_empty())).map(|(_, tag)| tag).collect()
+    }
+
+    fn on_signals(&mut self, todo: &mut Todo) {
+        while let Ok(Some(info)) = self.signals.read_signal() {
+            let Ok(signal) = Signal::try_from(info.ssi_signo as i32) else { continue };
+            match signal {
+                Signal::SIGCHLD => {}
+                Signal::SIGALRM => todo.scan = true,
+                Signal::SIGABRT => todo.abort = true,
+                _ if self.divert(signal) => {}
+                Signal::SIGHUP => {
+                    todo.scan = true;
+                    todo.prune = Some(Prune::Gentle);
+                }
+                Signal::SIGINT | Signal::SIGTERM => todo.stop = Some(Stop::Terminate),
+                Signal::SIGQUIT => todo.stop = Some(Stop::Quit),
+                _ => {}
+            }
+        }
+        self.reap();
+    }
+
+    /// Runs `.s6-svscan/SIG<NAME>` when it exists, instead of the built-in action.
+    fn divert(&self, signal: Signal) -> bool {
+        let path = format!(".s6-svscan/{}", signal.as_str());
+        let Ok(program) = CString::new(path.clone()) else { return false };
+        let plan = SpawnPlan {
+            cwd: None,
+            program: program.clone(),
+            argv: vec![program],
+            stdin: FdPlan::Inherit,
+            stdout: FdPlan::Inherit,
+            extra: Vec::new(),
+            lock: None,
+        };
+        match sys::spawn(&plan) {
+            Ok(_) => true,
+            Err(nix::errno::Errno::ENOENT) => false,
+            Err(e) => {
+                eprintln!("{PROGRAM}: warning: unable to spawn {path}: {e}; doing the default action instead");
+                false
+            }
+        }
+    }
+
+    fn on_control(&mut self, todo: &mut Todo) {
+        let mut buf = [0u8; CONTROL_READ];
+        let Ok(n) = nix::unistd::read(&self.control, &mut buf) else { return };
+        for letter in buf[..n].iter().filter_map(|b| ScanLetter::from_byte(*b)) {
+            match letter {
+                ScanLetter::Reap => self.reap(),
+                ScanLetter::Scan => todo.scan = true,
+                ScanLetter::Abort => todo.abort = true,
+                ScanLetter::Hangup => {
+                    todo.scan = true;
+                    todo.prune = Some(Prune::Gentle);
+                }
+                ScanLetter::Interrupt | ScanLetter::Terminate => todo.stop = Some(Stop::Terminate),
+                ScanLetter::Quit => todo.stop = Some(Stop::Quit),
+                ScanLetter::Prune => todo.prune = Some(todo.prune.unwrap_or(Prune::Gentle)),
+                ScanLetter::PruneHard => todo.prune = Some(Prune::Hard),
+            }
+        }
+    }
+
+    /// Reaps every dead child; each death goes to the supervisor it belongs to, and orphans
+    /// are simply collected.
+    fn reap(&mut self) {
+        while let Some(dead) = sys::reap_one() {
+            self.on_death(dead.pid, dead.wstat);
+        }
+    }
+
+    fn on_death(&mut self, pid: i32, wstat: u16) {
+        let stopping = self.stopping.is_some();
+        for index in 0..self.entries.len() {
+            for half in [Half::Main, Half::Log] {
+                let entry = &mut self.entries[index];
+                let active = entry.active && !stopping;
+                let Some(slot) = entry.slot_mut(half) else { continue };
+                match slot {
+                    Slot::Internal(supervisor) if supervisor.owns(pid) => {
+                        if supervisor.on_death(pid, wstat) == Outcome::Exited {
+                            *slot = Slot::Stopped(active.then(|| Instant::now() + SUPERVISOR_RESPAWN));
+                        }
+                        return;
+                    }
+                    Slot::External(child) if *child == pid => {
+                        *slot = Slot::Stopped(active.then(|| Instant::now() + SUPERVISOR_RESPAWN));
+                        return;
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Calls `f` on an in-process supervisor; an exit leaves its slot stopped.
+    fn drive(&mut self, index: usize, half: Half, f: impl FnOnce(&mut Supervisor) -> Outcome) {
+        let stopping = self.stopping.is_some();
+        let Some(entry) = self.entries.get_mut(index) else { return };
+        let active = entry.active && !stopping;
+        if let Some(slot) = entry.slot_mut(half) {
+            if let Slot::Internal(supervisor) = slot {
+                if f(supervisor) == Outcome::Exited {
+                    *slot = Slot::Stopped(active.then(|| Instant::now() + SUPERVISOR_RESPAWN));
+                }
+            }
+        }
+    }
+
+    fn fire_deadlines(&mut self, now: Instant) {
+        for index in 0..self.entries.len() {
+            for half in [Half::Main, Half::Log] {
+                let due = {
+                    let entry = &self.entries[index];
+                    match if half == Half::Main { Some(&entry.main) } else { entry.log.as_ref() } {
+                        Some(Slot::Internal(s)) => s.next_deadline().is_some_and(|at| at <= now),
+                        Some(Slot::Stopped(Some(at))) => *at <= now && entry.active && self.stopping.is_none(),
+                        _ => false,
+                    }
+                };
+                if !due {
+                    continue;
+                }
+                if matches!(self.entries[index].slot_mut(half), Some(Slot::Stopped(_))) {
+                    self.start_half(index, half);
+                } else {
+                    self.drive(index, half, |s| s.on_deadline(now));
+                }
+            }
+        }
+    }
+
+    fn act(&mut self, todo: Todo) {
+        if todo.abort {
+            self.abort = true;
+            return;
+        }
+        if let Some(stop) = todo.stop {
+            self.stop(stop);
+            return;
+        }
+        if todo.scan && self.stopping.is_none() {
+            self.scan();
+        }
+        if let Some(prune) = todo.prune {
+            self.prune(prune);
+        }
+    }
+
+    /// Compares the scan directory with what we supervise: new directories get supervisors,
+    /// known ones stay active, missing ones become inactive (stopped only by a prune).
+    fn scan(&mut self) {
+        self.next_rescan = self.options.rescan.map(|period| Instant::now() + period);
+        let found = match rescan::scan(Path::new(".")) {
+            Ok(found) => found,
+            Err(e) => {
+                eprintln!(
+                    "{PROGRAM}: warning: unable to read {}: {e}; keeping the services as they are",
+                    self.options.dir.display()
+                );
+                return;
+            }
+        };
+        for entry in &mut self.entries {
+            entry.active = false;
+        }
+        for service in found {
+            if let Some(entry) = self.entries.iter_mut().find(|e| e.id == service.id && e.name == service.name) {
+                entry.active = true;
+                continue;
+            }
+            if self.entries.iter().filter(|e| e.active).count() >= self.options.max_services {
+                eprintln!(
+                    "{PROGRAM}: warning: not supervising {}: {} services already; raise the limit with -c",
+                    service.name, self.options.max_services
+                );
+                continue;
+            }
+            self.add(service);
+        }
+    }
+
+    fn add(&mut self, service: rescan::Found) {
+        let pipe = if service.logged {
+            match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
+                Ok((read, write)) => Some((Rc::new(read), Rc::new(write))),
+                Err(e) => {
+                    eprintln!(
+                        "{PROGRAM}: warning: unable to make the log pipe of {}: {e}; trying at the next scan",
+                        service.name
+                    );
+                    return;
+                }
+            }
+        } else {
+            None
+        };
+        self.entries.push(Entry {
+            name: service.name,
+            id: service.id,
+            active: true,
+            main: Slot::Stopped(None),
+            log: service.logged.then_some(Slot::Stopped(None)),
+            pipe,
+        });
+        let index = self.entries.len() - 1;
+        // The logger first, so that it is reading before the service writes.
+        if service.logged {
+            self.start_half(index, Half::Log);
+        }
+        self.start_half(index, Half::Main);
+    }
+
+    /// Starts the supervisor of one side of an entry.
+    fn start_half(&mut self, index: usize, half: Half) {
+        let entry = &mut self.entries[index];
+        let (name, stdio) = match half {
+            Half::Main => (entry.name.clone(), Stdio { stdin: None, stdout: entry.pipe.as_ref().map(|p| p.1.clone()) }),
+            Half::Log => {
+                (format!("{}/log", entry.name), Stdio { stdin: entry.pipe.as_ref().map(|p| p.0.clone()), stdout: None })
+            }
+        };
+        let slot = match &self.options.supervisor_program {
+            None => match Supervisor::start(PROGRAM, Path::new(&name), name.clone(), stdio) {
+                Ok(supervisor) => Slot::Internal(Box::new(supervisor)),
+                Err(e) => {
+                    eprintln!("{PROGRAM}: warning: unable to supervise {name}: {e}; trying again in a second");
+                    Slot::Stopped(Some(Instant::now() + SUPERVISOR_RESPAWN))
+                }
+            },
+            Some(program) => match spawn_supervisor(program, &name, &stdio) {
+                Ok(pid) => Slot::External(pid),
+                Err(e) => {
+                    eprintln!(
+                        "{PROGRAM}: warning: unable to spawn {} {name}: {e}; trying again in a second",
+                        program.display()
+                    );
+                    Slot::Stopped(Some(Instant::now() + SUPERVISOR_RESPAWN))
+                }
+            },
+        };
+        if let Some(target) = self.entries[index].slot_mut(half) {
+            *target = slot;
+        }
+    }
+
+    /// Stops the supervisors of inactive entries.
+    fn prune(&mut self, prune: Prune) {
+        for index in 0..self.entries.len() {
+            if self.entries[index].active {
+                continue;
+            }
+            self.tell(index, Half::Main, Signal::SIGTERM);
+            let log_signal = if prune == Prune::Hard { Signal::SIGTERM } else { Signal::SIGHUP };
+            self.tell(index, Half::Log, log_signal);
+        }
+    }
+
+    fn stop(&mut self, stop: Stop) {
+        self.stopping = Some(stop);
+        for index in 0..self.entries.len() {
+            self.entries[index].active = false;
+            self.tell(index, Half::Main, Signal::SIGTERM);
+            let log_signal = if stop == Stop::Quit { Signal::SIGTERM } else { Signal::SIGHUP };
+            self.tell(index, Half::Log, log_signal);
+            // Our copy of the pipe goes; each side's own copy lives until it exits, so the
+            // logger reads to the end of what the service wrote, then sees EOF.
+            self.entries[index].pipe = None;
+        }
+    }
+
+    /// Tells one side's supervisor to stop, the way a signal would tell s6-supervise.
+    fn tell(&mut self, index: usize, half: Half, signal: Signal) {
+        let stopping = self.stopping.is_some();
+        let Some(entry) = self.entries.get_mut(index) else { return };
+        let active = entry.active && !stopping;
+        let Some(slot) = entry.slot_mut(half) else { return };
+        match slot {
+            Slot::Internal(supervisor) => {
+                let outcome = if signal == Signal::SIGHUP { supervisor.hangup() } else { supervisor.terminate() };
+                if outcome == Outcome::Exited {
+                    *slot = Slot::Stopped(active.then(|| Instant::now() + SUPERVISOR_RESPAWN));
+                }
+            }
+            Slot::External(pid) => {
+                let _ = sys::signal(*pid, signal, false);
+            }
+            Slot::Stopped(at) => *at = None,
+        }
+    }
+
+    /// Forgets inactive entries whose supervisors have all stopped, closing their log pipe.
+    fn tidy(&mut self) {
+        for entry in &mut self.entries {
+            // An inactive service whose main side is gone: drop our write end, so the logger
+            // sees EOF once the service's last writer is gone.
+            if !entry.active && matches!(entry.main, Slot::Stopped(_)) {
+                entry.pipe = None;
+            }
+        }
+        self.entries.retain(|e| e.active || !e.all_stopped());
+    }
+
+    /// After the loop: exec `.s6-svscan/finish`, or return 0 without one.
+    fn finish(self) -> u8 {
+        drop(self);
+        if Path::new("s6-svscan-log").is_dir() {
+            if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+                let _ = nix::unistd::dup2_stdout(null);
+            }
+        }
+        match exec_in_place(".s6-svscan/finish") {
+            nix::errno::Errno::ENOENT => 0,
+            e => {
+                eprintln!("{PROGRAM}: fatal: unable to exec .s6-svscan/finish: {e}; make it executable");
+                111
+            }
+        }
+    }
+}
+
+/// Spawns `PROGRAM NAME` in the scan directory with the pipe ends as its stdin/stdout.
+fn spawn_supervisor(program: &Path, name: &str, stdio: &Stdio) -> Result<i32, nix::errno::Errno> {
+    let cstr = |bytes: &[u8]| CString::new(bytes).map_err(|_| nix::errno::Errno::EINVAL);
+    let program = cstr(find_in_path(program).as_os_str().as_bytes())?;
+    let fd = |fd: &Option<Rc<OwnedFd>>| fd.as_ref().map_or(FdPlan::Inherit, |fd| FdPlan::From(fd.as_raw_fd()));
+    let plan = SpawnPlan {
+        cwd: None,
+        program: program.clone(),
+        argv: vec![program, cstr(name.as_bytes())?],
+        stdin: fd(&stdio.stdin),
+        stdout: fd(&stdio.stdout),
+        extra: Vec::new(),
+        lock: None,
+    };
+    sys::spawn(&plan)
+}
+
+/// A bare program name is looked up in PATH, as a shell would; a path is used as it is.
+fn find_in_path(program: &Path) -> PathBuf {
+    if program.components().count() > 1 {
+        return program.to_path_buf();
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| nix::unistd::access(candidate, nix::unistd::AccessFlags::X_OK).is_ok())
+        .unwrap_or_else(|| program.to_path_buf())
+}
+
+/// Execs a program with no arguments, with signals unblocked; returns only on failure.
+fn exec_in_place(path: &str) -> nix::errno::Errno {
+    let Ok(program) = CString::new(path) else { return nix::errno::Errno::EINVAL };
+    let _ = sys::handled_signals().thread_unblock();
+    match nix::unistd::execv(&program, &[&program]) {
+        Err(e) => e,
+        Ok(never) => match never {},
+    }
+}
+
+/// A fatal error: exec `.s6-svscan/crash` when there is one, else exit 111.
+fn crash() -> u8 {
+    let _ = exec_in_place(".s6-svscan/crash");
+    111
+}

@@ -1,0 +1,409 @@
+//! One service's supervisor, as an object any event loop can drive: the `ostler supervise`
+//! process drives one, the scanner drives one per service in its own process. It owns the
+//! service's `supervise/` directory exactly as s6-supervise lays it out (`lock` held with an
+//! fcntl lock, `control` FIFO, `status`, `death_tally`) and its `event/` fifodir, so s6's
+//! clients cannot tell it from s6-supervise.
+
+pub mod state;
+
+use crate::error::SuperviseError;
+use crate::sys::{self, FdPlan, SpawnPlan};
+use crate::timing::CONTROL_READ;
+use nix::errno::Errno;
+use ostler_core::death_tally::{self, Death};
+use ostler_core::fifodir;
+use ostler_core::letter::Letter;
+use ostler_core::settings::Settings;
+use ostler_core::{lock, Tain};
+use state::{Action, Env, Event, Machine, Program, State, Target};
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::Instant;
+
+/// What a supervisor reports after handling something.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Keep driving it.
+    Running,
+    /// It has exited (event `x` posted); drop it.
+    Exited,
+}
+
+/// The stdin and stdout its programs get: the scanner's log pipe ends, or inherited.
+#[derive(Clone, Debug, Default)]
+pub struct Stdio {
+    /// fd 0 of run and finish.
+    pub stdin: Option<Rc<OwnedFd>>,
+    /// fd 1 of run and finish.
+    pub stdout: Option<Rc<OwnedFd>>,
+}
+
+/// One supervised service.
+pub struct Supervisor {
+    /// The name given to run and finish (`foo`, or `foo/log`).
+    name: String,
+    /// The service directory.
+    dir: PathBuf,
+    /// Program name for messages (`ostler supervise` or `ostler svscan`).
+    program: &'static str,
+    control: OwnedFd,
+    _lock: OwnedFd,
+    notification: Option<OwnedFd>,
+    stdio: Stdio,
+    machine: Machine,
+    deaths: Vec<Death>,
+}
+
+impl Supervisor {
+    /// Takes over `dir`: creates `supervise/` and `event/`, takes the lock (a second
+    /// supervisor fails here), writes the first status and posts `s`, then starts the service
+    /// unless `down` exists.
+    pub fn start(program: &'static str, dir: &Path, name: String, stdio: Stdio) -> Result<Supervisor, SuperviseError> {
+        let supervise_dir = dir.join("supervise");
+        make_dir(&supervise_dir, 0o700)?;
+        let lock_path = supervise_dir.join("lock");
+        let lock_file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o644)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&lock_path)
+            .map_err(|e| SuperviseError::io("open", &lock_path, e))?;
+        match lock::try_lock(&lock_file) {
+            Ok(true) => {}
+            Ok(false) => return Err(SuperviseError::AlreadySupervised(dir.to_path_buf())),
+            Err(e) => return Err(SuperviseError::io("lock", &lock_path, e)),
+        }
+        let control_path = supervise_dir.join("control");
+        match nix::unistd::mkfifo(&control_path, nix::sys::stat::Mode::from_bits_truncate(0o600)) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(e) => return Err(SuperviseError::io("mkfifo", &control_path, e.into())),
+        }
+        let control =
+            sys::open_fifo_rdwr(&control_path).map_err(|e| SuperviseError::io("open", &control_path, e.into()))?;
+        fifodir::create(&dir.join("event"))?;
+        let wall = Tain::now();
+        let want_up = !dir.join("down").exists();
+        let mut supervisor = Supervisor {
+            name,
+            dir: dir.to_path_buf(),
+            program,
+            control,
+            _lock: lock_file.into(),
+            notification: None,
+            stdio,
+            machine: Machine::new(want_up, wall),
+            deaths: Vec::new(),
+        };
+        // A fresh death tally, as s6 truncates it at start.
+        let _ = death_tally::write(&supervise_dir, &[]);
+        supervisor.write_status();
+        let _ = fifodir::notify(&dir.join("event"), state::START_EVENT);
+        if want_up {
+            supervisor.handle(Event::Control(Letter::Up));
+        }
+        Ok(supervisor)
+    }
+
+    /// The service directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The control FIFO, to poll for reading.
+    pub fn control_fd(&self) -> BorrowedFd<'_> {
+        self.control.as_fd()
+    }
+
+    /// The notification pipe, to poll for reading, while one is open.
+    pub fn notification_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.notification.as_ref().map(|fd| fd.as_fd())
+    }
+
+    /// The nearest deadline, for the loop's poll timeout.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.machine.next_deadline()
+    }
+
+    /// Whether `pid` is this service's run or finish.
+    pub fn owns(&self, pid: i32) -> bool {
+        self.machine.pid == pid && self.machine.state != State::Down
+    }
+
+    /// Whether run or finish is alive.
+    pub fn is_active(&self) -> bool {
+        self.machine.state != State::Down
+    }
+
+    /// Reads and obeys what the control FIFO holds.
+    pub fn on_control(&mut self) -> Outcome {
+        let mut buf = [0u8; CONTROL_READ];
+        let n = match nix::unistd::read(&self.control, &mut buf) {
+            Ok(n) => n,
+            Err(_) => return Outcome::Running,
+        };
+        for &byte in &buf[..n] {
+            if let Some(letter) = Letter::from_byte(byte) {
+                if self.handle(Event::Control(letter)) == Outcome::Exited {
+                    return Outcome::Exited;
+                }
+            }
+        }
+        Outcome::Running
+    }
+
+    /// Reads the notification pipe: a newline means ready; EOF means it never will be.
+    pub fn on_notification(&mut self) -> Outcome {
+        let Some(fd) = &self.notification else { return Outcome::Running };
+        let mut buf = [0u8; 512];
+        match nix::unistd::read(fd, &mut buf) {
+            Ok(0) => {
+                self.notification = None;
+                Outcome::Running
+            }
+            Ok(n) if buf[..n].contains(&b'\n') => self.handle(Event::Ready),
+            Ok(_) | Err(Errno::EAGAIN) | Err(Errno::EINTR) => Outcome::Running,
+            Err(_) => {
+                self.notification = None;
+                Outcome::Running
+            }
+        }
+    }
+
+    /// A child of ours died: run or finish.
+    pub fn on_death(&mut self, pid: i32, wstat: u16) -> Outcome {
+        match self.machine.state {
+            State::Up if pid == self.machine.pid => self.handle(Event::RunDied(wstat)),
+            State::Finishing if pid == self.machine.pid => self.handle(Event::FinishDied(wstat)),
+            State::Up | State::Finishing | State::Down => Outcome::Running,
+        }
+    }
+
+    /// Fires the deadlines that are due.
+    pub fn on_deadline(&mut self, now: Instant) -> Outcome {
+        match self.machine.next_deadline() {
+            Some(at) if at <= now => self.handle(Event::Deadline),
+            _ => Outcome::Running,
+        }
+    }
+
+    /// SIGTERM-like: take the service down, then exit.
+    pub fn terminate(&mut self) -> Outcome {
+        self.handle(Event::Terminate)
+    }
+
+    /// SIGHUP-like: exit once the service is down by itself.
+    pub fn hangup(&mut self) -> Outcome {
+        self.handle(Event::Hangup)
+    }
+
+    /// SIGQUIT-like: exit now, leaving the service running.
+    pub fn quit_now(self) {
+        let _ = fifodir::notify(&self.dir.join("event"), &[fifodir::event::EXIT]);
+    }
+
+    /// The pid of run while up (for SIGINT to its group, and tests).
+    pub fn run_pid(&self) -> Option<i32> {
+        (self.machine.state == State::Up).then_some(self.machine.pid)
+    }
+
+    /// Steps the machine with `event`, then performs its actions (which may feed back more
+    /// events: the result of a spawn).
+    fn handle(&mut self, event: Event) -> Outcome {
+        let mut pending = vec![event];
+        while let Some(event) = pending.pop() {
+            let env = self.env();
+            for action in self.machine.step(event, &env) {
+                match self.perform(action) {
+                    Some(Feedback::Event(next)) => pending.push(next),
+                    Some(Feedback::Exit) => {
+                        let _ = fifodir::notify(&self.dir.join("event"), &[fifodir::event::EXIT]);
+                        return Outcome::Exited;
+                    }
+                    None => {}
+                }
+            }
+        }
+        Outcome::Running
+    }
+
+    fn env(&self) -> Env {
+        let (settings, _) = Settings::load(&self.dir);
+        Env {
+            now: Instant::now(),
+            wall: Tain::now(),
+            down_signal: settings.down_signal,
+            timeout_kill: settings.timeout_kill,
+            kill_group: settings.timeout_kill_group,
+            timeout_finish: settings.timeout_finish,
+            has_finish: is_executable(&self.dir.join("finish")),
+        }
+    }
+
+    fn perform(&mut self, action: Action) -> Option<Feedback> {
+        match action {
+            Action::Spawn(program) => return Some(Feedback::Event(self.spawn(program))),
+            Action::Signal(signal, target) => {
+                let _ = sys::signal(self.machine.pid, signal, target == Target::Group);
+            }
+            Action::WriteStatus => self.write_status(),
+            Action::Announce(bytes) => {
+                let _ = fifodir::notify(&self.dir.join("event"), bytes);
+            }
+            Action::RecordDeath(wstat) => self.record_death(wstat),
+            Action::CreateDownFile => {
+                let path = self.dir.join("down");
+                if let Err(e) =
+                    std::fs::OpenOptions::new().write(true).create(true).truncate(false).mode(0o644).open(&path)
+                {
+                    self.warn(&format!("unable to create {}: {e}", path.display()));
+                }
+            }
+            Action::RemoveDownFile => {
+                let path = self.dir.join("down");
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => self.warn(&format!("unable to remove {}: {e}", path.display())),
+                }
+            }
+            Action::CloseNotification => self.notification = None,
+            Action::ReportSpawnFailure(errno, retry) => {
+                let reason = std::io::Error::from_raw_os_error(errno);
+                self.warn(&format!(
+                    "unable to spawn {}/run: {reason}; make run an executable file - trying again in {} seconds",
+                    self.dir.display(),
+                    retry.as_secs()
+                ));
+            }
+            Action::Exit => return Some(Feedback::Exit),
+        }
+        None
+    }
+
+    /// Starts run or finish; the answer is the event to feed back.
+    fn spawn(&mut self, program: Program) -> Event {
+        let (settings, problems) = Settings::load(&self.dir);
+        for problem in &problems {
+            self.warn(&problem.to_string());
+        }
+        let plan = match self.plan(program, &settings) {
+            Ok(plan) => plan,
+            Err(errno) => return Event::SpawnFailed(program, errno as i32),
+        };
+        match sys::spawn(&plan.spawn) {
+            Ok(pid) => {
+                self.notification = plan.notification_read;
+                Event::Spawned(program, pid)
+            }
+            Err(errno) => Event::SpawnFailed(program, errno as i32),
+        }
+    }
+
+    fn plan(&self, program: Program, settings: &Settings) -> Result<Planned, Errno> {
+        let cstr = |bytes: &[u8]| CString::new(bytes).map_err(|_| Errno::EINVAL);
+        let mut extra = Vec::new();
+        let mut notification_read = None;
+        let mut keep_write_end = None;
+        let mut lock = None;
+        let (file, args) = match program {
+            Program::Run => {
+                if let Some(fd) = settings.notification_fd {
+                    let (read, write) =
+                        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)?;
+                    extra.push((write.as_raw_fd(), fd));
+                    keep_write_end = Some(write);
+                    notification_read = Some(read);
+                }
+                if let Some(fd) = settings.lock_fd {
+                    lock = Some((cstr(self.dir.join("supervise/service-lock").as_os_str().as_bytes())?, fd));
+                }
+                ("run", vec![self.name.clone()])
+            }
+            Program::Finish { wstat, pid } => {
+                let signal = wstat & 0x7f;
+                let code = if signal == 0 { (wstat >> 8).to_string() } else { "256".to_string() };
+                ("finish", vec![code, signal.to_string(), self.name.clone(), pid.to_string()])
+            }
+        };
+        let dir = if self.dir.as_os_str().is_empty() { Path::new(".") } else { &self.dir };
+        let mut argv = vec![cstr(format!("./{file}").as_bytes())?];
+        for arg in args {
+            argv.push(cstr(arg.as_bytes())?);
+        }
+        let fd_plan = |fd: &Option<Rc<OwnedFd>>| fd.as_ref().map_or(FdPlan::Inherit, |fd| FdPlan::From(fd.as_raw_fd()));
+        let spawn = SpawnPlan {
+            cwd: Some(cstr(dir.as_os_str().as_bytes())?),
+            program: cstr(format!("./{file}").as_bytes())?,
+            argv,
+            stdin: fd_plan(&self.stdio.stdin),
+            stdout: fd_plan(&self.stdio.stdout),
+            extra,
+            lock,
+        };
+        Ok(Planned { spawn, notification_read, _write_end: keep_write_end })
+    }
+
+    fn write_status(&self) {
+        let supervise_dir = self.dir.join("supervise");
+        if let Err(e) = self.machine.status().write(&supervise_dir) {
+            self.warn(&format!("{e}; check that the service directory is writable"));
+        }
+    }
+
+    fn record_death(&mut self, wstat: u16) {
+        let (settings, _) = Settings::load(&self.dir);
+        let max = usize::from(settings.max_death_tally);
+        if max == 0 {
+            self.deaths.clear();
+            return;
+        }
+        self.deaths.push(Death::from_wstat(Tain::now(), wstat));
+        if self.deaths.len() > max {
+            let extra = self.deaths.len() - max;
+            self.deaths.drain(..extra);
+        }
+        if let Err(e) = death_tally::write(&self.dir.join("supervise"), &self.deaths) {
+            self.warn(&e.to_string());
+        }
+    }
+
+    fn warn(&self, message: &str) {
+        eprintln!("{} {}: warning: {message}", self.program, self.name);
+    }
+}
+
+/// A spawn plan plus the fds the parent keeps: the notification pipe's read end, and its write
+/// end, which must stay open until the fork has happened.
+struct Planned {
+    spawn: SpawnPlan,
+    notification_read: Option<OwnedFd>,
+    _write_end: Option<OwnedFd>,
+}
+
+enum Feedback {
+    Event(Event),
+    Exit,
+}
+
+fn make_dir(path: &Path, mode: u32) -> Result<(), SuperviseError> {
+    match std::fs::DirBuilder::new().mode(mode).create(path) {
+        Ok(()) => {
+            // The umask may have cleared bits s6's clients rely on.
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+                .map_err(|e| SuperviseError::io("chmod", path, e))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(SuperviseError::io("mkdir", path, e)),
+    }
+}
+
+fn is_executable(path: &Path) -> bool {
+    nix::unistd::access(path, nix::unistd::AccessFlags::X_OK).is_ok() && path.is_file()
+}

@@ -1,0 +1,230 @@
+//! The only place that calls the system for processes and signals: spawning a program the way
+//! a supervisor must (own session, chosen fds, clean signal state), reaping, signalling, and
+//! the signalfd the event loops read. Everything here is a thin wrapper with typed arguments.
+
+use nix::errno::Errno;
+use nix::sys::signal::{kill, killpg, SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+/// Signals every loop blocks and reads from a signalfd.
+pub fn handled_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    for signal in [
+        Signal::SIGCHLD,
+        Signal::SIGALRM,
+        Signal::SIGABRT,
+        Signal::SIGHUP,
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGQUIT,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+        Signal::SIGPWR,
+        Signal::SIGWINCH,
+    ] {
+        set.add(signal);
+    }
+    set
+}
+
+/// Blocks the handled signals and returns a non-blocking signalfd for them. SIGPIPE is ignored
+/// (a dead reader must never kill a supervisor); children get it back by [`spawn`].
+pub fn signal_fd() -> nix::Result<SignalFd> {
+    let set = handled_signals();
+    set.thread_block()?;
+    // SAFETY: SIG_IGN is a valid disposition and installs no handler code.
+    unsafe { nix::sys::signal::signal(Signal::SIGPIPE, nix::sys::signal::SigHandler::SigIgn) }?;
+    SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+}
+
+/// One reaped child.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reaped {
+    /// Its pid.
+    pub pid: i32,
+    /// Its raw wait status, as s6 stores it.
+    pub wstat: u16,
+}
+
+/// Reaps one dead child without waiting; `None` when there is none (or no child at all).
+pub fn reap_one() -> Option<Reaped> {
+    loop {
+        match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(pid, code)) => {
+                return Some(Reaped { pid: pid.as_raw(), wstat: ((code & 0xff) as u16) << 8 })
+            }
+            Ok(WaitStatus::Signaled(pid, signal, core)) => {
+                let wstat = (signal as u16 & 0x7f) | if core { 0x80 } else { 0 };
+                return Some(Reaped { pid: pid.as_raw(), wstat });
+            }
+            Ok(WaitStatus::StillAlive) => return None,
+            Ok(_) => continue,
+            Err(Errno::EINTR) => continue,
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Sends a signal to a process or, with `group`, to its process group. A process that is
+/// already gone is not an error.
+pub fn signal(pid: i32, signal: Signal, group: bool) -> nix::Result<()> {
+    if pid <= 0 {
+        return Ok(());
+    }
+    let result = if group { killpg(Pid::from_raw(pid), signal) } else { kill(Pid::from_raw(pid), signal) };
+    match result {
+        Err(Errno::ESRCH) => Ok(()),
+        other => other,
+    }
+}
+
+/// What a child gets on a given fd.
+#[derive(Clone, Copy, Debug)]
+pub enum FdPlan {
+    /// Whatever the spawner has there.
+    Inherit,
+    /// This fd of the spawner, duplicated onto the target fd.
+    From(RawFd),
+}
+
+/// Everything needed to start a program, prepared before fork so the child only calls
+/// async-signal-safe functions.
+pub struct SpawnPlan {
+    /// Directory to run in (`None` = stay).
+    pub cwd: Option<CString>,
+    /// The program.
+    pub program: CString,
+    /// argv, program name first.
+    pub argv: Vec<CString>,
+    /// fd 0 and fd 1.
+    pub stdin: FdPlan,
+    /// fd 1.
+    pub stdout: FdPlan,
+    /// Extra fds: (source fd in the spawner, target fd in the child).
+    pub extra: Vec<(RawFd, RawFd)>,
+    /// A file to open, lock (waiting for the lock) and place on a target fd: `lock-fd`.
+    pub lock: Option<(CString, RawFd)>,
+}
+
+/// Starts a program in its own session. Returns its pid once it has executed, or the errno
+/// that made the exec (or the set-up before it) fail; a failed child is reaped here.
+pub fn spawn(plan: &SpawnPlan) -> Result<i32, Errno> {
+    let (report_read, report_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    let mut argv_ptrs: Vec<*const libc::c_char> = plan.argv.iter().map(|a| a.as_ptr()).collect();
+    argv_ptrs.push(std::ptr::null());
+    // SAFETY: the child runs only async-signal-safe calls (see child_exec) before exec or _exit.
+    match unsafe { nix::unistd::fork() }? {
+        nix::unistd::ForkResult::Child => {
+            drop(report_read);
+            // SAFETY: in the child after fork; child_exec never returns.
+            unsafe { child_exec(plan, &argv_ptrs, report_write.as_raw_fd()) }
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            drop(report_write);
+            let mut errno = [0u8; 4];
+            let got = loop {
+                match nix::unistd::read(&report_read, &mut errno) {
+                    Err(Errno::EINTR) => continue,
+                    other => break other,
+                }
+            };
+            match got {
+                Ok(4) => {
+                    let _ = waitpid(child, None);
+                    Err(Errno::from_raw(i32::from_ne_bytes(errno)))
+                }
+                _ => Ok(child.as_raw()),
+            }
+        }
+    }
+}
+
+/// The child half of [`spawn`]: set up, then exec; on failure report errno and `_exit(127)`.
+///
+/// # Safety
+/// Must be called only in a freshly forked child. It uses raw libc calls because they are
+/// async-signal-safe and allocate nothing.
+unsafe fn child_exec(plan: &SpawnPlan, argv: &[*const libc::c_char], report: RawFd) -> ! {
+    let fail = |report: RawFd| -> ! {
+        let errno = *libc::__errno_location();
+        let bytes = errno.to_ne_bytes();
+        libc::write(report, bytes.as_ptr().cast(), 4);
+        libc::_exit(127)
+    };
+    libc::setsid();
+    // Give the program a clean signal state: nothing blocked, nothing ignored that we ignore.
+    let mut empty: libc::sigset_t = std::mem::zeroed();
+    libc::sigemptyset(&mut empty);
+    libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+    libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    if let Some(cwd) = &plan.cwd {
+        if libc::chdir(cwd.as_ptr()) != 0 {
+            fail(report);
+        }
+    }
+    // First move every source fd out of the way of the targets (≥ 1024 is above any target
+    // we use), so that placing one never clobbers another's source.
+    let mut moved: [(RawFd, RawFd); 8] = [(-1, -1); 8];
+    let mut count = 0;
+    for (source, target) in [(plan.stdin, 0), (plan.stdout, 1)]
+        .into_iter()
+        .filter_map(|(p, t)| if let FdPlan::From(s) = p { Some((s, t)) } else { None })
+        .chain(plan.extra.iter().copied())
+    {
+        if count == moved.len() {
+            break;
+        }
+        let high = libc::fcntl(source, libc::F_DUPFD_CLOEXEC, 1024);
+        if high < 0 {
+            fail(report);
+        }
+        moved[count] = (high, target);
+        count += 1;
+    }
+    for &(high, target) in &moved[..count] {
+        if libc::dup2(high, target) < 0 {
+            fail(report);
+        }
+    }
+    if let Some((path, target)) = &plan.lock {
+        let fd = libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CREAT, 0o644);
+        if fd < 0 {
+            fail(report);
+        }
+        let mut lock: libc::flock = std::mem::zeroed();
+        lock.l_type = libc::F_WRLCK as libc::c_short;
+        lock.l_whence = libc::SEEK_SET as libc::c_short;
+        while libc::fcntl(fd, libc::F_SETLKW, &lock) < 0 {
+            if *libc::__errno_location() != libc::EINTR {
+                fail(report);
+            }
+        }
+        if fd != *target && (libc::dup2(fd, *target) < 0 || libc::close(fd) < 0) {
+            fail(report);
+        }
+    }
+    libc::execv(plan.program.as_ptr(), argv.as_ptr());
+    fail(report)
+}
+
+/// Opens a FIFO for reading without blocking and without ever seeing EOF: on Linux an
+/// O_RDWR open of a FIFO succeeds at once and is its own writer.
+pub fn open_fifo_rdwr(path: &std::path::Path) -> nix::Result<OwnedFd> {
+    use nix::fcntl::{open, OFlag};
+    open(path, OFlag::O_RDWR | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+}
+
+/// Raises the soft limit of open files to the hard limit: an in-process scanner holds a few
+/// fds per service.
+pub fn raise_fd_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < hard {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! Every delay the scanner and the supervisor use, with its unit and its reason.
+
+use std::time::Duration;
+
+/// A service that dies before it has been ready for this long is restarted only after
+/// [`RESTART_PACE`]; one that was ready this long restarts at once (s6's pacing).
+pub const READY_GRACE: Duration = Duration::from_secs(1);
+
+/// Wait before restarting a service that died without having been ready for [`READY_GRACE`],
+/// so a crash loop costs one spawn a second, not a core.
+pub const RESTART_PACE: Duration = Duration::from_secs(1);
+
+/// Wait before trying again when `run` could not be executed (missing, not executable): the
+/// admin has to fix something, so retrying faster only fills the log. `u` retries at once.
+pub const SPAWN_RETRY: Duration = Duration::from_secs(10);
+
+/// Wait before the scanner restarts a supervisor process that died, as s6-svscan does.
+pub const SUPERVISOR_RESPAWN: Duration = Duration::from_secs(1);
+
+/// Control bytes read from a FIFO in one turn; the rest waits for the next turn, so one noisy
+/// client cannot starve the others.
+pub const CONTROL_READ: usize = 64;
