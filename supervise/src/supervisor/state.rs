@@ -178,7 +178,9 @@ impl Machine {
 
     /// The nearest pending deadline.
     pub fn next_deadline(&self) -> Option<Instant> {
-        [self.restart_at, self.kill_at, self.finish_kill_at].into_iter().flatten().min()
+        // A restart that falls due while finish runs waits for finish, not for a timer.
+        let restart = if self.state == State::Finishing { None } else { self.restart_at };
+        [restart, self.kill_at, self.finish_kill_at].into_iter().flatten().min()
     }
 
     /// Applies one event; returns what the loop must do.
@@ -391,7 +393,8 @@ impl Machine {
                 ]);
             }
         }
-        if due(self.restart_at) {
+        // While finish runs, an overdue restart waits for it to end (see `finished`).
+        if due(self.restart_at) && self.state != State::Finishing {
             self.restart_at = None;
             if self.state == State::Down && self.want_up && !self.exiting {
                 actions.push(Action::Spawn(Program::Run));
@@ -402,3 +405,213 @@ impl Machine {
 
 /// The first byte a supervisor posts when it starts.
 pub const START_EVENT: &[u8] = &[event::START];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::sys::signal::Signal as Sig;
+    use Action::*;
+
+    fn env(now: Instant) -> Env {
+        Env {
+            now,
+            wall: Tain { secs: 1 << 62, nanos: 0 },
+            down_signal: Sig::SIGTERM,
+            timeout_kill: None,
+            kill_group: false,
+            timeout_finish: Some(Duration::from_secs(5)),
+            has_finish: false,
+        }
+    }
+
+    /// A machine that is up with run = pid 42.
+    fn up(now: Instant) -> Machine {
+        let mut machine = Machine::new(true, Tain::default());
+        let e = env(now);
+        assert_eq!(machine.step(Event::Control(Letter::Up), &e), [WriteStatus, Spawn(Program::Run)]);
+        assert_eq!(machine.step(Event::Spawned(Program::Run, 42), &e), [WriteStatus, Announce(b"u")]);
+        machine
+    }
+
+    #[test]
+    fn signal_letters_reach_run_only_while_up() {
+        let now = Instant::now();
+        let cases = [
+            (Letter::Alarm, Sig::SIGALRM),
+            (Letter::Abort, Sig::SIGABRT),
+            (Letter::Quit, Sig::SIGQUIT),
+            (Letter::Hangup, Sig::SIGHUP),
+            (Letter::Kill, Sig::SIGKILL),
+            (Letter::Term, Sig::SIGTERM),
+            (Letter::Interrupt, Sig::SIGINT),
+            (Letter::Usr1, Sig::SIGUSR1),
+            (Letter::Usr2, Sig::SIGUSR2),
+            (Letter::Winch, Sig::SIGWINCH),
+        ];
+        for (letter, signal) in cases {
+            let mut machine = up(now);
+            assert_eq!(machine.step(Event::Control(letter), &env(now)), [Signal(signal, Target::Process)], "{letter:?}");
+            let mut down = Machine::new(false, Tain::default());
+            assert_eq!(down.step(Event::Control(letter), &env(now)), [], "{letter:?} while down");
+        }
+    }
+
+    #[test]
+    fn down_sends_the_down_signal_then_cont_and_arms_timeout_kill() {
+        let now = Instant::now();
+        let mut machine = up(now);
+        let mut e = env(now);
+        e.down_signal = Sig::SIGHUP;
+        e.timeout_kill = Some(Duration::from_millis(300));
+        assert_eq!(
+            machine.step(Event::Control(Letter::Down), &e),
+            [Signal(Sig::SIGHUP, Target::Process), Signal(Sig::SIGCONT, Target::Process), WriteStatus]
+        );
+        assert!(!machine.want_up);
+        assert_eq!(machine.next_deadline(), Some(now + Duration::from_millis(300)));
+        let later = env(now + Duration::from_millis(300));
+        assert_eq!(
+            machine.step(Event::Deadline, &later),
+            [Signal(Sig::SIGKILL, Target::Process), Signal(Sig::SIGCONT, Target::Process)]
+        );
+        // It dies: down, ready, no restart since it is wanted down.
+        let actions = machine.step(Event::RunDied(9), &later);
+        assert_eq!(actions, [CloseNotification, RecordDeath(9), Announce(b"d"), WriteStatus, Announce(b"D")]);
+        assert_eq!(machine.state, State::Down);
+        assert!(machine.ready && machine.status().pid == 0 && machine.wstat == 9);
+        assert_eq!(machine.next_deadline(), None);
+    }
+
+    #[test]
+    fn permanent_letters_touch_the_down_file() {
+        let now = Instant::now();
+        let mut machine = up(now);
+        assert_eq!(machine.step(Event::Control(Letter::DownPermanent), &env(now))[0], CreateDownFile);
+        let mut machine = Machine::new(false, Tain::default());
+        assert_eq!(machine.step(Event::Control(Letter::UpPermanent), &env(now)), [RemoveDownFile, WriteStatus, Spawn(Program::Run)]);
+        let mut machine = up(now);
+        assert_eq!(machine.step(Event::Control(Letter::DownFileOnly), &env(now)), [CreateDownFile, WriteStatus]);
+        assert_eq!(machine.state, State::Up, "Q kills nothing");
+        assert!(!machine.want_up);
+    }
+
+    #[test]
+    fn crash_restarts_after_a_second_unless_ready_for_a_second() {
+        let now = Instant::now();
+        // Never ready: paced.
+        let mut machine = up(now);
+        let actions = machine.step(Event::RunDied(3 << 8), &env(now));
+        assert!(!actions.contains(&Spawn(Program::Run)));
+        assert_eq!(machine.next_deadline(), Some(now + RESTART_PACE));
+        assert_eq!(machine.step(Event::Deadline, &env(now + RESTART_PACE)), [Spawn(Program::Run)]);
+        // Ready for a second or more: at once.
+        let mut machine = up(now);
+        assert_eq!(machine.step(Event::Ready, &env(now)), [CloseNotification, WriteStatus, Announce(b"U")]);
+        let actions = machine.step(Event::RunDied(9), &env(now + READY_GRACE));
+        assert_eq!(actions.last(), Some(&Spawn(Program::Run)));
+        // Ready for less than a second: paced.
+        let mut machine = up(now);
+        machine.step(Event::Ready, &env(now));
+        let actions = machine.step(Event::RunDied(9), &env(now + READY_GRACE / 2));
+        assert!(!actions.contains(&Spawn(Program::Run)));
+    }
+
+    #[test]
+    fn finish_runs_between_death_and_down_and_125_means_permanent() {
+        let now = Instant::now();
+        let mut machine = up(now);
+        let mut e = env(now);
+        e.has_finish = true;
+        let actions = machine.step(Event::RunDied(1 << 8), &e);
+        assert_eq!(actions.last(), Some(&Spawn(Program::Finish { wstat: 1 << 8, pid: 42 })));
+        assert_eq!(machine.step(Event::Spawned(Program::Finish { wstat: 1 << 8, pid: 42 }, 43), &e), [WriteStatus, Announce(b"d")]);
+        let status = machine.status();
+        assert!(status.finishing && status.pid == 43 && !status.is_up() && !status.ready);
+        // finish exits 125: permanent failure, no restart.
+        let actions = machine.step(Event::FinishDied(125 << 8), &env(now + Duration::from_secs(2)));
+        assert_eq!(actions, [WriteStatus, Announce(b"OD")]);
+        assert!(!machine.want_up && machine.ready && machine.state == State::Down);
+        assert_eq!(machine.next_deadline(), None);
+    }
+
+    #[test]
+    fn finish_is_killed_after_timeout_finish() {
+        let now = Instant::now();
+        let mut machine = up(now);
+        let mut e = env(now);
+        e.has_finish = true;
+        machine.step(Event::RunDied(0), &e);
+        machine.step(Event::Spawned(Program::Finish { wstat: 0, pid: 42 }, 43), &e);
+        assert_eq!(machine.next_deadline(), Some(now + Duration::from_secs(5)), "restart waits for finish");
+        let late = env(now + Duration::from_secs(5));
+        assert_eq!(
+            machine.step(Event::Deadline, &late),
+            [Signal(Sig::SIGCONT, Target::Process), Signal(Sig::SIGKILL, Target::Process)]
+        );
+        // Killed finish: down, then the overdue restart happens at once.
+        let actions = machine.step(Event::FinishDied(9), &late);
+        assert_eq!(actions, [WriteStatus, Announce(b"D"), Spawn(Program::Run)]);
+    }
+
+    #[test]
+    fn exit_waits_for_the_service_to_be_down() {
+        let now = Instant::now();
+        let mut machine = up(now);
+        assert_eq!(machine.step(Event::Control(Letter::Exit), &env(now)), []);
+        let actions = machine.step(Event::RunDied(0), &env(now));
+        assert_eq!(actions.last(), Some(&Exit));
+        let mut down = Machine::new(false, Tain::default());
+        assert_eq!(down.step(Event::Control(Letter::Exit), &env(now)), [Exit]);
+        let mut machine = up(now);
+        let actions = machine.step(Event::Terminate, &env(now));
+        assert_eq!(actions[0], Signal(Sig::SIGTERM, Target::Process));
+        assert!(machine.exiting && !machine.want_up);
+    }
+
+    #[test]
+    fn once_starts_a_down_service_without_wanting_it_up() {
+        let now = Instant::now();
+        let mut machine = Machine::new(false, Tain::default());
+        assert_eq!(machine.step(Event::Control(Letter::Once), &env(now)), [WriteStatus, Spawn(Program::Run)]);
+        machine.step(Event::Spawned(Program::Run, 7), &env(now));
+        let actions = machine.step(Event::RunDied(0), &env(now + Duration::from_secs(5)));
+        assert!(!actions.contains(&Spawn(Program::Run)));
+        assert_eq!(machine.next_deadline(), None);
+    }
+
+    #[test]
+    fn pause_and_continue_mark_paused_and_death_clears_it() {
+        let now = Instant::now();
+        let mut machine = up(now);
+        assert_eq!(machine.step(Event::Control(Letter::Pause), &env(now)), [Signal(Sig::SIGSTOP, Target::Process), WriteStatus]);
+        assert!(machine.status().paused);
+        assert_eq!(machine.step(Event::Control(Letter::ContinueGroup), &env(now)), [Signal(Sig::SIGCONT, Target::Group), WriteStatus]);
+        assert!(!machine.status().paused);
+        machine.step(Event::Control(Letter::PauseGroup), &env(now));
+        machine.step(Event::RunDied(9), &env(now));
+        assert!(!machine.status().paused);
+    }
+
+    #[test]
+    fn spawn_failure_keeps_the_status_and_retries_later() {
+        let now = Instant::now();
+        let mut machine = Machine::new(true, Tain::default());
+        machine.step(Event::Control(Letter::Up), &env(now));
+        let before = machine.status();
+        let actions = machine.step(Event::SpawnFailed(Program::Run, libc::ENOENT), &env(now));
+        assert_eq!(actions, [ReportSpawnFailure(libc::ENOENT, SPAWN_RETRY)]);
+        assert_eq!(machine.status(), before);
+        assert_eq!(machine.next_deadline(), Some(now + SPAWN_RETRY));
+        // `u` retries at once.
+        assert_eq!(machine.step(Event::Control(Letter::Up), &env(now)), [WriteStatus, Spawn(Program::Run)]);
+    }
+
+    #[test]
+    fn the_initial_status_matches_s6() {
+        let fresh = Machine::new(true, Tain { secs: 5, nanos: 6 }).status();
+        assert_eq!(fresh.pack()[34], 0x0c, "want up + ready");
+        let fresh = Machine::new(false, Tain { secs: 5, nanos: 6 }).status();
+        assert_eq!(fresh.pack()[34], 0x08, "ready only");
+        assert_eq!(fresh.stamp, fresh.readystamp);
+    }
+}
