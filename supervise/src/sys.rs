@@ -218,6 +218,14 @@ pub fn open_fifo_rdwr(path: &std::path::Path) -> nix::Result<OwnedFd> {
     open(path, OFlag::O_RDWR | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
 }
 
+/// Makes this process the reaper of its descendants' orphans, so that a scanner that is not
+/// PID 1 (in a container, under a test) still collects every zombie its services leave.
+pub fn become_subreaper() {
+    if nix::unistd::getpid().as_raw() != 1 {
+        let _ = nix::sys::prctl::set_child_subreaper(true);
+    }
+}
+
 /// Raises the soft limit of open files to the hard limit: an in-process scanner holds a few
 /// fds per service.
 pub fn raise_fd_limit() {

@@ -9,7 +9,8 @@
 //! s6-svscan does, and restarts it a second after it dies.
 //!
 //! The scanner rescans only when told (control letter `a`, SIGALRM, SIGHUP) unless a period is
-//! given, and reaps every child, orphans included.
+//! given, and reaps every child, orphans included: when it is not PID 1 it makes itself the
+//! subreaper of its descendants, so orphans come to it rather than to the real init.
 
 mod rescan;
 
@@ -158,6 +159,7 @@ impl Scanner {
     fn new(options: Options) -> Result<Scanner, SuperviseError> {
         let signals = sys::signal_fd().map_err(|e| SuperviseError::io("set up signals for", &options.dir, e.into()))?;
         sys::raise_fd_limit();
+        sys::become_subreaper();
         std::env::set_current_dir(&options.dir).map_err(|e| SuperviseError::io("chdir to", &options.dir, e))?;
         let private = Path::new(".s6-svscan");
         match std::fs::DirBuilder::new().mode(0o700).create(private) {
