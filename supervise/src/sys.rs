@@ -166,8 +166,9 @@ unsafe fn child_exec(plan: &SpawnPlan, argv: &[*const libc::c_char], report: Raw
             fail(report);
         }
     }
-    // First move every source fd out of the way of the targets (≥ 1024 is above any target
-    // we use), so that placing one never clobbers another's source.
+    // First move every source fd above every target, so that placing one never clobbers
+    // another's source.
+    let above = plan.extra.iter().map(|&(_, target)| target).max().unwrap_or(1).max(1) + 1;
     let mut moved: [(RawFd, RawFd); 8] = [(-1, -1); 8];
     let mut count = 0;
     for (source, target) in [(plan.stdin, 0), (plan.stdout, 1)]
@@ -178,7 +179,7 @@ unsafe fn child_exec(plan: &SpawnPlan, argv: &[*const libc::c_char], report: Raw
         if count == moved.len() {
             break;
         }
-        let high = libc::fcntl(source, libc::F_DUPFD_CLOEXEC, 1024);
+        let high = libc::fcntl(source, libc::F_DUPFD_CLOEXEC, above);
         if high < 0 {
             fail(report);
         }
@@ -207,6 +208,10 @@ unsafe fn child_exec(plan: &SpawnPlan, argv: &[*const libc::c_char], report: Raw
             fail(report);
         }
     }
+    if let Some(&(soft, hard)) = INHERITED_FD_LIMIT.get() {
+        let limit = libc::rlimit { rlim_cur: soft as libc::rlim_t, rlim_max: hard as libc::rlim_t };
+        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+    }
     libc::execv(plan.program.as_ptr(), argv.as_ptr());
     fail(report)
 }
@@ -226,13 +231,27 @@ pub fn become_subreaper() {
     }
 }
 
-/// Raises the soft limit of open files to the hard limit: an in-process scanner holds a few
-/// fds per service.
+/// The open-files limit this process started with, which its children get back.
+static INHERITED_FD_LIMIT: std::sync::OnceLock<(u64, u64)> = std::sync::OnceLock::new();
+
+/// Raises the limit of open files: an in-process scanner holds two fds per service (its
+/// `supervise/lock` and its `control` FIFO), so the usual 1024 would stop near 500 services.
+/// Root raises the hard limit too, up to the kernel's `fs.nr_open`; others go to their hard
+/// limit. Programs we spawn get the original limits back (see [`spawn`]), since some daemons
+/// close every fd up to the limit and would crawl with a million.
 pub fn raise_fd_limit() {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
-    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
-        if soft < hard {
-            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
-        }
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else { return };
+    let _ = INHERITED_FD_LIMIT.set((soft, hard));
+    let ceiling = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|text| text.trim().parse::<u64>().ok())
+        .unwrap_or(hard)
+        .min(1 << 20);
+    if ceiling > hard && setrlimit(Resource::RLIMIT_NOFILE, ceiling, ceiling).is_ok() {
+        return;
+    }
+    if soft < hard {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
     }
 }

@@ -216,11 +216,29 @@ impl Supervisor {
     /// Steps the machine with `event`, then performs its actions (which may feed back more
     /// events: the result of a spawn).
     fn handle(&mut self, event: Event) -> Outcome {
+        // The service directory's files are read once per event, as s6 re-reads them at each
+        // start and stop; the spawn and the death record below use the same reading.
+        let (settings, problems) = Settings::load(&self.dir);
+        let has_finish = is_executable(&self.dir.join("finish"));
+        let mut problems = Some(problems);
         let mut pending = vec![event];
         while let Some(event) = pending.pop() {
-            let env = self.env();
+            let env = Env {
+                now: Instant::now(),
+                wall: Tain::now(),
+                down_signal: settings.down_signal,
+                timeout_kill: settings.timeout_kill,
+                kill_group: settings.timeout_kill_group,
+                timeout_finish: settings.timeout_finish,
+                has_finish,
+            };
             for action in self.machine.step(event, &env) {
-                match self.perform(action) {
+                if let (Action::Spawn(_), Some(problems)) = (action, problems.take()) {
+                    for problem in problems {
+                        self.warn(&problem.to_string());
+                    }
+                }
+                match self.perform(action, &settings) {
                     Some(Feedback::Event(next)) => pending.push(next),
                     Some(Feedback::Exit) => {
                         let _ = fifodir::notify(&self.dir.join("event"), &[fifodir::event::EXIT]);
@@ -233,22 +251,9 @@ impl Supervisor {
         Outcome::Running
     }
 
-    fn env(&self) -> Env {
-        let (settings, _) = Settings::load(&self.dir);
-        Env {
-            now: Instant::now(),
-            wall: Tain::now(),
-            down_signal: settings.down_signal,
-            timeout_kill: settings.timeout_kill,
-            kill_group: settings.timeout_kill_group,
-            timeout_finish: settings.timeout_finish,
-            has_finish: is_executable(&self.dir.join("finish")),
-        }
-    }
-
-    fn perform(&mut self, action: Action) -> Option<Feedback> {
+    fn perform(&mut self, action: Action, settings: &Settings) -> Option<Feedback> {
         match action {
-            Action::Spawn(program) => return Some(Feedback::Event(self.spawn(program))),
+            Action::Spawn(program) => return Some(Feedback::Event(self.spawn(program, settings))),
             Action::Signal(signal, target) => {
                 let _ = sys::signal(self.machine.pid, signal, target == Target::Group);
             }
@@ -256,7 +261,7 @@ impl Supervisor {
             Action::Announce(bytes) => {
                 let _ = fifodir::notify(&self.dir.join("event"), bytes);
             }
-            Action::RecordDeath(wstat) => self.record_death(wstat),
+            Action::RecordDeath(wstat) => self.record_death(wstat, settings.max_death_tally),
             Action::CreateDownFile => {
                 let path = self.dir.join("down");
                 if let Err(e) =
@@ -288,12 +293,8 @@ impl Supervisor {
     }
 
     /// Starts run or finish; the answer is the event to feed back.
-    fn spawn(&mut self, program: Program) -> Event {
-        let (settings, problems) = Settings::load(&self.dir);
-        for problem in &problems {
-            self.warn(&problem.to_string());
-        }
-        let plan = match self.plan(program, &settings) {
+    fn spawn(&mut self, program: Program, settings: &Settings) -> Event {
+        let plan = match self.plan(program, settings) {
             Ok(plan) => plan,
             Err(errno) => return Event::SpawnFailed(program, errno as i32),
         };
@@ -357,9 +358,8 @@ impl Supervisor {
         }
     }
 
-    fn record_death(&mut self, wstat: u16) {
-        let (settings, _) = Settings::load(&self.dir);
-        let max = usize::from(settings.max_death_tally);
+    fn record_death(&mut self, wstat: u16, max: u16) {
+        let max = usize::from(max);
         if max == 0 {
             self.deaths.clear();
             return;

@@ -110,6 +110,17 @@ pub struct Env {
     pub has_finish: bool,
 }
 
+/// How the down phase after a death ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ending {
+    /// There was no finish (or it could not start): `d` has not been posted yet.
+    NoFinish,
+    /// finish exited.
+    FinishDone,
+    /// finish exited 125: do not restart.
+    PermanentFailure,
+}
+
 /// One service's supervision state: what `supervise/status` holds, plus the timers.
 #[derive(Clone, Debug)]
 pub struct Machine {
@@ -210,17 +221,17 @@ impl Machine {
                     actions.push(Action::Exit);
                 }
             }
-            Event::SpawnFailed(Program::Finish { .. }, _) => {
-                actions.push(Action::Announce(b"d"));
-                self.finished(false, env, &mut actions);
-            }
+            Event::SpawnFailed(Program::Finish { .. }, _) => self.finished(Ending::NoFinish, env, &mut actions),
             Event::RunDied(wstat) => match self.state {
                 State::Up => self.run_died(wstat, env, &mut actions),
                 // A run we no longer track (can't happen: the loop matches deaths by pid).
                 State::Down | State::Finishing => {}
             },
             Event::FinishDied(wstat) => match self.state {
-                State::Finishing => self.finished(wstat == 125 << 8, env, &mut actions),
+                State::Finishing => {
+                    let ending = if wstat == 125 << 8 { Ending::PermanentFailure } else { Ending::FinishDone };
+                    self.finished(ending, env, &mut actions)
+                }
                 State::Down | State::Up => {}
             },
             Event::Ready => match self.state {
@@ -347,14 +358,13 @@ impl Machine {
             self.state = State::Finishing;
             actions.push(Action::Spawn(Program::Finish { wstat, pid }));
         } else {
-            self.state = State::Down;
-            actions.push(Action::Announce(b"d"));
-            self.finished(false, env, actions);
+            self.finished(Ending::NoFinish, env, actions);
         }
     }
 
     /// finish is over (or there was none): the service is down and ready.
-    fn finished(&mut self, permanent_failure: bool, env: &Env, actions: &mut Vec<Action>) {
+    fn finished(&mut self, ending: Ending, env: &Env, actions: &mut Vec<Action>) {
+        let permanent_failure = ending == Ending::PermanentFailure;
         self.state = State::Down;
         self.pid = 0;
         self.finish_kill_at = None;
@@ -363,7 +373,14 @@ impl Machine {
         if permanent_failure {
             self.want_up = false;
         }
-        actions.extend([Action::WriteStatus, Action::Announce(if permanent_failure { b"OD" } else { b"D" })]);
+        // Without a finish, `d` and `D` go out in one write, as s6 ≥ 2.12 does: one pass over
+        // the fifodir instead of two.
+        let events: &'static [u8] = match ending {
+            Ending::NoFinish => b"dD",
+            Ending::FinishDone => b"D",
+            Ending::PermanentFailure => b"OD",
+        };
+        actions.extend([Action::WriteStatus, Action::Announce(events)]);
         if self.exiting {
             self.restart_at = None;
             actions.push(Action::Exit);
@@ -450,7 +467,11 @@ mod tests {
         ];
         for (letter, signal) in cases {
             let mut machine = up(now);
-            assert_eq!(machine.step(Event::Control(letter), &env(now)), [Signal(signal, Target::Process)], "{letter:?}");
+            assert_eq!(
+                machine.step(Event::Control(letter), &env(now)),
+                [Signal(signal, Target::Process)],
+                "{letter:?}"
+            );
             let mut down = Machine::new(false, Tain::default());
             assert_eq!(down.step(Event::Control(letter), &env(now)), [], "{letter:?} while down");
         }
@@ -476,7 +497,7 @@ mod tests {
         );
         // It dies: down, ready, no restart since it is wanted down.
         let actions = machine.step(Event::RunDied(9), &later);
-        assert_eq!(actions, [CloseNotification, RecordDeath(9), Announce(b"d"), WriteStatus, Announce(b"D")]);
+        assert_eq!(actions, [CloseNotification, RecordDeath(9), WriteStatus, Announce(b"dD")]);
         assert_eq!(machine.state, State::Down);
         assert!(machine.ready && machine.status().pid == 0 && machine.wstat == 9);
         assert_eq!(machine.next_deadline(), None);
@@ -488,7 +509,10 @@ mod tests {
         let mut machine = up(now);
         assert_eq!(machine.step(Event::Control(Letter::DownPermanent), &env(now))[0], CreateDownFile);
         let mut machine = Machine::new(false, Tain::default());
-        assert_eq!(machine.step(Event::Control(Letter::UpPermanent), &env(now)), [RemoveDownFile, WriteStatus, Spawn(Program::Run)]);
+        assert_eq!(
+            machine.step(Event::Control(Letter::UpPermanent), &env(now)),
+            [RemoveDownFile, WriteStatus, Spawn(Program::Run)]
+        );
         let mut machine = up(now);
         assert_eq!(machine.step(Event::Control(Letter::DownFileOnly), &env(now)), [CreateDownFile, WriteStatus]);
         assert_eq!(machine.state, State::Up, "Q kills nothing");
@@ -524,7 +548,10 @@ mod tests {
         e.has_finish = true;
         let actions = machine.step(Event::RunDied(1 << 8), &e);
         assert_eq!(actions.last(), Some(&Spawn(Program::Finish { wstat: 1 << 8, pid: 42 })));
-        assert_eq!(machine.step(Event::Spawned(Program::Finish { wstat: 1 << 8, pid: 42 }, 43), &e), [WriteStatus, Announce(b"d")]);
+        assert_eq!(
+            machine.step(Event::Spawned(Program::Finish { wstat: 1 << 8, pid: 42 }, 43), &e),
+            [WriteStatus, Announce(b"d")]
+        );
         let status = machine.status();
         assert!(status.finishing && status.pid == 43 && !status.is_up() && !status.ready);
         // finish exits 125: permanent failure, no restart.
@@ -583,9 +610,15 @@ mod tests {
     fn pause_and_continue_mark_paused_and_death_clears_it() {
         let now = Instant::now();
         let mut machine = up(now);
-        assert_eq!(machine.step(Event::Control(Letter::Pause), &env(now)), [Signal(Sig::SIGSTOP, Target::Process), WriteStatus]);
+        assert_eq!(
+            machine.step(Event::Control(Letter::Pause), &env(now)),
+            [Signal(Sig::SIGSTOP, Target::Process), WriteStatus]
+        );
         assert!(machine.status().paused);
-        assert_eq!(machine.step(Event::Control(Letter::ContinueGroup), &env(now)), [Signal(Sig::SIGCONT, Target::Group), WriteStatus]);
+        assert_eq!(
+            machine.step(Event::Control(Letter::ContinueGroup), &env(now)),
+            [Signal(Sig::SIGCONT, Target::Group), WriteStatus]
+        );
         assert!(!machine.status().paused);
         machine.step(Event::Control(Letter::PauseGroup), &env(now));
         machine.step(Event::RunDied(9), &env(now));
