@@ -258,3 +258,54 @@ pub fn outcome(output: &Output) -> (i32, String, String) {
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
 }
+
+// Service-status shorthands and process probes used by the supervision tests.
+
+/// Runs a command to completion: (exit code, stdout, stderr).
+pub fn cmd(command: &mut Command) -> (i32, String, String) {
+    let output = command
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("unable to run {command:?}: {e}"));
+    outcome(&output)
+}
+
+/// The pid in the status (0 when down or unreadable).
+pub fn status_pid(service: &Path) -> u64 {
+    status(service).map_or(0, |s| s.pid)
+}
+
+/// The flags byte of the status.
+pub fn status_flags(service: &Path) -> u8 {
+    status(service).map_or(0, |s| s.pack()[34])
+}
+
+/// The raw status, when one is written.
+pub fn status_bytes(service: &Path) -> Option<[u8; 35]> {
+    status(service).map(|s| s.pack())
+}
+
+/// Up: a pid and not finishing.
+pub fn is_up(service: &Path) -> bool {
+    status(service).is_some_and(|s| s.is_up())
+}
+
+/// Waits until the service is up with a pid other than `not`; returns the pid.
+pub fn wait_up(service: &Path, not: u64, within: Duration) -> u64 {
+    wait_until(&format!("{} up", service.display()), within, || is_up(service) && status_pid(service) != not);
+    status_pid(service)
+}
+
+/// Whether `pid` is alive and not a zombie.
+pub fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| stat.rsplit(')').next().is_some_and(|rest| !rest.trim_start().starts_with('Z')))
+}
+
+/// Starts `ostler svscan EXTRA… SCAN_DIR`, stderr into a file.
+pub fn start_scanner(procs: &mut Processes, scan_dir: &Path, extra: &[&str], stderr_file: &Path) -> u32 {
+    let err = std::fs::File::create(stderr_file).unwrap();
+    let mut command = Command::new(ostler());
+    command.arg("svscan").args(extra).arg(scan_dir).stderr(err);
+    procs.spawn(command)
+}

@@ -233,8 +233,8 @@ impl Supervisor {
                 has_finish,
             };
             for action in self.machine.step(event, &env) {
-                if let (Action::Spawn(_), Some(problems)) = (action, problems.take()) {
-                    for problem in problems {
+                if let Action::Spawn(_) = action {
+                    for problem in problems.take().unwrap_or_default() {
                         self.warn(&problem.to_string());
                     }
                 }

@@ -1,0 +1,242 @@
+//! The scanner and the supervisor under trouble: broken services, many services, orphans,
+//! killed loggers, killed supervisors, garbage settings. Each test starts its own scanner in
+//! a temporary tree and stops everything it started, by pid.
+
+mod util;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use util::*;
+
+const LONG: Duration = Duration::from_secs(20);
+
+fn svscanctl(scan: &Path, letters: &str) {
+    let (code, _, err) = cmd(Command::new(ostler()).arg("svscanctl").arg(format!("-{letters}")).arg(scan));
+    assert_eq!(code, 0, "svscanctl -{letters}: {err}");
+}
+
+/// Lines a file has, or 0.
+fn line_count(path: &Path) -> usize {
+    std::fs::read_to_string(path).map_or(0, |s| s.lines().count())
+}
+
+#[test]
+fn broken_services_are_reported_paced_and_harm_no_other() {
+    let tree = TempTree::new("broken");
+    let scan = tree.dir("scan");
+    let healthy = tree.service("scan/healthy", "#!/bin/sh\nexec sleep 1000");
+    let missing = tree.dir("scan/missing");
+    let not_executable = tree.file("scan/noexec/run", "#!/bin/sh\nexec sleep 1000");
+    let not_executable = not_executable.parent().unwrap().to_path_buf();
+    let counter = tree.join("crashes");
+    let crashing = tree.service("scan/crashing", &format!("#!/bin/sh\necho x >> {}\nexit 1", counter.display()));
+    // A service directory the supervisor cannot even set up: `supervise` is a file.
+    let unusable = tree.service("scan/unusable", "#!/bin/sh\nexec sleep 1000");
+    tree.file("scan/unusable/supervise", "not a directory");
+    let mut procs = Processes::new();
+    let err = tree.join("err");
+    start_scanner(&mut procs, &scan, &[], &err);
+    wait_until("healthy up", LONG, || is_up(&healthy));
+    let healthy_pid = status_pid(&healthy);
+    let started = Instant::now();
+    wait_until("three crashes", LONG, || line_count(&counter) >= 3);
+    // Crash loop: one start a second (s6's pacing), so 3 starts take at least 2 seconds.
+    assert!(started.elapsed() >= Duration::from_millis(1800), "restarts not paced: {:?}", started.elapsed());
+    let messages = std::fs::read_to_string(&err).unwrap();
+    assert!(messages.contains("missing/run") && messages.contains("No such file"), "{messages}");
+    assert!(messages.contains("noexec/run") && messages.contains("Permission denied"), "{messages}");
+    assert!(messages.contains("unusable"), "{messages}");
+    // The status of the unstartable ones says: down, want up, never up.
+    for dir in [&missing, &not_executable] {
+        let status = status(dir).expect("a status is written even when run cannot start");
+        assert!(!status.is_up() && status.want_up && status.pid == 0, "{}: {status:?}", dir.display());
+        assert!(supervised(dir));
+    }
+    // s6's svstat agrees.
+    let (_, line, _) = cmd(Command::new(require("s6-svstat")).arg(&missing));
+    assert!(line.starts_with("down (exitcode 0)") && line.contains("want up"), "{line}");
+    // Fixing the service and sending `u` starts it at once, without waiting for the retry.
+    tree.script("scan/missing/run", "#!/bin/sh\nexec sleep 1000");
+    assert_eq!(cmd(Command::new(ostler()).args(["svc", "-u"]).arg(&missing)).0, 0);
+    wait_until("fixed service up", Duration::from_secs(3), || is_up(&missing));
+    assert_eq!(status_pid(&healthy), healthy_pid, "the healthy service was disturbed");
+    let crash = status(&crashing).unwrap();
+    assert!(crash.want_up && supervised(&crashing), "{crash:?}");
+    assert!(!supervised(&unusable));
+}
+
+#[test]
+fn two_hundred_services_from_one_rescan_and_a_prune_of_half() {
+    let tree = TempTree::new("many");
+    let scan = tree.dir("scan");
+    let stage = tree.dir("stage");
+    let mut procs = Processes::new();
+    start_scanner(&mut procs, &scan, &[], &tree.join("err"));
+    wait_file(&scan.join(".s6-svscan/control"));
+    for i in 0..200 {
+        tree.service(&format!("stage/s{i}"), "#!/bin/sh\nexec sleep 1000");
+        std::fs::rename(stage.join(format!("s{i}")), scan.join(format!("s{i}"))).unwrap();
+    }
+    svscanctl(&scan, "a");
+    let services: Vec<_> = (0..200).map(|i| scan.join(format!("s{i}"))).collect();
+    wait_until("200 services up", LONG, || services.iter().all(|s| is_up(s)));
+    let pids: Vec<u64> = services.iter().map(|s| status_pid(s)).collect();
+    // Remove the odd ones from the scan directory (moving them out) and prune.
+    let gone = tree.dir("gone");
+    for i in (1..200).step_by(2) {
+        std::fs::rename(scan.join(format!("s{i}")), gone.join(format!("s{i}"))).unwrap();
+    }
+    svscanctl(&scan, "an");
+    for i in (1..200).step_by(2) {
+        let dir = gone.join(format!("s{i}"));
+        wait_until(&format!("s{i} stopped"), LONG, || !supervised(&dir));
+        assert!(!alive(pids[i] as i32), "s{i}'s run is still alive");
+    }
+    for i in (0..200).step_by(2) {
+        assert!(supervised(&services[i]), "s{i} lost its supervisor");
+        assert_eq!(status_pid(&services[i]), pids[i], "s{i} was restarted");
+    }
+}
+
+#[test]
+fn orphans_of_a_service_are_reaped() {
+    let tree = TempTree::new("orphans");
+    let scan = tree.dir("scan");
+    // 100 background children, then run exits: they become orphans of the scanner.
+    let service =
+        tree.service("scan/spawner", "#!/bin/sh\ni=0\nwhile [ $i -lt 100 ]; do sleep 0.3 & i=$((i+1)); done\nexit 0");
+    tree.file("scan/spawner/down", "");
+    let mut procs = Processes::new();
+    let scanner = start_scanner(&mut procs, &scan, &[], &tree.join("err"));
+    wait_until("supervised", LONG, || supervised(&service));
+    assert_eq!(cmd(Command::new(ostler()).args(["svc", "-o"]).arg(&service)).0, 0);
+    // run has exited once its death is in the tally.
+    let tally = service.join("supervise/death_tally");
+    wait_until("run done", LONG, || std::fs::metadata(&tally).is_ok_and(|m| m.len() >= 14));
+    // The sleeps end within 0.3 s; each is then a zombie until the scanner reaps it.
+    wait_until("the orphans to finish", LONG, || children_of(scanner).is_empty());
+    assert!(zombies_of(scanner).is_empty());
+}
+
+/// Children of a process, by /proc.
+fn children_of(parent: u32) -> Vec<(i32, char)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let Some(rest) = stat.rsplit(')').next() else { continue };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.get(1) == Some(&parent.to_string().as_str()) {
+            found.push((pid, fields[0].chars().next().unwrap_or('?')));
+        }
+    }
+    found
+}
+
+fn zombies_of(parent: u32) -> Vec<i32> {
+    children_of(parent).into_iter().filter(|(_, state)| *state == 'Z').map(|(pid, _)| pid).collect()
+}
+
+#[test]
+fn a_logger_killed_fifty_times_loses_no_line() {
+    let tree = TempTree::new("logger");
+    let scan = tree.dir("scan");
+    let out = tree.join("out");
+    let total = 100_000;
+    let done = tree.join("writer-done");
+    // About 2000 lines a second, for the 50 or so seconds the kills take (the logger comes
+    // back a second after each kill: s6's pacing for a service that never notified).
+    let writer = tree.service(
+        "scan/writer",
+        &format!("#!/bin/sh\ni=0\nwhile [ $i -lt {total} ]; do i=$((i+1)); echo $i; [ $((i % 400)) = 0 ] && sleep 0.19; done\n: > {}\nexec sleep 1000", done.display()),
+    );
+    let logger = tree.service("scan/writer/log", &format!("#!/bin/sh\nexec cat >> {}", out.display()));
+    let mut procs = Processes::new();
+    start_scanner(&mut procs, &scan, &[], &tree.join("err"));
+    wait_until("pair up", LONG, || is_up(&writer) && is_up(&logger));
+    let mut previous = 0;
+    for kill in 0..50 {
+        let pid = wait_up(&logger, previous, LONG);
+        wait_until("some lines through the new logger", LONG, || line_count(&out) > kill * 10);
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+        previous = pid;
+    }
+    wait_until("the writer to finish", Duration::from_secs(180), || done.exists());
+    // What is still in the pipe reaches the file within moments; a lost line never does.
+    let settle = Instant::now() + Duration::from_secs(5);
+    while line_count(&out) < total && Instant::now() < settle {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let text = std::fs::read_to_string(&out).unwrap();
+    let numbers: Vec<usize> =
+        text.lines().map(|l| l.parse().unwrap_or_else(|_| panic!("garbled line {l:?}"))).collect();
+    let seen: std::collections::HashSet<usize> = numbers.iter().copied().collect();
+    let missing: Vec<usize> = (1..=total).filter(|n| !seen.contains(n)).collect();
+    assert!(missing.is_empty(), "{} lines lost, first {:?}", missing.len(), &missing[..missing.len().min(10)]);
+    assert_eq!(numbers.len(), total, "lines doubled");
+    assert!(numbers.iter().enumerate().all(|(i, n)| *n == i + 1), "lines out of order");
+}
+
+#[test]
+fn a_killed_supervisor_process_is_restarted_and_so_is_its_service() {
+    // One supervisor process per service (ostler's own, as `s6-supervise`): kill -9 it.
+    let tree = TempTree::new("killed-supervisor");
+    let bin = tree.dir("bin");
+    std::os::unix::fs::symlink(ostler(), bin.join("s6-supervise")).unwrap();
+    let scan = tree.dir("scan");
+    let service = tree.service("scan/a", "#!/bin/sh\nexec sleep 1000");
+    let mut procs = Processes::new();
+    let supervisor = bin.join("s6-supervise");
+    let scanner = start_scanner(&mut procs, &scan, &["--supervisor", supervisor.to_str().unwrap()], &tree.join("err"));
+    wait_until("up", LONG, || is_up(&service));
+    let old_run = status_pid(&service);
+    procs.watch(old_run as u32);
+    let old_supervisor =
+        children_of(scanner).into_iter().map(|(pid, _)| pid).find(|pid| *pid as u64 != old_run).unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(old_supervisor), nix::sys::signal::Signal::SIGKILL).unwrap();
+    // s6-svscan's behaviour: a new supervisor a second later, which starts the service anew
+    // (the old run carries on unsupervised, as under s6).
+    let new_run = wait_up(&service, old_run, LONG);
+    assert_ne!(new_run, old_run);
+    procs.watch(new_run as u32);
+    let supervisors: Vec<i32> =
+        children_of(scanner).into_iter().map(|(pid, _)| pid).filter(|p| *p != old_supervisor).collect();
+    assert!(!supervisors.is_empty(), "no new supervisor");
+    assert!(supervised(&service));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(old_run as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+}
+
+#[test]
+fn garbage_settings_are_reported_and_supervision_goes_on() {
+    let tree = TempTree::new("garbage");
+    let scan = tree.dir("scan");
+    let service = tree.service("scan/g", "#!/bin/sh\nexec sleep 1000");
+    tree.file("scan/g/notification-fd", "x");
+    tree.file("scan/g/timeout-kill", "-5");
+    tree.file("scan/g/timeout-finish", vec![b'9'; 1 << 20]);
+    tree.file("scan/g/down-signal", [0xffu8, 0, 0xfe, b'\n']);
+    tree.file("scan/g/max-death-tally", [0u8; 64]);
+    let mut procs = Processes::new();
+    let err = tree.join("err");
+    start_scanner(&mut procs, &scan, &[], &err);
+    wait_until("up despite garbage", LONG, || is_up(&service));
+    let first = status_pid(&service);
+    // Stop and restart it: the settings are read again at each, and nothing dies of them.
+    assert_eq!(cmd(Command::new(ostler()).args(["svc", "-wd", "-T", "5000", "-d"]).arg(&service)).0, 0);
+    assert_eq!(cmd(Command::new(ostler()).args(["svc", "-wu", "-T", "5000", "-u"]).arg(&service)).0, 0);
+    assert_ne!(wait_up(&service, first, LONG), first);
+    let messages = std::fs::read_to_string(&err).unwrap();
+    for (file, detail) in [
+        ("notification-fd", "\"x\""),
+        ("timeout-kill", "\"-5\""),
+        ("timeout-finish", "longer than"),
+        ("down-signal", "not text"),
+        ("max-death-tally", "is not a whole number"),
+    ] {
+        assert!(
+            messages.lines().any(|l| l.contains(&format!("g/{file}")) && l.contains(detail)),
+            "no message about {file} ({detail}) in:\n{messages}"
+        );
+    }
+}
