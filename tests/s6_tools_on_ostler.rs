@@ -289,3 +289,37 @@ fn pids_named_children(parent: u32) -> Vec<(i32, String)> {
     }
     found
 }
+
+/// Which signals reach the service for each of s6-svc's signal letters.
+fn signal_letters_story(daemon: Daemon) -> String {
+    let tree = TempTree::new("letters");
+    let got = tree.join("got");
+    let mut script = String::from("#!/bin/sh\n");
+    for name in ["TERM", "INT", "HUP", "QUIT", "ALRM", "USR1", "USR2", "WINCH"] {
+        script.push_str(&format!("trap 'echo {name} >> {}' {name}\n", got.display()));
+    }
+    script.push_str("while :; do sleep 0.02; done");
+    let service = tree.service("svc", &script);
+    let mut procs = Processes::new();
+    start_supervisor(&mut procs, daemon, &service, &tree.join("err"));
+    wait_until("up", LONG, || is_up(&service));
+    let pid = status_pid(&service);
+    // Let the shell install its traps before signalling.
+    std::thread::sleep(Duration::from_millis(200));
+    for (letter, count) in [("-t", 1), ("-i", 2), ("-h", 3), ("-q", 4), ("-a", 5), ("-1", 6), ("-2", 7), ("-y", 8)] {
+        assert_eq!(svc(&service, &[letter]), 0);
+        wait_until(&format!("{letter} delivered"), LONG, || {
+            std::fs::read_to_string(&got).map_or(0, |s| s.lines().count()) >= count
+        });
+    }
+    assert_eq!(status_pid(&service), pid, "a signal letter restarted the service");
+    svc(&service, &["-k"]);
+    std::fs::read_to_string(&got).unwrap()
+}
+
+#[test]
+fn signal_letters_deliver_the_same_signals_as_under_s6() {
+    let s6 = signal_letters_story(Daemon::S6);
+    assert_eq!(s6, "TERM\nINT\nHUP\nQUIT\nALRM\nUSR1\nUSR2\nWINCH\n");
+    assert_eq!(signal_letters_story(Daemon::Ostler), s6);
+}

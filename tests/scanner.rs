@@ -1,0 +1,166 @@
+//! The scanner's own behaviour (s6-compat.md §5): its control letters and signals, the
+//! `.s6-svscan/` diversions, finish, periodic rescans, the service limit, and a supervisor's
+//! exit and return. s6's clients drive it where they can.
+
+mod util;
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use util::*;
+
+const LONG: Duration = Duration::from_secs(10);
+
+fn signal(pid: u32, signal: Signal) {
+    kill(Pid::from_raw(pid as i32), signal).unwrap();
+}
+
+fn s6_svscanctl(scan: &Path, letters: &str) -> i32 {
+    cmd(Command::new(require("s6-svscanctl")).arg(format!("-{letters}")).arg(scan)).0
+}
+
+#[test]
+fn diversions_replace_the_built_in_action_and_finish_runs_at_the_end() {
+    let tree = TempTree::new("diversions");
+    let scan = tree.dir("scan");
+    let a = tree.service("scan/a", "#!/bin/sh\nexec sleep 1000");
+    let marks = tree.join("marks");
+    for name in ["SIGUSR1", "SIGTERM", "finish"] {
+        tree.script(format!("scan/.s6-svscan/{name}"), &format!("#!/bin/sh\necho {name} >> {}", marks.display()));
+    }
+    let mut procs = Processes::new();
+    let scanner = start_scanner(&mut procs, &scan, &[], &tree.join("err"));
+    wait_until("a up", LONG, || is_up(&a));
+    signal(scanner, Signal::SIGUSR1);
+    wait_until("SIGUSR1 diversion", LONG, || std::fs::read_to_string(&marks).is_ok_and(|m| m.contains("SIGUSR1")));
+    // SIGTERM is diverted too: the scanner keeps going.
+    signal(scanner, Signal::SIGTERM);
+    wait_until("SIGTERM diversion", LONG, || std::fs::read_to_string(&marks).is_ok_and(|m| m.contains("SIGTERM")));
+    assert!(procs.running(scanner) && is_up(&a));
+    // The control letter is not diverted: it terminates, then finish runs in place of the scanner.
+    assert_eq!(s6_svscanctl(&scan, "t"), 0);
+    assert_eq!(procs.wait_exit(scanner, LONG).code(), Some(0));
+    assert!(std::fs::read_to_string(&marks).unwrap().contains("finish"));
+    assert!(!supervised(&a));
+}
+
+#[test]
+fn term_int_and_quit_stop_everything_and_terminate_lets_loggers_drain() {
+    for (how, sig) in [("term", Signal::SIGTERM), ("quit", Signal::SIGQUIT), ("int", Signal::SIGINT)] {
+        let tree = TempTree::new(how);
+        let scan = tree.dir("scan");
+        let out = tree.join("out");
+        let a =
+            tree.service("scan/a", "#!/bin/sh\ntrap 'echo bye; exit 0' TERM\necho hello\nwhile :; do sleep 0.05; done");
+        let log = tree.service("scan/a/log", &format!("#!/bin/sh\nexec cat >> {}", out.display()));
+        let mut procs = Processes::new();
+        let scanner = start_scanner(&mut procs, &scan, &[], &tree.join("err"));
+        wait_until("pair up", LONG, || is_up(&a) && is_up(&log));
+        let logger = status_pid(&log);
+        signal(scanner, sig);
+        assert_eq!(procs.wait_exit(scanner, LONG).code(), Some(0), "{how}");
+        // The logger saw EOF only after the service's last words.
+        assert!(!alive(logger as i32), "{how}: logger left running");
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert!(text.contains("hello"), "{how}: {text:?}");
+        // Terminate lets loggers drain (they get HUP: exit at EOF); quit stops them at once, as
+        // s6-svscan's SIGTERM to every supervisor does, so the last words may be lost there.
+        if sig != Signal::SIGQUIT {
+            assert!(text.contains("bye"), "{how}: {text:?}");
+        }
+    }
+}
+
+#[test]
+fn hangup_rescans_and_prunes() {
+    let tree = TempTree::new("hup");
+    let scan = tree.dir("scan");
+    let a = tree.service("scan/a", "#!/bin/sh\nexec sleep 1000");
+    let mut procs = Processes::new();
+    let scanner = start_scanner(&mut procs, &scan, &[], &tree.join("err"));
+    wait_until("a up", LONG, || is_up(&a));
+    let b = tree.service("scan/b", "#!/bin/sh\nexec sleep 1000");
+    let moved = tree.join("moved-a");
+    std::fs::rename(&a, &moved).unwrap();
+    signal(scanner, Signal::SIGHUP);
+    wait_until("b up", LONG, || is_up(&b));
+    wait_until("a stopped", LONG, || !supervised(&moved));
+    // SIGALRM only rescans.
+    let c = tree.service("scan/c", "#!/bin/sh\nexec sleep 1000");
+    signal(scanner, Signal::SIGALRM);
+    wait_until("c up", LONG, || is_up(&c));
+}
+
+#[test]
+fn no_rescan_unless_told_but_t_rescans_periodically() {
+    let tree = TempTree::new("periodic");
+    let scan = tree.dir("scan");
+    let mut procs = Processes::new();
+    start_scanner(&mut procs, &scan, &[], &tree.join("err"));
+    wait_file(&scan.join(".s6-svscan/control"));
+    let quiet = tree.service("scan/quiet", "#!/bin/sh\nexec sleep 1000");
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(status(&quiet).is_none(), "the scanner rescanned without being told");
+    // Another scanner with -t 200.
+    let scan2 = tree.dir("scan2");
+    start_scanner(&mut procs, &scan2, &["-t", "200"], &tree.join("err2"));
+    wait_file(&scan2.join(".s6-svscan/control"));
+    let found = tree.service("scan2/found", "#!/bin/sh\nexec sleep 1000");
+    let start = Instant::now();
+    wait_until("periodic rescan", LONG, || is_up(&found));
+    assert!(start.elapsed() < Duration::from_secs(2));
+}
+
+#[test]
+fn the_service_limit_is_kept_and_reported() {
+    let tree = TempTree::new("limit");
+    let scan = tree.dir("scan");
+    for name in ["a", "b", "c"] {
+        tree.service(&format!("scan/{name}"), "#!/bin/sh\nexec sleep 1000");
+    }
+    let mut procs = Processes::new();
+    let err = tree.join("err");
+    start_scanner(&mut procs, &scan, &["-c", "2"], &err);
+    wait_until("two up", LONG, || is_up(&scan.join("a")) && is_up(&scan.join("b")));
+    wait_until("warning", LONG, || {
+        std::fs::read_to_string(&err).is_ok_and(|e| e.contains("not supervising c") && e.contains("-c"))
+    });
+    assert!(status(&scan.join("c")).is_none());
+}
+
+#[test]
+fn a_supervisor_told_to_exit_comes_back() {
+    // s6: `s6-svc -x` on a down service → event `x`, then `s` when the scanner restarts it.
+    let tree = TempTree::new("exit-return");
+    let scan = tree.dir("scan");
+    let a = tree.service("scan/a", "#!/bin/sh\nexec sleep 1000");
+    tree.file("scan/a/down", "");
+    let mut procs = Processes::new();
+    start_scanner(&mut procs, &scan, &[], &tree.join("err"));
+    wait_until("supervised", LONG, || supervised(&a));
+    let events = ostler_core::fifodir::Subscription::new(&a.join("event")).unwrap();
+    assert_eq!(cmd(Command::new(require("s6-svc")).arg("-x").arg(&a)).0, 0);
+    let mut got = Vec::new();
+    wait_until("x then s", LONG, || {
+        got.extend(events.read().unwrap());
+        got.len() >= 2
+    });
+    assert_eq!(got, b"xs");
+    assert!(supervised(&a));
+}
+
+#[test]
+fn a_second_scanner_on_the_same_directory_exits_100() {
+    let tree = TempTree::new("second-scanner");
+    let scan = tree.dir("scan");
+    let mut procs = Processes::new();
+    start_scanner(&mut procs, &scan, &[], &tree.join("err"));
+    wait_file(&scan.join(".s6-svscan/control"));
+    wait_until("locked", LONG, || ostler_core::lock::path_is_locked(&scan.join(".s6-svscan/lock")).unwrap_or(false));
+    let (code, _, err) = cmd(Command::new(ostler()).arg("svscan").arg(&scan));
+    assert_eq!(code, 100, "{err}");
+    let (code, _, _) = cmd(Command::new(require("s6-svscan")).arg(&scan));
+    assert_eq!(code, 100, "s6-svscan must see ostler's lock");
+}
