@@ -192,20 +192,32 @@ unsafe fn child_exec(plan: &SpawnPlan, argv: &[*const libc::c_char], report: Raw
         }
     }
     if let Some((path, target)) = &plan.lock {
-        let fd = libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CREAT, 0o644);
+        // Place the fd first, then lock: closing any fd of a file drops the process's fcntl
+        // locks on it, so the lock must be taken on the final fd.
+        let mut fd = libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CREAT, 0o644);
         if fd < 0 {
             fail(report);
+        }
+        if fd != *target {
+            if libc::dup2(fd, *target) < 0 {
+                fail(report);
+            }
+            libc::close(fd);
+            fd = *target;
         }
         let mut lock: libc::flock = std::mem::zeroed();
         lock.l_type = libc::F_WRLCK as libc::c_short;
         lock.l_whence = libc::SEEK_SET as libc::c_short;
-        while libc::fcntl(fd, libc::F_SETLKW, &lock) < 0 {
-            if *libc::__errno_location() != libc::EINTR {
-                fail(report);
+        if libc::fcntl(fd, libc::F_SETLK, &lock) < 0 {
+            // Another copy of the service still holds it: wait for it here, in the child, but
+            // release the spawner first (closing the report pipe reads as "started"), so a
+            // scanner never blocks on one service's lock.
+            libc::close(report);
+            while libc::fcntl(fd, libc::F_SETLKW, &lock) < 0 {
+                if *libc::__errno_location() != libc::EINTR {
+                    libc::_exit(111);
+                }
             }
-        }
-        if fd != *target && (libc::dup2(fd, *target) < 0 || libc::close(fd) < 0) {
-            fail(report);
         }
     }
     if let Some(&(soft, hard)) = INHERITED_FD_LIMIT.get() {

@@ -323,7 +323,8 @@ impl Supervisor {
                     notification_read = Some(read);
                 }
                 if let Some(fd) = settings.lock_fd {
-                    lock = Some((cstr(self.dir.join("supervise/service-lock").as_os_str().as_bytes())?, fd));
+                    // Relative: run is started in the service directory.
+                    lock = Some((cstr(b"supervise/service-lock")?, fd));
                 }
                 ("run", vec![self.name.clone()])
             }

@@ -1,0 +1,51 @@
+//! The command line: every subcommand has real help and a man page; s6's names select them.
+
+mod util;
+
+use std::process::Command;
+use util::*;
+
+const SUBCOMMANDS: &[&str] = &["svscan", "supervise", "svc", "svstat", "svwait", "svscanctl"];
+
+#[test]
+fn every_subcommand_explains_every_option() {
+    for sub in SUBCOMMANDS {
+        let (code, out, err) = cmd(Command::new(ostler()).arg(sub).arg("--help"));
+        assert_eq!(code, 0, "{sub}: {err}");
+        // Each option is explained: words on its line, or (long help) on the lines below it.
+        let lines: Vec<&str> = out.lines().collect();
+        for (i, line) in lines.iter().enumerate().filter(|(_, l)| l.trim_start().starts_with('-')) {
+            let words = line.split_whitespace().filter(|w| !w.starts_with('-') && !w.starts_with('<')).count();
+            let below = lines.get(i + 1).is_some_and(|next| {
+                let text = next.trim_start();
+                !text.is_empty() && !text.starts_with('-') && next.starts_with("   ")
+            });
+            assert!(words >= 2 || below, "{sub}: option without an explanation: {line:?}\n{out}");
+        }
+        assert!(out.lines().count() > 8, "{sub}: help too thin:\n{out}");
+    }
+}
+
+#[test]
+fn man_pages_are_written_for_every_subcommand() {
+    let tree = TempTree::new("man");
+    let (code, _, err) = cmd(Command::new(ostler()).arg("man").arg(tree.join("man")));
+    assert_eq!(code, 0, "{err}");
+    for sub in SUBCOMMANDS {
+        let page = std::fs::read_to_string(tree.join(format!("man/ostler-{sub}.1"))).unwrap();
+        assert!(page.contains(".TH") && page.contains(".SH OPTIONS") || page.contains(".SH DESCRIPTION"), "{sub}");
+    }
+}
+
+#[test]
+fn s6_names_select_the_subcommand_and_usage_errors_exit_100() {
+    let tree = TempTree::new("argv0");
+    let link = tree.join("s6-svstat");
+    std::os::unix::fs::symlink(ostler(), &link).unwrap();
+    let service = tree.dir("nothing");
+    let (code, _, err) = cmd(&mut Command::new(&link).arg(&service));
+    assert_eq!(code, 1, "svstat on an unsupervised dir: {err}");
+    assert!(err.contains("ostler svstat"), "{err}");
+    let (code, _, _) = cmd(Command::new(ostler()).args(["svscan", "--no-such-option"]));
+    assert_eq!(code, 100);
+}

@@ -1,0 +1,152 @@
+//! `ostler supervise`'s settings files at work: timeout-kill, down-signal, lock-fd,
+//! max-death-tally, timeout-finish, and the readiness pipe.
+
+mod util;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+use util::*;
+
+const LONG: Duration = Duration::from_secs(10);
+
+fn supervise(procs: &mut Processes, tree: &TempTree, service: &std::path::Path) -> u32 {
+    let err = std::fs::File::create(tree.join("err")).unwrap();
+    let mut command = Command::new(ostler());
+    command.arg("supervise").arg(service).stderr(err);
+    procs.spawn(command)
+}
+
+fn svc(service: &std::path::Path, args: &[&str]) -> i32 {
+    cmd(Command::new(ostler()).arg("svc").args(args).arg(service)).0
+}
+
+#[test]
+fn timeout_kill_ends_a_service_that_ignores_its_down_signal() {
+    let tree = TempTree::new("timeout-kill");
+    let service = tree.service("svc", "#!/bin/sh\ntrap '' TERM\nwhile :; do sleep 0.05; done");
+    tree.file("svc/timeout-kill", "300\n");
+    let mut procs = Processes::new();
+    supervise(&mut procs, &tree, &service);
+    wait_until("up", LONG, || is_up(&service));
+    std::thread::sleep(Duration::from_millis(100)); // let the shell set its trap
+    let asked = Instant::now();
+    assert_eq!(svc(&service, &["-d"]), 0);
+    let down = wait_status(&service, "down", |s| !s.is_up());
+    let took = asked.elapsed();
+    assert_eq!(down.wstat & 0x7f, 9, "killed by SIGKILL: {down:?}");
+    assert!(took >= Duration::from_millis(280) && took < Duration::from_secs(3), "{took:?}");
+}
+
+#[test]
+fn down_signal_is_what_d_sends() {
+    let tree = TempTree::new("down-signal");
+    let service = tree.service("svc", "#!/bin/sh\ntrap 'exit 7' HUP\nwhile :; do sleep 0.05; done");
+    tree.file("svc/down-signal", "SIGHUP\n");
+    let mut procs = Processes::new();
+    supervise(&mut procs, &tree, &service);
+    wait_until("up", LONG, || is_up(&service));
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(svc(&service, &["-wd", "-T", "5000", "-d"]), 0);
+    let status = status(&service).unwrap();
+    assert_eq!(status.wstat, 7 << 8, "the HUP trap's exit code: {status:?}");
+}
+
+#[test]
+fn lock_fd_gives_run_a_held_lock_and_creates_the_file() {
+    let tree = TempTree::new("lock-fd");
+    let service = tree.service("svc", "#!/bin/sh\nexec sleep 1000");
+    tree.file("svc/lock-fd", "5");
+    let mut procs = Processes::new();
+    supervise(&mut procs, &tree, &service);
+    wait_until("up", LONG, || is_up(&service));
+    let lock = service.join("supervise/service-lock");
+    wait_until("service-lock held", LONG, || ostler_core::lock::path_is_locked(&lock).unwrap_or(false));
+    let pid = status_pid(&service);
+    let target = std::fs::read_link(format!("/proc/{pid}/fd/5")).unwrap();
+    assert_eq!(target, lock.canonicalize().unwrap());
+}
+
+#[test]
+fn the_death_tally_keeps_the_last_max_deaths() {
+    let tree = TempTree::new("tally");
+    let service = tree.service("svc", "#!/bin/sh\nexit 4");
+    tree.file("svc/max-death-tally", "2");
+    let counter = tree.join("count");
+    tree.script("svc/finish", &format!("#!/bin/sh\necho x >> {}", counter.display()));
+    let mut procs = Processes::new();
+    supervise(&mut procs, &tree, &service);
+    wait_until("three deaths", LONG, || std::fs::read_to_string(&counter).map_or(0, |s| s.lines().count()) >= 3);
+    let tally = std::fs::read(service.join("supervise/death_tally")).unwrap();
+    assert_eq!(tally.len(), 28, "two records of 14 bytes");
+    let deaths = ostler_core::death_tally::unpack_all(&tally);
+    assert!(deaths.iter().all(|d| d.code == 4 && d.signal == 0));
+    assert!(deaths[0].when < deaths[1].when);
+}
+
+#[test]
+fn a_slow_finish_is_killed_after_timeout_finish() {
+    let tree = TempTree::new("timeout-finish");
+    let service = tree.service("svc", "#!/bin/sh\nexit 0");
+    tree.script("svc/finish", "#!/bin/sh\nexec sleep 1000");
+    tree.file("svc/timeout-finish", "200");
+    tree.file("svc/down", "");
+    let mut procs = Processes::new();
+    supervise(&mut procs, &tree, &service);
+    wait_until("supervised", LONG, || supervised(&service));
+    let asked = Instant::now();
+    assert_eq!(svc(&service, &["-o"]), 0);
+    wait_status(&service, "finishing", |s| s.finishing);
+    let finish = status_pid(&service);
+    wait_status(&service, "down and finished", |s| !s.finishing && s.pid == 0 && s.ready);
+    assert!(asked.elapsed() < Duration::from_secs(3));
+    assert!(!alive(finish as i32));
+}
+
+#[test]
+fn readiness_needs_a_newline_and_eof_means_never() {
+    let tree = TempTree::new("readiness");
+    let ready = tree.service("ready", "#!/bin/sh\nprintf 'almost' >&3\nsleep 0.3\necho >&3\nexec sleep 1000");
+    tree.file("ready/notification-fd", "3");
+    let never = tree.service("never", "#!/bin/sh\nexec 3>&-\nexec sleep 1000");
+    tree.file("never/notification-fd", "3");
+    let mut procs = Processes::new();
+    supervise(&mut procs, &tree, &ready);
+    let err = std::fs::File::create(tree.join("err2")).unwrap();
+    let mut command = Command::new(ostler());
+    command.arg("supervise").arg(&never).stderr(err);
+    procs.spawn(command);
+    wait_until("both up", LONG, || is_up(&ready) && is_up(&never));
+    assert!(status(&ready).is_some_and(|s| !s.ready), "ready before the newline");
+    wait_status(&ready, "ready", |s| s.ready && s.is_up());
+    // The other closed its fd without a newline: never ready, and `svwait -U` times out.
+    assert_eq!(cmd(Command::new(ostler()).args(["svwait", "-U", "-t", "300"]).arg(&never)).0, 99);
+    assert!(status(&never).is_some_and(|s| !s.ready));
+}
+
+#[test]
+fn a_busy_service_lock_delays_run_without_blocking_the_supervisor() {
+    let tree = TempTree::new("lock-busy");
+    let marker = tree.join("started");
+    let service = tree.service("svc", &format!("#!/bin/sh\n: > {}\nexec sleep 1000", marker.display()));
+    tree.file("svc/lock-fd", "5");
+    tree.file("svc/down", "");
+    // Another copy of the service holds the service lock: s6-setlock, from Debian's s6.
+    tree.file("svc/supervise/service-lock", "");
+    let mut procs = Processes::new();
+    let err = std::fs::File::create(tree.join("err")).unwrap();
+    let mut command = Command::new(require("s6-setlock"));
+    command.arg("-n").arg(service.join("supervise/service-lock")).args(["sleep", "1000"]).stderr(err);
+    let locker = procs.spawn(command);
+    wait_until("lock taken", LONG, || {
+        ostler_core::lock::path_is_locked(&service.join("supervise/service-lock")).unwrap_or(false)
+    });
+    supervise(&mut procs, &tree, &service);
+    wait_until("supervised", LONG, || supervised(&service));
+    assert_eq!(svc(&service, &["-u"]), 0);
+    // The supervisor still answers while run waits for the lock.
+    assert_eq!(svc(&service, &["-wu", "-T", "3000", "-u"]), 0);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!marker.exists(), "run went on without the lock");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(locker as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    wait_until("run started once the lock was free", LONG, || marker.exists());
+}
