@@ -43,7 +43,7 @@ fn s6_names_select_the_subcommand_and_usage_errors_exit_100() {
     let link = tree.join("s6-svstat");
     std::os::unix::fs::symlink(ostler(), &link).unwrap();
     let service = tree.dir("nothing");
-    let (code, _, err) = cmd(&mut Command::new(&link).arg(&service));
+    let (code, _, err) = cmd(Command::new(&link).arg(&service));
     assert_eq!(code, 1, "svstat on an unsupervised dir: {err}");
     assert!(err.contains("ostler svstat"), "{err}");
     let (code, _, _) = cmd(Command::new(ostler()).args(["svscan", "--no-such-option"]));
