@@ -3,6 +3,7 @@
 //! definitions.
 
 mod clients;
+mod image;
 mod man;
 mod supervision;
 
@@ -25,6 +26,7 @@ pub enum Command {
     Svstat(clients::SvstatArgs),
     Svwait(clients::SvwaitArgs),
     Svscanctl(clients::SvscanctlArgs),
+    Image(image::ImageArgs),
     Man(man::ManArgs),
 }
 
@@ -37,6 +39,7 @@ pub fn run(ostler: Ostler) -> u8 {
         Command::Svstat(args) => clients::svstat(args),
         Command::Svwait(args) => clients::svwait(args),
         Command::Svscanctl(args) => clients::svscanctl(args),
+        Command::Image(args) => image::run(args),
         Command::Man(args) => man::run(args),
     }
 }
