@@ -1,1 +1,20 @@
-//! Stage 1 (being written).
+//! Stage 1 and the end of the line: what ostler does as PID 1 before the scanner runs, and
+//! after it has stopped.
+//!
+//! - [`stage1::run`]: `ostler init` — mount the kernel filesystems, build `/run/ostler` and the
+//!   scan directory with the early services, open the catch-all logger's FIFO without blocking,
+//!   fork stage 2, exec the scanner;
+//! - [`finale`]: the scanner's finish program — stop every process, unmount, reboot(2) — and
+//!   the `poweroff` / `reboot` / `halt` requests that lead there;
+//! - [`catch_all`]: the catch-all logger of stage 1 (until the logger of issue 4 replaces it);
+//! - [`cmdline`]: the words of the kernel command line that stage 1 understands.
+#![deny(missing_docs)]
+
+pub mod catch_all;
+pub mod cmdline;
+mod console;
+mod early;
+pub mod finale;
+mod mounts;
+pub mod paths;
+pub mod stage1;

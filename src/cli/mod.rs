@@ -2,6 +2,7 @@
 //! that does the work. `ostler man DIR` writes a man page per subcommand from these same
 //! definitions.
 
+mod boot;
 mod clients;
 mod image;
 mod man;
@@ -26,6 +27,19 @@ pub enum Command {
     Svstat(clients::SvstatArgs),
     Svwait(clients::SvwaitArgs),
     Svscanctl(clients::SvscanctlArgs),
+    Init(boot::InitArgs),
+    Stage2(boot::Stage2Args),
+    Poweroff(boot::PowerArgs),
+    Reboot(boot::PowerArgs),
+    Halt(boot::PowerArgs),
+    /// The catch-all logger of stage 1 (started by the scanner as the `ostler-log` service).
+    #[command(hide = true)]
+    CatchAll,
+    /// A scanner diversion of PID 1 (`/run/service/.s6-svscan/NAME`).
+    #[command(hide = true)]
+    Diversion {
+        name: String,
+    },
     Image(image::ImageArgs),
     Man(man::ManArgs),
 }
@@ -39,6 +53,13 @@ pub fn run(ostler: Ostler) -> u8 {
         Command::Svstat(args) => clients::svstat(args),
         Command::Svwait(args) => clients::svwait(args),
         Command::Svscanctl(args) => clients::svscanctl(args),
+        Command::Init(args) => boot::init(args),
+        Command::Stage2(args) => boot::stage2(args),
+        Command::Poweroff(args) => boot::power(ostler_init::finale::Action::Poweroff, args),
+        Command::Reboot(args) => boot::power(ostler_init::finale::Action::Reboot, args),
+        Command::Halt(args) => boot::power(ostler_init::finale::Action::Halt, args),
+        Command::CatchAll => ostler_init::catch_all::run(),
+        Command::Diversion { name } => ostler_init::finale::diversion(&name),
         Command::Image(args) => image::run(args),
         Command::Man(args) => man::run(args),
     }
@@ -46,6 +67,10 @@ pub fn run(ostler: Ostler) -> u8 {
 
 /// Names under which ostler may be installed, and the subcommand each one means.
 const ALIASES: &[(&str, &str)] = &[
+    ("init", "init"),
+    ("poweroff", "poweroff"),
+    ("reboot", "reboot"),
+    ("halt", "halt"),
     ("s6-svscan", "svscan"),
     ("s6-supervise", "supervise"),
     ("s6-svc", "svc"),
@@ -55,13 +80,19 @@ const ALIASES: &[(&str, &str)] = &[
 ];
 
 /// When argv[0] names a subcommand (ostler installed as `s6-supervise`, say), inserts that
-/// subcommand so clap sees `ostler supervise …`.
+/// subcommand so clap sees `ostler supervise …`. Two more names stage 1 gives ostler: a scanner
+/// diversion `…/.s6-svscan/NAME`, and a service's `run` whose service is `ostler-log` (the
+/// catch-all logger).
 pub fn with_subcommand_from_argv0(mut args: Vec<OsString>) -> Vec<OsString> {
-    let name = args
-        .first()
-        .and_then(|a| std::path::Path::new(a).file_name())
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let path = args.first().map(std::path::PathBuf::from).unwrap_or_default();
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let parent = path.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned());
+    if parent.as_deref() == Some(".s6-svscan") {
+        return vec![OsString::from("ostler"), OsString::from("diversion"), OsString::from(name)];
+    }
+    if name == "run" && args.get(1).is_some_and(|a| a == "ostler-log") {
+        return vec![OsString::from("ostler"), OsString::from("catch-all")];
+    }
     if let Some((_, sub)) = ALIASES.iter().find(|(alias, _)| *alias == name) {
         args[0] = OsString::from("ostler");
         args.insert(1, OsString::from(*sub));

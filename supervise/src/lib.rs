@@ -10,6 +10,7 @@
 
 pub mod client;
 pub mod error;
+mod say;
 pub mod scan;
 pub mod supervise;
 pub mod supervisor;

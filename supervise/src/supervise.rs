@@ -4,6 +4,7 @@
 //! Signals, as s6-supervise: TERM = `d` then `x`; HUP = `x`; QUIT = exit now, service left
 //! running; INT = SIGINT to the service's process group, then exit.
 
+use crate::say::say;
 use crate::supervisor::{Outcome, Stdio, Supervisor};
 use crate::sys;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -20,7 +21,7 @@ pub fn run(dir: &Path) -> u8 {
     let signals = match sys::signal_fd() {
         Ok(fd) => fd,
         Err(e) => {
-            eprintln!("{PROGRAM}: fatal: unable to set up signal handling: {e}");
+            say!("{PROGRAM}: fatal: unable to set up signal handling: {e}");
             return 111;
         }
     };
@@ -28,11 +29,11 @@ pub fn run(dir: &Path) -> u8 {
     let mut supervisor = match Supervisor::start(PROGRAM, dir, name, Stdio::default()) {
         Ok(s) => s,
         Err(e @ crate::SuperviseError::AlreadySupervised(_)) => {
-            eprintln!("{PROGRAM}: fatal: {e}");
+            say!("{PROGRAM}: fatal: {e}");
             return 100;
         }
         Err(e) => {
-            eprintln!("{PROGRAM}: fatal: {e}");
+            say!("{PROGRAM}: fatal: {e}");
             return 111;
         }
     };
@@ -54,7 +55,7 @@ pub fn run(dir: &Path) -> u8 {
             }
             if let Err(e) = poll(&mut fds, timeout) {
                 if e != nix::errno::Errno::EINTR {
-                    eprintln!("{PROGRAM}: fatal: unable to poll: {e}");
+                    say!("{PROGRAM}: fatal: unable to poll: {e}");
                     return 111;
                 }
             }

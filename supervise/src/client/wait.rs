@@ -237,6 +237,16 @@ impl Listener {
     /// Subscribes to every `DIR/event` (making the fifodir if missing, as s6 does, so one can
     /// wait for a service whose supervisor has not started yet), then reads every status.
     pub fn subscribe(dirs: &[PathBuf]) -> Result<Listener, WaitError> {
+        Listener::subscribe_with(dirs, false)
+    }
+
+    /// Like [`Listener::subscribe`], but a service with no status yet (its supervisor not yet
+    /// started: boot, a service manager) counts as down instead of being an error.
+    pub fn subscribe_before_start(dirs: &[PathBuf]) -> Result<Listener, WaitError> {
+        Listener::subscribe_with(dirs, true)
+    }
+
+    fn subscribe_with(dirs: &[PathBuf], missing_is_down: bool) -> Result<Listener, WaitError> {
         let mut subscriptions = Vec::with_capacity(dirs.len());
         for dir in dirs {
             let event_dir = dir.join("event");
@@ -250,8 +260,10 @@ impl Listener {
         }
         let mut watches = Vec::with_capacity(dirs.len());
         for dir in dirs {
-            let status = Status::read(&dir.join("supervise"))
-                .map_err(|source| WaitError::Status { dir: dir.clone(), source })?;
+            let status = match Status::read(&dir.join("supervise")) {
+                Err(e) if missing_is_down && e.errno() == Some(libc::ENOENT) => Status::default(),
+                other => other.map_err(|source| WaitError::Status { dir: dir.clone(), source })?,
+            };
             watches.push(Watch::from_status(&status));
         }
         Ok(Listener { dirs: dirs.to_vec(), subscriptions, watches })

@@ -15,6 +15,7 @@
 mod rescan;
 
 use crate::error::SuperviseError;
+use crate::say::say;
 use crate::supervisor::{Outcome, Stdio, Supervisor};
 use crate::sys::{self, FdPlan, SpawnPlan};
 use crate::timing::{CONTROL_READ, SUPERVISOR_RESPAWN};
@@ -32,6 +33,9 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 const PROGRAM: &str = "ostler svscan";
+
+/// Services that read the scanner's own output (s6-linux-init's and ostler's catch-all).
+const CATCH_ALL_LOGGERS: &[&str] = &["s6-svscan-log", "ostler-log"];
 
 /// How the scanner is asked to run.
 #[derive(Clone, Debug, Default)]
@@ -59,11 +63,11 @@ pub fn run(options: Options) -> u8 {
             scanner.finish()
         }
         Err(e @ SuperviseError::AlreadyScanned(_)) => {
-            eprintln!("{PROGRAM}: fatal: {e}");
+            say!("{PROGRAM}: fatal: {e}");
             100
         }
         Err(e) => {
-            eprintln!("{PROGRAM}: fatal: {e}");
+            say!("{PROGRAM}: fatal: {e}");
             crash()
         }
     }
@@ -316,7 +320,7 @@ impl Scanner {
             Ok(_) => true,
             Err(nix::errno::Errno::ENOENT) => false,
             Err(e) => {
-                eprintln!("{PROGRAM}: warning: unable to spawn {path}: {e}; doing the default action instead");
+                say!("{PROGRAM}: warning: unable to spawn {path}: {e}; doing the default action instead");
                 false
             }
         }
@@ -435,7 +439,7 @@ impl Scanner {
         let found = match rescan::scan(Path::new(".")) {
             Ok(found) => found,
             Err(e) => {
-                eprintln!(
+                say!(
                     "{PROGRAM}: warning: unable to read {}: {e}; keeping the services as they are",
                     self.options.dir.display()
                 );
@@ -451,9 +455,10 @@ impl Scanner {
                 continue;
             }
             if self.entries.iter().filter(|e| e.active).count() >= self.options.max_services {
-                eprintln!(
+                say!(
                     "{PROGRAM}: warning: not supervising {}: {} services already; raise the limit with -c",
-                    service.name, self.options.max_services
+                    service.name,
+                    self.options.max_services
                 );
                 continue;
             }
@@ -466,7 +471,7 @@ impl Scanner {
             match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
                 Ok((read, write)) => Some((Rc::new(read), Rc::new(write))),
                 Err(e) => {
-                    eprintln!(
+                    say!(
                         "{PROGRAM}: warning: unable to make the log pipe of {}: {e}; trying at the next scan",
                         service.name
                     );
@@ -505,14 +510,14 @@ impl Scanner {
             None => match Supervisor::start(PROGRAM, Path::new(&name), name.clone(), stdio) {
                 Ok(supervisor) => Slot::Internal(Box::new(supervisor)),
                 Err(e) => {
-                    eprintln!("{PROGRAM}: warning: unable to supervise {name}: {e}; trying again in a second");
+                    say!("{PROGRAM}: warning: unable to supervise {name}: {e}; trying again in a second");
                     Slot::Stopped(Some(Instant::now() + SUPERVISOR_RESPAWN))
                 }
             },
             Some(program) => match spawn_supervisor(program, &name, &stdio) {
                 Ok(pid) => Slot::External(pid),
                 Err(e) => {
-                    eprintln!(
+                    say!(
                         "{PROGRAM}: warning: unable to spawn {} {name}: {e}; trying again in a second",
                         program.display()
                     );
@@ -539,6 +544,14 @@ impl Scanner {
 
     fn stop(&mut self, stop: Stop) {
         self.stopping = Some(stop);
+        // A catch-all logger reads what our stdout and stderr point to: it can only see EOF,
+        // and so exit, once we let go of them (s6-svscan does the same for s6-svscan-log).
+        if CATCH_ALL_LOGGERS.iter().any(|name| Path::new(name).is_dir()) {
+            if let Ok(null) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null") {
+                let _ = nix::unistd::dup2_stdout(&null);
+                let _ = nix::unistd::dup2_stderr(&null);
+            }
+        }
         for index in 0..self.entries.len() {
             self.entries[index].active = false;
             self.tell(index, Half::Main, Signal::SIGTERM);
@@ -585,15 +598,10 @@ impl Scanner {
     /// After the loop: exec `.s6-svscan/finish`, or return 0 without one.
     fn finish(self) -> u8 {
         drop(self);
-        if Path::new("s6-svscan-log").is_dir() {
-            if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
-                let _ = nix::unistd::dup2_stdout(null);
-            }
-        }
         match exec_in_place(".s6-svscan/finish") {
             nix::errno::Errno::ENOENT => 0,
             e => {
-                eprintln!("{PROGRAM}: fatal: unable to exec .s6-svscan/finish: {e}; make it executable");
+                say!("{PROGRAM}: fatal: unable to exec .s6-svscan/finish: {e}; make it executable");
                 111
             }
         }

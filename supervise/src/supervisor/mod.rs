@@ -7,6 +7,7 @@
 pub mod state;
 
 use crate::error::SuperviseError;
+use crate::say::say;
 use crate::sys::{self, FdPlan, SpawnPlan};
 use crate::timing::CONTROL_READ;
 use nix::errno::Errno;
@@ -376,7 +377,7 @@ impl Supervisor {
     }
 
     fn warn(&self, message: &str) {
-        eprintln!("{} {}: warning: {message}", self.program, self.name);
+        say!("{} {}: warning: {message}", self.program, self.name);
     }
 }
 

@@ -1,0 +1,99 @@
+//! The kernel filesystems stage 1 mounts, each only when nothing is mounted there yet (the
+//! kernel or an initramfs may have done it).
+
+use std::path::Path;
+
+/// One mount stage 1 wants.
+pub struct Wanted {
+    /// Where.
+    pub target: &'static str,
+    /// Filesystem type.
+    pub fstype: &'static str,
+    /// Flags.
+    pub flags: nix::mount::MsFlags,
+    /// Data (options).
+    pub data: &'static str,
+}
+
+/// The kernel filesystems, in the order they must be mounted.
+pub fn wanted() -> Vec<Wanted> {
+    use nix::mount::MsFlags as F;
+    let safe = F::MS_NOSUID | F::MS_NODEV | F::MS_NOEXEC;
+    vec![
+        Wanted { target: "/proc", fstype: "proc", flags: safe, data: "" },
+        Wanted { target: "/sys", fstype: "sysfs", flags: safe, data: "" },
+        Wanted { target: "/dev", fstype: "devtmpfs", flags: F::MS_NOSUID, data: "mode=0755" },
+        Wanted {
+            target: "/dev/pts",
+            fstype: "devpts",
+            flags: F::MS_NOSUID | F::MS_NOEXEC,
+            data: "gid=5,mode=0620,ptmxmode=0666",
+        },
+        Wanted { target: "/dev/shm", fstype: "tmpfs", flags: F::MS_NOSUID | F::MS_NODEV, data: "mode=1777" },
+        Wanted { target: "/run", fstype: "tmpfs", flags: F::MS_NOSUID | F::MS_NODEV, data: "mode=0755" },
+    ]
+}
+
+/// The mount points listed in a `/proc/self/mountinfo` text (field 5), with `\040`-style
+/// escapes decoded.
+pub fn mount_points(mountinfo: &str) -> Vec<String> {
+    mountinfo.lines().filter_map(|line| line.split(' ').nth(4)).map(unescape).collect()
+}
+
+fn unescape(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' && i + 3 < bytes.len() && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b)) {
+            let value = (bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0');
+            out.push(value);
+            i += 4;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Mounts what is missing; returns a message per failure (the boot goes on without it).
+pub fn mount_kernel_filesystems(step: &dyn Fn(&str)) -> Vec<String> {
+    let mut problems = Vec::new();
+    for wanted in wanted() {
+        // /proc first tells us what else is mounted; before it, nothing is known.
+        let mounted = std::fs::read_to_string("/proc/self/mountinfo").map(|m| mount_points(&m)).unwrap_or_default();
+        if mounted.iter().any(|m| m == wanted.target) {
+            step(&format!("{} already mounted", wanted.target));
+            continue;
+        }
+        let _ = std::fs::create_dir_all(wanted.target);
+        let data = (!wanted.data.is_empty()).then_some(wanted.data);
+        match nix::mount::mount(Some(wanted.fstype), Path::new(wanted.target), Some(wanted.fstype), wanted.flags, data)
+        {
+            Ok(()) => step(&format!("mounted {} on {}", wanted.fstype, wanted.target)),
+            Err(e) => problems.push(format!("unable to mount {} on {}: {e}", wanted.fstype, wanted.target)),
+        }
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_mount_points() {
+        let text = "22 1 0:21 / /proc rw,nosuid - proc proc rw\n23 1 0:5 / /dev rw - devtmpfs udev rw\n24 1 0:6 / /mnt/with\\040space rw - tmpfs x rw\n";
+        assert_eq!(mount_points(text), ["/proc", "/dev", "/mnt/with space"]);
+    }
+
+    #[test]
+    fn proc_comes_first_and_run_is_there() {
+        let order: Vec<&str> = wanted().iter().map(|w| w.target).collect();
+        assert_eq!(order.first(), Some(&"/proc"));
+        assert!(order.contains(&"/run") && order.contains(&"/dev/pts"));
+        let dev = order.iter().position(|t| *t == "/dev").unwrap();
+        assert!(order.iter().position(|t| *t == "/dev/pts").unwrap() > dev);
+    }
+}

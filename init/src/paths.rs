@@ -1,0 +1,18 @@
+//! The runtime paths of a booted system (design.md, "Runtime paths"): a contract.
+
+/// The scan directory.
+pub const SCAN_DIR: &str = "/run/service";
+/// The private runtime area, root only.
+pub const PRIVATE_DIR: &str = "/run/ostler";
+/// The catch-all logger's directory.
+pub const UNCAUGHT_LOGS: &str = "/run/ostler/uncaught-logs";
+/// The catch-all logger's service directory, in the scan directory.
+pub const CATCH_ALL_SERVICE: &str = "/run/service/ostler-log";
+/// The FIFO everything without a logger of its own writes into.
+pub const CATCH_ALL_FIFO: &str = "/run/service/ostler-log/fifo";
+/// Where a shutdown request records what to do at the end (`poweroff`, `reboot`, `halt`).
+pub const SHUTDOWN_REQUEST: &str = "/run/ostler/shutdown";
+/// The admin's configuration.
+pub const ETC_DIR: &str = "/etc/ostler";
+/// The line stage 2 prints last; the catch-all logger stops copying to the console after it.
+pub const BOOT_COMPLETE: &str = "ostler: boot complete";
