@@ -150,3 +150,24 @@ fn a_busy_service_lock_delays_run_without_blocking_the_supervisor() {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(locker as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
     wait_until("run started once the lock was free", LONG, || marker.exists());
 }
+
+#[test]
+fn flag_newpidns_makes_run_pid_1_of_its_own_namespace() {
+    assert!(nix::unistd::geteuid().is_root(), "this test needs root (a new PID namespace); CI runs as root");
+    let tree = TempTree::new("newpidns");
+    let seen = tree.join("pid");
+    // As PID 1, the shell ignores an unhandled TERM: give it a handler.
+    let service = tree.service(
+        "svc",
+        &format!("#!/bin/sh\necho $$ > {}\ntrap 'exit 0' TERM\nwhile :; do sleep 0.05; done", seen.display()),
+    );
+    tree.file("svc/flag-newpidns", "");
+    let mut procs = Processes::new();
+    supervise(&mut procs, &tree, &service);
+    wait_until("pid recorded", LONG, || std::fs::read_to_string(&seen).is_ok_and(|s| s.ends_with('\n')));
+    assert_eq!(std::fs::read_to_string(&seen).unwrap().trim(), "1");
+    let outside = status_pid(&service);
+    assert!(outside > 1, "the status holds the pid as seen from outside");
+    assert_eq!(svc(&service, &["-wd", "-T", "5000", "-d"]), 0);
+    assert_eq!(status(&service).unwrap().wstat, 0);
+}

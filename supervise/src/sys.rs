@@ -108,6 +108,8 @@ pub struct SpawnPlan {
     pub extra: Vec<(RawFd, RawFd)>,
     /// A file to open, lock (waiting for the lock) and place on a target fd: `lock-fd`.
     pub lock: Option<(CString, RawFd)>,
+    /// Start the program as PID 1 of a new PID namespace (`flag-newpidns`; needs root).
+    pub new_pid_namespace: bool,
 }
 
 /// Starts a program in its own session. Returns its pid once it has executed, or the errno
@@ -117,7 +119,7 @@ pub fn spawn(plan: &SpawnPlan) -> Result<i32, Errno> {
     let mut argv_ptrs: Vec<*const libc::c_char> = plan.argv.iter().map(|a| a.as_ptr()).collect();
     argv_ptrs.push(std::ptr::null());
     // SAFETY: the child runs only async-signal-safe calls (see child_exec) before exec or _exit.
-    match unsafe { nix::unistd::fork() }? {
+    match unsafe { fork_maybe_in_new_pid_namespace(plan.new_pid_namespace) }? {
         nix::unistd::ForkResult::Child => {
             drop(report_read);
             // SAFETY: in the child after fork; child_exec never returns.
@@ -140,6 +142,23 @@ pub fn spawn(plan: &SpawnPlan) -> Result<i32, Errno> {
                 _ => Ok(child.as_raw()),
             }
         }
+    }
+}
+
+/// fork(2), or, for `flag-newpidns`, clone(2) with CLONE_NEWPID and no new stack — which
+/// behaves as fork, the child being PID 1 of a new PID namespace.
+///
+/// # Safety
+/// As fork: the child may only call async-signal-safe functions.
+unsafe fn fork_maybe_in_new_pid_namespace(new_pid_namespace: bool) -> Result<nix::unistd::ForkResult, Errno> {
+    if !new_pid_namespace {
+        return nix::unistd::fork();
+    }
+    let flags = (libc::CLONE_NEWPID | libc::SIGCHLD) as libc::c_ulong;
+    match libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) {
+        -1 => Err(Errno::last()),
+        0 => Ok(nix::unistd::ForkResult::Child),
+        pid => Ok(nix::unistd::ForkResult::Parent { child: Pid::from_raw(pid as i32) }),
     }
 }
 

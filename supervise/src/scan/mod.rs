@@ -315,6 +315,7 @@ impl Scanner {
             stdout: FdPlan::Inherit,
             extra: Vec::new(),
             lock: None,
+            new_pid_namespace: false,
         };
         match sys::spawn(&plan) {
             Ok(_) => true,
@@ -621,6 +622,7 @@ fn spawn_supervisor(program: &Path, name: &str, stdio: &Stdio) -> Result<i32, ni
         stdout: fd(&stdio.stdout),
         extra: Vec::new(),
         lock: None,
+        new_pid_namespace: false,
     };
     sys::spawn(&plan)
 }

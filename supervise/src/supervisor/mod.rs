@@ -349,6 +349,7 @@ impl Supervisor {
             stdout: fd_plan(&self.stdio.stdout),
             extra,
             lock,
+            new_pid_namespace: settings.new_pid_namespace,
         };
         Ok(Planned { spawn, notification_read, _write_end: keep_write_end })
     }
