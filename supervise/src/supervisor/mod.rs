@@ -280,6 +280,13 @@ impl Supervisor {
                 }
             }
             Action::CloseNotification => self.notification = None,
+            Action::DetachStdio => {
+                let null = std::fs::OpenOptions::new().read(true).write(true).custom_flags(libc::O_CLOEXEC).open("/dev/null");
+                if let Ok(null) = null {
+                    let null = Rc::new(OwnedFd::from(null));
+                    self.stdio = Stdio { stdin: Some(null.clone()), stdout: Some(null) };
+                }
+            }
             Action::ReportSpawnFailure(errno, retry) => {
                 let reason = std::io::Error::from_raw_os_error(errno);
                 self.warn(&format!(

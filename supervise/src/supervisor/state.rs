@@ -85,6 +85,9 @@ pub enum Action {
     RemoveDownFile,
     /// Stop listening on the notification pipe.
     CloseNotification,
+    /// From now on run and finish get /dev/null as stdin and stdout (`x` while up: a logger
+    /// must be able to see EOF once the service is gone).
+    DetachStdio,
     /// Tell the user `run` could not be started and when we try again.
     ReportSpawnFailure(i32, Duration),
     /// The supervisor's work is over.
@@ -335,8 +338,9 @@ impl Machine {
             }
             Exit => {
                 self.exiting = true;
-                if self.state == State::Down {
-                    actions.push(Action::Exit);
+                match self.state {
+                    State::Down => actions.push(Action::Exit),
+                    State::Up | State::Finishing => actions.push(Action::DetachStdio),
                 }
             }
         }
@@ -584,7 +588,7 @@ mod tests {
     fn exit_waits_for_the_service_to_be_down() {
         let now = Instant::now();
         let mut machine = up(now);
-        assert_eq!(machine.step(Event::Control(Letter::Exit), &env(now)), []);
+        assert_eq!(machine.step(Event::Control(Letter::Exit), &env(now)), [DetachStdio]);
         let actions = machine.step(Event::RunDied(0), &env(now));
         assert_eq!(actions.last(), Some(&Exit));
         let mut down = Machine::new(false, Tain::default());
