@@ -1,8 +1,9 @@
-//! Options of the image builder (being written).
+//! `ostler image build`: options of the image builder. The work is in the `ostler-image` crate.
 
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
+use std::path::PathBuf;
 
-/// Build bootable images.
+/// Build bootable images: a root directory, an initramfs and an ext4 disk.
 #[derive(Args, Debug)]
 pub struct ImageArgs {
     #[command(subcommand)]
@@ -12,12 +13,106 @@ pub struct ImageArgs {
 /// What to do with images.
 #[derive(Subcommand, Debug)]
 pub enum ImageCommand {
-    /// Build an image (being written).
-    Build,
+    /// Build an image: OUT/root (the tree), OUT/initramfs.cpio.gz (newc, gzip) and
+    /// OUT/disk.ext4.
+    ///
+    /// The same inputs give the same bytes: every file is owned by 0:0 and carries the time
+    /// --epoch (or SOURCE_DATE_EPOCH), entries are sorted, and the filesystem UUID and hash seed
+    /// are fixed. Needs dpkg-deb (dpkg), mke2fs and debugfs (e2fsprogs), gzip, and apt-get (apt)
+    /// when busybox-static has to be downloaded; no root privileges.
+    Build(BuildArgs),
+}
+
+/// Options of `ostler image build`.
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    /// What goes into the image.
+    #[arg(long, value_enum, default_value_t = ProfileArg::Minimal)]
+    pub profile: ProfileArg,
+
+    /// Output directory. A previous build there is replaced; a non-empty directory that is not
+    /// one is refused.
+    #[arg(long, value_name = "DIR", default_value = "target/image")]
+    pub out: PathBuf,
+
+    /// The static (musl) ostler binary to install as /bin/ostler, with /sbin/init, /init and
+    /// the power commands linked to it.
+    #[arg(long, value_name = "PATH", default_value = "target/x86_64-unknown-linux-musl/release/ostler")]
+    pub ostler: PathBuf,
+
+    /// A busybox-static .deb to use. Default: the one in the cache directory, downloaded there
+    /// with `apt-get download busybox-static` when there is none.
+    #[arg(long, value_name = "PATH")]
+    pub busybox_deb: Option<PathBuf>,
+
+    /// Where downloaded packages are kept. Default: $XDG_CACHE_HOME/ostler, else
+    /// $HOME/.cache/ostler.
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
+
+    /// The /etc skeleton tree copied over the root (the source tree's skel/).
+    #[arg(long, value_name = "DIR", default_value = "skel")]
+    pub skel: PathBuf,
+
+    /// The time, in seconds since 1970, that every file and filesystem field carries.
+    /// Default: $SOURCE_DATE_EPOCH, else 1704067200 (2024-01-01).
+    #[arg(long, value_name = "SECONDS")]
+    pub epoch: Option<u64>,
+
+    /// Size of disk.ext4 in MiB. Default: the contents, half as much again, plus 16 MiB (at
+    /// least 32 MiB).
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(8..=1 << 20))]
+    pub disk_size: Option<u64>,
+}
+
+/// The profiles `--profile` accepts.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ProfileArg {
+    /// Debian's busybox-static as the userland, ostler as init, skel/ as /etc: boots to a
+    /// root login on the serial console and tty1.
+    Minimal,
 }
 
 pub fn run(args: ImageArgs) -> u8 {
     match args.command {
-        ImageCommand::Build => ostler_image::build(ostler_image::Options::default()),
+        ImageCommand::Build(build) => match options(build) {
+            Ok(options) => ostler_image::build(options),
+            Err(message) => {
+                eprintln!("ostler image build: {message}");
+                100
+            }
+        },
     }
+}
+
+/// Resolves the defaults that come from the environment.
+fn options(args: BuildArgs) -> Result<ostler_image::Options, String> {
+    let epoch = match (args.epoch, std::env::var("SOURCE_DATE_EPOCH")) {
+        (Some(epoch), _) => epoch,
+        (None, Ok(text)) if !text.trim().is_empty() => text.trim().parse().map_err(|_| {
+            format!("SOURCE_DATE_EPOCH={text:?} is not a number of seconds; set it to e.g. 1704067200 or unset it")
+        })?,
+        (None, _) => ostler_image::DEFAULT_EPOCH,
+    };
+    let cache = args
+        .cache
+        .or_else(default_cache)
+        .ok_or("no cache directory: neither XDG_CACHE_HOME nor HOME is set; pass --cache DIR".to_string())?;
+    Ok(ostler_image::Options {
+        profile: match args.profile {
+            ProfileArg::Minimal => ostler_image::Profile::Minimal,
+        },
+        out: args.out,
+        ostler: args.ostler,
+        busybox_deb: args.busybox_deb,
+        cache,
+        skel: args.skel,
+        epoch,
+        disk_size: args.disk_size.map(|mib| mib << 20),
+    })
+}
+
+fn default_cache() -> Option<PathBuf> {
+    let non_empty = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    non_empty("XDG_CACHE_HOME").or_else(|| non_empty("HOME").map(|home| home.join(".cache"))).map(|c| c.join("ostler"))
 }

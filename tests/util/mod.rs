@@ -5,6 +5,8 @@
 //! Use from a test file with `mod util;`. Not every test file uses every helper.
 #![allow(dead_code)]
 
+pub mod console;
+
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::ffi::OsStr;

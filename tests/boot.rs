@@ -1,0 +1,385 @@
+//! Boot tests (issue 3): the minimal image built by `ostler image build`, booted with Debian's
+//! kernel under QEMU (`qemu/boot`; TCG on these machines), checked from its serial console.
+//!
+//! The guest runs the static musl build of ostler: `cargo build --release --target
+//! x86_64-unknown-linux-musl` must have run first (tools/test does), or OSTLER_GUEST_BINARY
+//! names one. QEMU and the kernel come from `qemu/setup` (qemu-system-x86, linux-image-amd64).
+//! Boots run one at a time (TCG takes a core each); deadlines are generous, success is always
+//! something seen on the console, never a sleep.
+
+mod util;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
+use util::console::Console;
+use util::{ostler, outcome, run, Processes, TempTree};
+
+/// From QEMU's start to `boot complete` (a TCG boot takes ≈ 5 s alone; allow for a busy host).
+const BOOT: Duration = Duration::from_secs(180);
+/// One shell command on the console (100 forks under TCG take several seconds).
+const COMMAND: Duration = Duration::from_secs(90);
+/// From `poweroff` to QEMU's exit.
+const POWEROFF: Duration = Duration::from_secs(120);
+/// The safety net passed to qemu/boot: QEMU is stopped by then whatever the test does.
+const QEMU_LIMIT_SECONDS: &str = "900";
+/// The shell prompt the tests set; typed as `'[o''k]# '`, so the echo of the command that sets
+/// it never matches.
+const PROMPT: &str = "[ok]# ";
+
+fn source_tree() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The static ostler that goes into the guest.
+fn guest_ostler() -> PathBuf {
+    if let Some(path) = std::env::var_os("OSTLER_GUEST_BINARY") {
+        return PathBuf::from(path);
+    }
+    // The target directory is the one this test's own ostler was built in (CARGO_TARGET_DIR
+    // or target/): …/debug/ostler → …/x86_64-unknown-linux-musl/release/ostler.
+    let debug = ostler();
+    let target = debug.parent().and_then(Path::parent).expect("ostler binary has no target directory");
+    let guest = target.join("x86_64-unknown-linux-musl/release/ostler");
+    let Some(built) = guest.metadata().and_then(|m| m.modified()).ok() else {
+        panic!(
+            "{} is missing: the guest needs the static build; run `cargo build --release --target x86_64-unknown-linux-musl` first (tools/test does)",
+            guest.display()
+        );
+    };
+    if let Some(newer) = newest_source().filter(|(time, _)| *time > built) {
+        panic!(
+            "{} is older than {}: the static build is stale; run `cargo build --release --target x86_64-unknown-linux-musl` again",
+            guest.display(),
+            newer.1.display()
+        );
+    }
+    guest
+}
+
+/// The most recently modified Rust source or manifest of the workspace (target/ excluded).
+fn newest_source() -> Option<(std::time::SystemTime, PathBuf)> {
+    let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
+    let mut pending = vec![source_tree()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() {
+                if !name.starts_with('.') && name != "target" && name != "tests" && name != "bench" {
+                    pending.push(path);
+                }
+            } else if name.ends_with(".rs") || name == "Cargo.toml" || name == "Cargo.lock" {
+                let Ok(time) = meta.modified() else { continue };
+                let is_newer = match &newest {
+                    Some((newest_time, _)) => time > *newest_time,
+                    None => true,
+                };
+                if is_newer {
+                    newest = Some((time, path));
+                }
+            }
+        }
+    }
+    newest
+}
+
+/// Where downloaded .debs are kept across test runs.
+fn deb_cache() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("debs")
+}
+
+/// Runs `ostler image build` into `out` with `epoch`; panics with its stderr on failure.
+fn build_image(out: &Path, epoch: u64) {
+    let output = run(
+        ostler(),
+        [
+            "image".as_ref(),
+            "build".as_ref(),
+            "--out".as_ref(),
+            out.as_os_str(),
+            "--ostler".as_ref(),
+            guest_ostler().as_os_str(),
+            "--skel".as_ref(),
+            source_tree().join("skel").as_os_str(),
+            "--cache".as_ref(),
+            deb_cache().as_os_str(),
+            "--epoch".as_ref(),
+            epoch.to_string().as_ref(),
+        ],
+    );
+    let (code, stdout, stderr) = outcome(&output);
+    assert_eq!(code, 0, "ostler image build failed:\n{stdout}{stderr}");
+}
+
+/// The minimal image the boot tests share, built once per run (kept in the target dir).
+fn shared_image() -> &'static Path {
+    static IMAGE: OnceLock<PathBuf> = OnceLock::new();
+    IMAGE.get_or_init(|| {
+        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("boot-image");
+        build_image(&out, 1_704_067_200);
+        out
+    })
+}
+
+/// One boot at a time: under TCG each guest takes a host core for itself.
+fn boot_slot() -> MutexGuard<'static, ()> {
+    static SLOT: Mutex<()> = Mutex::new(());
+    SLOT.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A booted guest: QEMU (by pid, stopped by the guard), its console, its scratch directory.
+struct Guest {
+    console: Console,
+    qemu: u32,
+    // Dropped after the console: QEMU is stopped, then the tree removed.
+    procs: Processes,
+    tree: TempTree,
+    _slot: MutexGuard<'static, ()>,
+}
+
+impl Guest {
+    /// Boots the shared initramfs with `append` added to the kernel command line.
+    fn boot(label: &str, append: &str) -> Guest {
+        require_qemu();
+        let image = shared_image();
+        let slot = boot_slot();
+        let tree = TempTree::new(label);
+        let socket = tree.join("console.sock");
+        let stderr = std::fs::File::create(tree.join("qemu.stderr")).unwrap();
+        let mut command = Command::new(source_tree().join("qemu/boot"));
+        command
+            .arg("--initramfs")
+            .arg(image.join("initramfs.cpio.gz"))
+            .arg("--serial")
+            .arg(format!("unix:{}", socket.display()))
+            .args(["--timeout", QEMU_LIMIT_SECONDS])
+            .args(["--append", append])
+            .stderr(stderr);
+        let mut procs = Processes::new();
+        let qemu = procs.spawn(command);
+        // The accelerator probe may run first (a few seconds); QEMU then waits for us.
+        let console = Console::connect(&socket, Duration::from_secs(60));
+        Guest { console, qemu, procs, tree, _slot: slot }
+    }
+
+    /// Logs in as root at the serial getty and sets the test prompt.
+    fn login(&mut self) {
+        self.console.expect_anywhere("login: ", BOOT);
+        self.console.send("root\n");
+        // No password: root's is empty in /etc/shadow. The profile's prompt ends in "# ".
+        self.console.expect("# ", COMMAND);
+        self.console.send("PS1='[o''k]# '\n");
+        self.console.expect(PROMPT, COMMAND);
+    }
+
+    /// Runs a short shell command and returns its output (the lines after the echoed command).
+    fn sh(&mut self, command: &str) -> String {
+        self.console.skip_seen();
+        self.console.send(&format!("{command}\n"));
+        let text = self.console.expect(PROMPT, COMMAND);
+        let text = text.replace('\r', "");
+        match text.split_once('\n') {
+            Some((_echo, output)) => output.trim_end().to_string(),
+            None => String::new(),
+        }
+    }
+
+    /// Polls `command` until its output satisfies `accept`; returns that output.
+    fn sh_until(&mut self, what: &str, deadline: Duration, command: &str, accept: impl Fn(&str) -> bool) -> String {
+        let end = std::time::Instant::now() + deadline;
+        loop {
+            let output = self.sh(command);
+            if accept(&output) {
+                return output;
+            }
+            assert!(
+                std::time::Instant::now() < end,
+                "timed out waiting for {what}; last output of `{command}`:\n{output}"
+            );
+        }
+    }
+
+    /// Waits for QEMU to exit; panics after `deadline`.
+    fn wait_exit(&mut self, deadline: Duration) -> std::process::ExitStatus {
+        let end = std::time::Instant::now() + deadline;
+        while self.procs.running(self.qemu) {
+            assert!(
+                std::time::Instant::now() < end,
+                "QEMU did not exit within {deadline:?}; the console's last lines:\n{}",
+                self.console.tail(3000)
+            );
+            std::thread::sleep(util::POLL_EVERY);
+        }
+        self.procs.wait_exit(self.qemu, Duration::from_secs(5))
+    }
+
+    fn qemu_stderr(&self) -> String {
+        std::fs::read_to_string(self.tree.join("qemu.stderr")).unwrap_or_default()
+    }
+}
+
+fn require_qemu() {
+    let kernel = std::fs::read_dir("/boot")
+        .map(|dir| dir.filter_map(Result::ok).any(|e| e.file_name().to_string_lossy().starts_with("vmlinuz-")))
+        .unwrap_or(false);
+    let qemu = Command::new("qemu-system-x86_64").arg("--version").output().is_ok_and(|o| o.status.success());
+    assert!(
+        kernel && qemu,
+        "the boot tests need qemu-system-x86_64 and a kernel in /boot; run qemu/setup as root (apt-get install qemu-system-x86 linux-image-amd64)"
+    );
+}
+
+/// The longruns of the skeleton's `default` bundle.
+fn default_longruns() -> Vec<String> {
+    let sv = source_tree().join("skel/etc/ostler/sv");
+    let mut names: Vec<String> = std::fs::read_dir(sv.join("default/contents.d"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| std::fs::read_to_string(sv.join(name).join("type")).unwrap_or_default().trim() == "longrun")
+        .collect();
+    names.sort();
+    names
+}
+
+/// The pid in `ostler svstat` output such as `up (pid 123) 4 seconds`.
+fn svstat_pid(line: &str) -> Option<u32> {
+    let rest = line.split("(pid ").nth(1)?;
+    rest.split(')').next()?.trim().parse().ok()
+}
+
+#[test]
+fn minimal_image_boots_to_a_root_login_and_powers_off() {
+    let mut guest = Guest::boot("boot", "");
+    guest.console.expect("ostler: stage 1", BOOT);
+    let before = guest.console.expect("boot complete in ", BOOT);
+    let millis = guest.console.expect(" ms", COMMAND);
+    eprintln!("guest: boot complete in {millis} ms");
+    for name in default_longruns() {
+        assert!(before.contains(&name), "stage 2 printed no line for {name}:\n{before}");
+    }
+    guest.login();
+
+    // Every default longrun, and the logger of those that have one, is up.
+    for name in default_longruns() {
+        let mut services = vec![name.clone()];
+        if source_tree().join("skel/etc/ostler/sv").join(&name).join("log").is_dir() {
+            services.push(format!("{name}/log"));
+        }
+        for service in services {
+            let status = guest.sh(&format!("ostler svstat /run/service/{service}"));
+            assert!(status.starts_with("up (pid "), "{service} is not up: {status:?}");
+        }
+    }
+
+    let pid1 = guest.sh("tr '\\0' ' ' < /proc/1/cmdline");
+    assert!(pid1.contains("ostler") && pid1.contains("svscan") && pid1.contains("/run/service"), "PID 1 is {pid1:?}");
+
+    let mode = guest.sh("stat -c %a /run/ostler");
+    assert_eq!(mode, "700", "/run/ostler mode");
+
+    // 100 orphans: each subshell exits at once, leaving its sleep to PID 1, which must reap it.
+    guest.sh("for i in $(seq 100); do (sleep 0.1 &) ; done");
+    guest.sh_until("no zombie after the orphan burst", COMMAND, "cat /proc/[0-9]*/stat | grep -c ') Z '", |out| {
+        out.lines().last() == Some("0")
+    });
+
+    // A killed getty comes back with a new pid.
+    let status = guest.sh("ostler svstat /run/service/getty-tty1");
+    let old = svstat_pid(&status).unwrap_or_else(|| panic!("no pid in {status:?}"));
+    guest.sh(&format!("kill {old}"));
+    guest.sh_until("getty-tty1 back with a new pid", COMMAND, "ostler svstat /run/service/getty-tty1", |out| {
+        out.starts_with("up ") && svstat_pid(out).is_some_and(|pid| pid != old)
+    });
+
+    guest.console.send("poweroff\n");
+    let status = guest.wait_exit(POWEROFF);
+    assert!(status.success(), "QEMU ended with {status} after poweroff; stderr:\n{}", guest.qemu_stderr());
+}
+
+#[test]
+fn quiet_boot_reaches_a_login_and_powers_off() {
+    let mut guest = Guest::boot("quiet", "quiet");
+    guest.login();
+    let pid1 = guest.sh("tr '\\0' ' ' < /proc/1/cmdline");
+    assert!(pid1.contains("svscan"), "PID 1 is {pid1:?}");
+    guest.console.send("poweroff\n");
+    let status = guest.wait_exit(POWEROFF);
+    assert!(status.success(), "QEMU ended with {status}; stderr:\n{}", guest.qemu_stderr());
+}
+
+#[test]
+fn emergency_gives_a_root_shell_before_stage_2() {
+    let mut guest = Guest::boot("emergency", "emergency");
+    guest.console.expect("ostler: stage 1", BOOT);
+    // Type until a shell answers: the typed line reads `echo ab$((6*7))cd`, only a shell
+    // prints "ab42cd".
+    let end = std::time::Instant::now() + BOOT;
+    loop {
+        guest.console.send("echo ab$((6*7))cd\n");
+        // Typed before the shell reads the terminal, the line may be lost: type again then.
+        if guest.console.saw_within("ab42cd", Duration::from_secs(5)) {
+            break;
+        }
+        assert!(std::time::Instant::now() < end, "no shell answered on the console:\n{}", guest.console.tail(3000));
+    }
+    let id = guest.sh_id();
+    assert!(id.contains("uid=0"), "the emergency shell is not root: {id:?}");
+    assert!(!guest.console.saw("boot complete"), "stage 2 ran although `emergency` was given");
+}
+
+impl Guest {
+    /// `id` in whatever shell is on the console (its prompt is not ours).
+    fn sh_id(&mut self) -> String {
+        self.console.skip_seen();
+        self.console.send("id; echo @@''done\n");
+        self.console.expect("@@done", COMMAND)
+    }
+}
+
+#[test]
+fn image_build_is_byte_reproducible() {
+    let tree = TempTree::new("image-repro");
+    let (first, second, later) = (tree.join("first"), tree.join("second"), tree.join("later"));
+    build_image(&first, 1_700_000_000);
+    build_image(&second, 1_700_000_000);
+    build_image(&later, 1_700_000_001);
+    for output in ["initramfs.cpio.gz", "disk.ext4"] {
+        let a = std::fs::read(first.join(output)).unwrap();
+        let b = std::fs::read(second.join(output)).unwrap();
+        let c = std::fs::read(later.join(output)).unwrap();
+        assert!(a == b, "{output} differs between two builds of the same inputs");
+        assert!(a != c, "{output} does not change with the epoch: the epoch is not applied");
+    }
+}
+
+#[test]
+fn minimal_image_layout() {
+    let tree = TempTree::new("image-layout");
+    let out = tree.join("out");
+    build_image(&out, 1_704_067_200);
+    let root = out.join("root");
+    let link = |p: &str| std::fs::read_link(root.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+    for name in ["init", "sbin/init", "sbin/poweroff", "sbin/reboot", "sbin/halt", "sbin/shutdown"] {
+        assert_eq!(link(name), Path::new("/bin/ostler"), "{name}");
+    }
+    for applet in ["bin/sh", "sbin/getty", "sbin/syslogd", "sbin/klogd", "sbin/ip", "bin/login"] {
+        assert_eq!(link(applet), Path::new("/bin/busybox"), "{applet}");
+    }
+    assert!(!root.join("linuxrc").exists() && std::fs::symlink_metadata(root.join("linuxrc")).is_err());
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &str| std::fs::symlink_metadata(root.join(p)).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode("tmp"), 0o1777);
+    assert_eq!(mode("root"), 0o700);
+    assert_eq!(mode("etc/shadow"), 0o600);
+    assert_eq!(mode("bin/ostler"), 0o755);
+    assert_eq!(mode("etc/ostler/sv/getty-ttyS0/run"), 0o755);
+    for dir in ["dev", "proc", "sys", "run", "var/log"] {
+        assert!(root.join(dir).is_dir(), "{dir} missing");
+    }
+    let shadow = std::fs::read_to_string(root.join("etc/shadow")).unwrap();
+    assert!(shadow.starts_with("root::"), "root's password is not empty: {shadow}");
+}
