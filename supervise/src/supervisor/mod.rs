@@ -281,7 +281,8 @@ impl Supervisor {
             }
             Action::CloseNotification => self.notification = None,
             Action::DetachStdio => {
-                let null = std::fs::OpenOptions::new().read(true).write(true).custom_flags(libc::O_CLOEXEC).open("/dev/null");
+                let null =
+                    std::fs::OpenOptions::new().read(true).write(true).custom_flags(libc::O_CLOEXEC).open("/dev/null");
                 if let Ok(null) = null {
                     let null = Rc::new(OwnedFd::from(null));
                     self.stdio = Stdio { stdin: Some(null.clone()), stdout: Some(null) };
