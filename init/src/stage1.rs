@@ -25,9 +25,14 @@ use std::path::Path;
 /// The shell offered on the console in an emergency.
 const SHELL: &str = "/bin/sh";
 
+/// Stage 2, as the front door hands it to us: it runs in the forked child directly, without an
+/// exec of its own (one exec less on the way to a booted system: under emulation an exec of a
+/// megabyte binary is most of stage 2's cost).
+pub type Stage2 = fn(Vec<String>) -> u8;
+
 /// Runs stage 1. Returns only when something is wrong (the exit code); as PID 1 it does not
 /// return at all.
-pub fn run(arguments: Vec<String>) -> u8 {
+pub fn run(arguments: Vec<String>, stage2: Stage2) -> u8 {
     if nix::unistd::getpid().as_raw() != 1 {
         return telinit(&arguments);
     }
@@ -44,7 +49,7 @@ pub fn run(arguments: Vec<String>) -> u8 {
         console.say(&format!("warning: {problem}; going on without it"));
     }
     let stage2_args = stage2_arguments(&words, arguments);
-    match boot(&console, &words, stage2_args) {
+    match boot(&console, &words, stage2_args, stage2) {
         Ok(never) => match never {},
         Err(problem) => fatal(&problem),
     }
@@ -63,7 +68,12 @@ fn stage2_arguments(words: &KernelWords, arguments: Vec<String>) -> Vec<String> 
 }
 
 /// Steps 2 to 5. Returns only with the reason it could not go on.
-fn boot(console: &Console, words: &KernelWords, stage2_args: Vec<String>) -> Result<std::convert::Infallible, String> {
+fn boot(
+    console: &Console,
+    words: &KernelWords,
+    stage2_args: Vec<String>,
+    stage2: Stage2,
+) -> Result<std::convert::Infallible, String> {
     let ostler = std::env::current_exe().map_err(|e| format!("unable to find my own binary: {e}"))?;
     early::build(&ostler).map_err(|e| {
         format!("unable to build {} and {}: {e}; is /run writable?", paths::PRIVATE_DIR, paths::SCAN_DIR)
@@ -76,7 +86,7 @@ fn boot(console: &Console, words: &KernelWords, stage2_args: Vec<String>) -> Res
     let fifo_writer = open_fifo_without_reader(Path::new(paths::CATCH_ALL_FIFO))
         .map_err(|e| format!("unable to open {} for writing: {e}", paths::CATCH_ALL_FIFO))?;
     console.step("catch-all FIFO open");
-    fork_stage2(&ostler, stage2_args)?;
+    fork_stage2(stage2, stage2_args)?;
     console.step("stage 2 forked; exec'ing the scanner");
     // From here our output goes to the catch-all logger; the console only through it.
     let _ = nix::unistd::dup2_stdout(&fifo_writer);
@@ -101,34 +111,25 @@ fn open_fifo_without_reader(fifo: &Path) -> nix::Result<OwnedFd> {
 }
 
 /// Forks stage 2: own session, stdin /dev/null, stdout and stderr the FIFO opened *blocking*
-/// (so it waits for the catch-all logger), then `ostler stage2 ARGS…`.
-fn fork_stage2(ostler: &Path, args: Vec<String>) -> Result<(), String> {
-    let mut argv = vec!["stage2".to_string()];
-    argv.extend(args);
-    let program = CString::new(ostler.as_os_str().as_encoded_bytes()).map_err(|_| "bad binary path".to_string())?;
+/// (so it waits for the catch-all logger), then runs it and exits with its code.
+fn fork_stage2(stage2: Stage2, args: Vec<String>) -> Result<(), String> {
     let fifo = CString::new(paths::CATCH_ALL_FIFO).map_err(|_| "bad FIFO path".to_string())?;
-    let mut cargs: Vec<CString> = vec![program.clone()];
-    for arg in &argv {
-        cargs.push(CString::new(arg.as_str()).map_err(|_| format!("bad argument {arg:?}"))?);
-    }
-    let mut pointers: Vec<*const libc::c_char> = cargs.iter().map(|a| a.as_ptr()).collect();
-    pointers.push(std::ptr::null());
-    // SAFETY: the child only calls async-signal-safe functions before exec or _exit.
+    // SAFETY: PID 1 has a single thread, so the child may run ordinary code after fork.
     match unsafe { nix::unistd::fork() } {
-        Ok(nix::unistd::ForkResult::Child) => unsafe {
-            libc::setsid();
-            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
-            if null >= 0 {
-                libc::dup2(null, 0);
+        Ok(nix::unistd::ForkResult::Child) => {
+            let _ = nix::unistd::setsid();
+            if let Ok(null) = std::fs::File::open("/dev/null") {
+                let _ = nix::unistd::dup2_stdin(&null);
             }
-            let out = libc::open(fifo.as_ptr(), libc::O_WRONLY);
-            if out >= 0 {
-                libc::dup2(out, 1);
-                libc::dup2(out, 2);
+            // This open is the synchronisation: it returns once the catch-all logger reads.
+            if let Ok(out) = open(fifo.as_c_str(), OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty()) {
+                let _ = nix::unistd::dup2_stdout(&out);
+                let _ = nix::unistd::dup2_stderr(&out);
             }
-            libc::execv(program.as_ptr(), pointers.as_ptr());
-            libc::_exit(127)
-        },
+            let code = stage2(args);
+            // SAFETY: _exit ends the child without running PID 1's exit path.
+            unsafe { libc::_exit(i32::from(code)) }
+        }
         Ok(nix::unistd::ForkResult::Parent { .. }) => Ok(()),
         Err(e) => Err(format!("unable to fork stage 2: {e}")),
     }

@@ -59,7 +59,9 @@ pub struct PowerArgs {
 }
 
 pub fn init(args: InitArgs) -> u8 {
-    ostler_init::stage1::run(args.args)
+    ostler_init::stage1::run(args.args, |words| {
+        ostler_stage2::run(&ostler_stage2::Options { args: words, ..Default::default() })
+    })
 }
 
 pub fn stage2(args: Stage2Args) -> u8 {
