@@ -276,18 +276,14 @@ fn ostler_svscan_runs_s6_supervise() {
 
 /// (pid, executable) of each child of `parent`.
 fn pids_named_children(parent: u32) -> Vec<(i32, String)> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
-        let Some(rest) = stat.rsplit(')').next() else { continue };
-        if rest.split_whitespace().nth(1) == Some(&parent.to_string()) {
+    children_of(parent)
+        .into_iter()
+        .map(|(pid, _)| {
             let exe =
                 std::fs::read_link(format!("/proc/{pid}/exe")).map(|p| p.display().to_string()).unwrap_or_default();
-            found.push((pid, exe));
-        }
-    }
-    found
+            (pid, exe)
+        })
+        .collect()
 }
 
 /// Which signals reach the service for each of s6-svc's signal letters.

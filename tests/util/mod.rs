@@ -311,3 +311,18 @@ pub fn start_scanner(procs: &mut Processes, scan_dir: &Path, extra: &[&str], std
     command.arg("svscan").args(extra).arg(scan_dir).stderr(err);
     procs.spawn(command)
 }
+
+/// Children of a process, by /proc.
+pub fn children_of(parent: u32) -> Vec<(i32, char)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let Some(rest) = stat.rsplit(')').next() else { continue };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.get(1) == Some(&parent.to_string().as_str()) {
+            found.push((pid, fields[0].chars().next().unwrap_or('?')));
+        }
+    }
+    found
+}
