@@ -151,7 +151,7 @@ fn a_logger_killed_fifty_times_loses_no_line() {
         // the logger was dead or restarting must come through.
         wait_until("the new logger to catch up and idle", Duration::from_secs(60), || {
             let count = line_count(&out);
-            if count % 400 != 0 || count <= killed_at {
+            if !count.is_multiple_of(400) || count <= killed_at {
                 return false;
             }
             std::thread::sleep(Duration::from_millis(30));

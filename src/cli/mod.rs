@@ -65,6 +65,15 @@ pub fn run(ostler: Ostler) -> u8 {
     }
 }
 
+/// ostler's built-in services: a service whose `run` is ostler itself is started as
+/// `./run NAME`, and the supervisor runs the built-in in its forked child without an exec.
+pub fn builtin_services(name: &str) -> Option<u8> {
+    match name {
+        "ostler-log" => Some(ostler_init::catch_all::run()),
+        _ => None,
+    }
+}
+
 /// Names under which ostler may be installed, and the subcommand each one means.
 const ALIASES: &[(&str, &str)] = &[
     ("init", "init"),

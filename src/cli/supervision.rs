@@ -61,7 +61,7 @@ pub struct SvscanArgs {
 }
 
 pub fn supervise(args: SuperviseArgs) -> u8 {
-    ostler_supervise::supervise::run(&args.dir)
+    ostler_supervise::supervise::run(&args.dir, Some(super::builtin_services))
 }
 
 pub fn svscan(args: SvscanArgs) -> u8 {
@@ -72,5 +72,6 @@ pub fn svscan(args: SvscanArgs) -> u8 {
         max_services: args.max as usize,
         readiness_fd: args.readiness_fd,
         supervisor_program: args.supervisor,
+        builtins: Some(super::builtin_services),
     })
 }

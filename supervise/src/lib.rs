@@ -15,6 +15,8 @@ pub mod scan;
 pub mod supervise;
 pub mod supervisor;
 mod sys;
+
+pub use sys::Builtins;
 pub mod timing;
 
 pub use error::SuperviseError;

@@ -17,7 +17,7 @@ const PROGRAM: &str = "ostler supervise";
 
 /// Supervises `dir` until told to exit; returns the exit code (0, 100 when already
 /// supervised, 111 on a system failure).
-pub fn run(dir: &Path) -> u8 {
+pub fn run(dir: &Path, builtins: Option<crate::sys::Builtins>) -> u8 {
     let signals = match sys::signal_fd() {
         Ok(fd) => fd,
         Err(e) => {
@@ -26,7 +26,7 @@ pub fn run(dir: &Path) -> u8 {
         }
     };
     let name = dir.to_string_lossy().trim_end_matches('/').to_string();
-    let mut supervisor = match Supervisor::start(PROGRAM, dir, name, Stdio::default()) {
+    let mut supervisor = match Supervisor::start(PROGRAM, dir, name, Stdio::default(), builtins) {
         Ok(s) => s,
         Err(e @ crate::SuperviseError::AlreadySupervised(_)) => {
             say!("{PROGRAM}: fatal: {e}");

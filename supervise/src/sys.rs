@@ -110,6 +110,20 @@ pub struct SpawnPlan {
     pub lock: Option<(CString, RawFd)>,
     /// Start the program as PID 1 of a new PID namespace (`flag-newpidns`; needs root).
     pub new_pid_namespace: bool,
+    /// The program is ostler itself, started as `./run NAME`: run ostler's built-in service
+    /// `NAME` in the forked child instead of exec'ing the same binary again.
+    pub builtin: Option<(Builtins, String)>,
+}
+
+/// ostler's built-in services, by name (the catch-all logger…): runs the one named, if any,
+/// and returns its exit code. Handed down from the front door, which knows them all.
+pub type Builtins = fn(&str) -> Option<u8>;
+
+/// The identity (device, inode) of the running binary, to recognise a `run` that is ostler.
+pub fn own_binary() -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    static SELF: std::sync::OnceLock<Option<(u64, u64)>> = std::sync::OnceLock::new();
+    *SELF.get_or_init(|| std::fs::metadata("/proc/self/exe").ok().map(|m| (m.dev(), m.ino())))
 }
 
 /// Starts a program in its own session. Returns its pid once it has executed, or the errno
@@ -242,6 +256,29 @@ unsafe fn child_exec(plan: &SpawnPlan, argv: &[*const libc::c_char], report: Raw
     if let Some(&(soft, hard)) = INHERITED_FD_LIMIT.get() {
         let limit = libc::rlimit { rlim_cur: soft as libc::rlim_t, rlim_max: hard as libc::rlim_t };
         libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+    }
+    if let Some((builtins, name)) = &plan.builtin {
+        // No exec will close the spawner's fds: close every one above 2 but those placed for
+        // the service (exec would have closed them, all being close-on-exec).
+        let mut keep: [RawFd; 3] = [-1; 3];
+        for (slot, target) in
+            keep.iter_mut().zip(plan.extra.iter().map(|&(_, t)| t).chain(plan.lock.iter().map(|(_, t)| *t)))
+        {
+            *slot = target;
+        }
+        keep.sort_unstable();
+        let mut from: RawFd = 3;
+        for &fd in keep.iter().filter(|&&fd| fd >= 3) {
+            if fd > from {
+                libc::syscall(libc::SYS_close_range, from as libc::c_uint, (fd - 1) as libc::c_uint, 0 as libc::c_uint);
+            }
+            from = fd + 1;
+        }
+        libc::syscall(libc::SYS_close_range, from as libc::c_uint, libc::c_uint::MAX, 0 as libc::c_uint);
+        // The report pipe is closed with the rest: the spawner reads "started".
+        if let Some(code) = builtins(name) {
+            libc::_exit(i32::from(code));
+        }
     }
     libc::execv(plan.program.as_ptr(), argv.as_ptr());
     fail(report)

@@ -51,6 +51,8 @@ pub struct Options {
     /// Spawn this program per service (`PROGRAM NAME`, cwd = scan directory) instead of
     /// supervising in-process.
     pub supervisor_program: Option<PathBuf>,
+    /// ostler's built-in services, for services whose `run` is ostler itself.
+    pub builtins: Option<crate::sys::Builtins>,
 }
 
 /// Runs the scanner until it is told to stop, then execs `.s6-svscan/finish` (or returns 0
@@ -316,6 +318,7 @@ impl Scanner {
             extra: Vec::new(),
             lock: None,
             new_pid_namespace: false,
+            builtin: None,
         };
         match sys::spawn(&plan) {
             Ok(_) => true,
@@ -508,7 +511,7 @@ impl Scanner {
             }
         };
         let slot = match &self.options.supervisor_program {
-            None => match Supervisor::start(PROGRAM, Path::new(&name), name.clone(), stdio) {
+            None => match Supervisor::start(PROGRAM, Path::new(&name), name.clone(), stdio, self.options.builtins) {
                 Ok(supervisor) => Slot::Internal(Box::new(supervisor)),
                 Err(e) => {
                     say!("{PROGRAM}: warning: unable to supervise {name}: {e}; trying again in a second");
@@ -623,6 +626,7 @@ fn spawn_supervisor(program: &Path, name: &str, stdio: &Stdio) -> Result<i32, ni
         extra: Vec::new(),
         lock: None,
         new_pid_namespace: false,
+        builtin: None,
     };
     sys::spawn(&plan)
 }

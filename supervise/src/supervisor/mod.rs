@@ -8,7 +8,7 @@ pub mod state;
 
 use crate::error::SuperviseError;
 use crate::say::say;
-use crate::sys::{self, FdPlan, SpawnPlan};
+use crate::sys::{self, Builtins, FdPlan, SpawnPlan};
 use crate::timing::CONTROL_READ;
 use nix::errno::Errno;
 use ostler_core::death_tally::{self, Death};
@@ -57,13 +57,20 @@ pub struct Supervisor {
     stdio: Stdio,
     machine: Machine,
     deaths: Vec<Death>,
+    builtins: Option<Builtins>,
 }
 
 impl Supervisor {
     /// Takes over `dir`: creates `supervise/` and `event/`, takes the lock (a second
     /// supervisor fails here), writes the first status and posts `s`, then starts the service
     /// unless `down` exists.
-    pub fn start(program: &'static str, dir: &Path, name: String, stdio: Stdio) -> Result<Supervisor, SuperviseError> {
+    pub fn start(
+        program: &'static str,
+        dir: &Path,
+        name: String,
+        stdio: Stdio,
+        builtins: Option<Builtins>,
+    ) -> Result<Supervisor, SuperviseError> {
         let supervise_dir = dir.join("supervise");
         make_dir(&supervise_dir, 0o700)?;
         let lock_path = supervise_dir.join("lock");
@@ -101,6 +108,7 @@ impl Supervisor {
             stdio,
             machine: Machine::new(want_up, wall),
             deaths: Vec::new(),
+            builtins,
         };
         // A fresh death tally, as s6 truncates it at start.
         let _ = death_tally::write(&supervise_dir, &[]);
@@ -358,6 +366,12 @@ impl Supervisor {
             extra,
             lock,
             new_pid_namespace: settings.new_pid_namespace,
+            builtin: match (self.builtins, program) {
+                (Some(builtins), Program::Run) if is_own_binary(&dir.join("run")) => {
+                    Some((builtins, self.name.clone()))
+                }
+                _ => None,
+            },
         };
         Ok(Planned { spawn, notification_read, _write_end: keep_write_end })
     }
@@ -413,6 +427,13 @@ fn make_dir(path: &Path, mode: u32) -> Result<(), SuperviseError> {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(SuperviseError::io("mkdir", path, e)),
     }
+}
+
+/// Whether `path` (a `run`, usually a symlink) is the running ostler binary.
+fn is_own_binary(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Some(own) = sys::own_binary() else { return false };
+    std::fs::metadata(path).is_ok_and(|m| (m.dev(), m.ino()) == own)
 }
 
 fn is_executable(path: &Path) -> bool {
