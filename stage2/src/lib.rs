@@ -71,7 +71,7 @@ pub fn run(options: &Options) -> u8 {
         Ok(plan) => plan,
         Err(problem) => {
             say(&format!("{problem}; no service started"));
-            return finish(started, 1);
+            return finish(1);
         }
     };
     for problem in &plan.problems {
@@ -82,11 +82,10 @@ pub fn run(options: &Options) -> u8 {
         failures += run_oneshot(oneshot);
     }
     failures += start_longruns(options, &plan);
-    finish(started, failures)
+    finish(failures)
 }
 
-fn finish(started: Instant, failures: usize) -> u8 {
-    let _ = started;
+fn finish(failures: usize) -> u8 {
     let uptime = uptime_ms().map_or_else(String::new, |ms| format!("in {ms} ms"));
     if failures == 0 {
         say(&format!("boot complete {uptime}"));
