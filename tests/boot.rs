@@ -383,3 +383,19 @@ fn minimal_image_layout() {
     let shadow = std::fs::read_to_string(root.join("etc/shadow")).unwrap();
     assert!(shadow.starts_with("root::"), "root's password is not empty: {shadow}");
 }
+
+#[test]
+fn debug_steps_quiet_banner_and_sigint_to_pid_1_reboots() {
+    // `quiet` hides the stage 1 banner; `ostler.debug` shows each step. SIGINT to PID 1 is what
+    // the kernel sends on ctrl-alt-del (stage 1 disables the kernel's own reboot): it must end in
+    // an orderly reboot, which under QEMU's -no-reboot ends QEMU.
+    let mut guest = Guest::boot("debug", "quiet ostler.debug");
+    guest.login();
+    let seen = guest.console.text();
+    assert!(seen.contains("ostler: runtime tree built") && seen.contains("ostler: catch-all FIFO open"), "{seen}");
+    assert!(!seen.contains("ostler: stage 1"), "quiet still printed the banner:\n{seen}");
+    guest.console.send("kill -INT 1\n");
+    let status = guest.wait_exit(POWEROFF);
+    assert!(status.success(), "QEMU ended with {status}; stderr:\n{}", guest.qemu_stderr());
+    assert!(guest.console.saw("ostler: reboot"), "no reboot on the console:\n{}", guest.console.tail(2000));
+}
