@@ -58,6 +58,9 @@ pub struct Supervisor {
     machine: Machine,
     deaths: Vec<Death>,
     builtins: Option<Builtins>,
+    /// The status changed and is not written yet: written once per event, before any
+    /// announcement (a listener woken by an event must read the new status).
+    status_dirty: bool,
 }
 
 impl Supervisor {
@@ -109,9 +112,10 @@ impl Supervisor {
             machine: Machine::new(want_up, wall),
             deaths: Vec::new(),
             builtins,
+            status_dirty: false,
         };
-        // A fresh death tally, as s6 truncates it at start.
-        let _ = death_tally::write(&supervise_dir, &[]);
+        // A fresh, empty death tally, as s6 truncates it at start (no rename needed: empty).
+        let _ = std::fs::File::create(supervise_dir.join(death_tally::FILE));
         supervisor.write_status();
         let _ = fifodir::notify(&dir.join("event"), state::START_EVENT);
         if want_up {
@@ -250,6 +254,7 @@ impl Supervisor {
                 match self.perform(action, &settings) {
                     Some(Feedback::Event(next)) => pending.push(next),
                     Some(Feedback::Exit) => {
+                        self.flush_status();
                         let _ = fifodir::notify(&self.dir.join("event"), &[fifodir::event::EXIT]);
                         return Outcome::Exited;
                     }
@@ -257,7 +262,14 @@ impl Supervisor {
                 }
             }
         }
+        self.flush_status();
         Outcome::Running
+    }
+
+    fn flush_status(&mut self) {
+        if std::mem::take(&mut self.status_dirty) {
+            self.write_status();
+        }
     }
 
     fn perform(&mut self, action: Action, settings: &Settings) -> Option<Feedback> {
@@ -266,8 +278,9 @@ impl Supervisor {
             Action::Signal(signal, target) => {
                 let _ = sys::signal(self.machine.pid, signal, target == Target::Group);
             }
-            Action::WriteStatus => self.write_status(),
+            Action::WriteStatus => self.status_dirty = true,
             Action::Announce(bytes) => {
+                self.flush_status();
                 let _ = fifodir::notify(&self.dir.join("event"), bytes);
             }
             Action::RecordDeath(wstat) => self.record_death(wstat, settings.max_death_tally),
