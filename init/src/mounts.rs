@@ -60,9 +60,10 @@ fn unescape(field: &str) -> String {
 /// Mounts what is missing; returns a message per failure (the boot goes on without it).
 pub fn mount_kernel_filesystems(step: &dyn Fn(&str)) -> Vec<String> {
     let mut problems = Vec::new();
+    // Before /proc is mounted nothing is known; it is read again once /proc is there.
+    let read = || std::fs::read_to_string("/proc/self/mountinfo").map(|m| mount_points(&m)).unwrap_or_default();
+    let mut mounted = read();
     for wanted in wanted() {
-        // /proc first tells us what else is mounted; before it, nothing is known.
-        let mounted = std::fs::read_to_string("/proc/self/mountinfo").map(|m| mount_points(&m)).unwrap_or_default();
         if mounted.iter().any(|m| m == wanted.target) {
             step(&format!("{} already mounted", wanted.target));
             continue;
@@ -71,7 +72,14 @@ pub fn mount_kernel_filesystems(step: &dyn Fn(&str)) -> Vec<String> {
         let data = (!wanted.data.is_empty()).then_some(wanted.data);
         match nix::mount::mount(Some(wanted.fstype), Path::new(wanted.target), Some(wanted.fstype), wanted.flags, data)
         {
-            Ok(()) => step(&format!("mounted {} on {}", wanted.fstype, wanted.target)),
+            Ok(()) => {
+                step(&format!("mounted {} on {}", wanted.fstype, wanted.target));
+                if wanted.target == "/proc" {
+                    mounted = read();
+                } else {
+                    mounted.push(wanted.target.to_string());
+                }
+            }
             Err(e) => problems.push(format!("unable to mount {} on {}: {e}", wanted.fstype, wanted.target)),
         }
     }

@@ -7,7 +7,7 @@
 use crate::say::say;
 use crate::supervisor::{Outcome, Stdio, Supervisor};
 use crate::sys;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::poll::{poll, PollFd, PollFlags};
 use nix::sys::signal::Signal;
 use std::os::fd::AsFd;
 use std::path::Path;
@@ -38,13 +38,7 @@ pub fn run(dir: &Path, builtins: Option<crate::sys::Builtins>) -> u8 {
         }
     };
     loop {
-        let timeout = match supervisor.next_deadline() {
-            None => PollTimeout::NONE,
-            Some(at) => {
-                let ms = at.saturating_duration_since(Instant::now()).as_millis().saturating_add(1);
-                PollTimeout::try_from(ms.min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
-            }
-        };
+        let timeout = sys::poll_timeout(supervisor.next_deadline());
         let (signal_ready, control_ready, notify_ready) = {
             let mut fds = vec![
                 PollFd::new(signals.as_fd(), PollFlags::POLLIN),

@@ -10,6 +10,16 @@ use nix::unistd::Pid;
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
+/// The poll timeout that wakes at `deadline` (never before it: rounded up to the next
+/// millisecond, so a loop does not spin just short of it); `None` waits forever.
+pub fn poll_timeout(deadline: Option<std::time::Instant>) -> nix::poll::PollTimeout {
+    use nix::poll::PollTimeout;
+    let Some(deadline) = deadline else { return PollTimeout::NONE };
+    let left = deadline.saturating_duration_since(std::time::Instant::now());
+    let millis = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+    PollTimeout::try_from(millis).unwrap_or(PollTimeout::MAX)
+}
+
 /// Signals every loop blocks and reads from a signalfd.
 pub fn handled_signals() -> SigSet {
     let mut set = SigSet::empty();
@@ -91,6 +101,13 @@ pub enum FdPlan {
     From(RawFd),
 }
 
+impl FdPlan {
+    /// A held fd, or inherit when there is none.
+    pub fn of(fd: &Option<std::rc::Rc<OwnedFd>>) -> FdPlan {
+        fd.as_ref().map_or(FdPlan::Inherit, |fd| FdPlan::From(fd.as_raw_fd()))
+    }
+}
+
 /// Everything needed to start a program, prepared before fork so the child only calls
 /// async-signal-safe functions.
 pub struct SpawnPlan {
@@ -113,6 +130,23 @@ pub struct SpawnPlan {
     /// The program is ostler itself, started as `./run NAME`: run ostler's built-in service
     /// `NAME` in the forked child instead of exec'ing the same binary again.
     pub builtin: Option<(Builtins, String)>,
+}
+
+impl SpawnPlan {
+    /// A program with these arguments, everything else inherited as it is.
+    pub fn plain(program: CString, argv: Vec<CString>) -> SpawnPlan {
+        SpawnPlan {
+            cwd: None,
+            program,
+            argv,
+            stdin: FdPlan::Inherit,
+            stdout: FdPlan::Inherit,
+            extra: Vec::new(),
+            lock: None,
+            new_pid_namespace: false,
+            builtin: None,
+        }
+    }
 }
 
 /// ostler's built-in services, by name (the catch-all logger…): runs the one named, if any,

@@ -12,7 +12,7 @@ use super::exit;
 use ostler_core::fifodir::{self, event, Subscription};
 use ostler_core::{CoreError, Status};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// The state to wait for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -284,7 +284,7 @@ impl Listener {
                     if left.is_zero() {
                         return Ok(Outcome::TimedOut);
                     }
-                    poll_timeout(left)
+                    crate::sys::poll_timeout(Some(deadline))
                 }
             };
             let mut fds: Vec<nix::poll::PollFd> = self
@@ -324,12 +324,6 @@ impl Listener {
             }
         }
     }
-}
-
-/// Rounds up to whole milliseconds so poll never wakes just before the deadline and spins.
-fn poll_timeout(left: Duration) -> nix::poll::PollTimeout {
-    let millis = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
-    nix::poll::PollTimeout::try_from(millis).unwrap_or(nix::poll::PollTimeout::MAX)
 }
 
 #[cfg(test)]

@@ -19,13 +19,13 @@ use crate::say::say;
 use crate::supervisor::{Outcome, Stdio, Supervisor};
 use crate::sys::{self, FdPlan, SpawnPlan};
 use crate::timing::{CONTROL_READ, SUPERVISOR_RESPAWN};
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::poll::{poll, PollFd, PollFlags};
 use nix::sys::signal::Signal;
 use nix::sys::signalfd::SignalFd;
 use ostler_core::letter::ScanLetter;
 use ostler_core::lock;
 use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -101,6 +101,14 @@ struct Entry {
     log: Option<Slot>,
     /// The log pipe: (read end, write end), held while the pair is known.
     pipe: Option<(Rc<OwnedFd>, Rc<OwnedFd>)>,
+}
+
+impl Slot {
+    /// The slot of a supervisor that has exited: restarted a second later while its service is
+    /// still active (as s6-svscan does), else left stopped.
+    fn after_exit(active: bool) -> Slot {
+        Slot::Stopped(active.then(|| Instant::now() + SUPERVISOR_RESPAWN))
+    }
 }
 
 impl Entry {
@@ -272,14 +280,7 @@ impl Scanner {
                 }
             }
         }
-        let timeout = match deadline {
-            None => PollTimeout::NONE,
-            Some(at) => {
-                let ms = at.saturating_duration_since(Instant::now()).as_millis().saturating_add(1);
-                PollTimeout::try_from(ms.min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
-            }
-        };
-        if poll(&mut fds, timeout).is_err() {
+        if poll(&mut fds, sys::poll_timeout(deadline)).is_err() {
             return Vec::new();
         }
         fds.iter().zip(tags).filter(|(fd, _)| fd.revents().is_some_and(|r| !r.is_empty())).map(|(_, tag)| tag).collect()
@@ -309,18 +310,7 @@ impl Scanner {
     fn divert(&self, signal: Signal) -> bool {
         let path = format!(".s6-svscan/{}", signal.as_str());
         let Ok(program) = CString::new(path.clone()) else { return false };
-        let plan = SpawnPlan {
-            cwd: None,
-            program: program.clone(),
-            argv: vec![program],
-            stdin: FdPlan::Inherit,
-            stdout: FdPlan::Inherit,
-            extra: Vec::new(),
-            lock: None,
-            new_pid_namespace: false,
-            builtin: None,
-        };
-        match sys::spawn(&plan) {
+        match sys::spawn(&SpawnPlan::plain(program.clone(), vec![program])) {
             Ok(_) => true,
             Err(nix::errno::Errno::ENOENT) => false,
             Err(e) => {
@@ -368,12 +358,12 @@ impl Scanner {
                 match slot {
                     Slot::Internal(supervisor) if supervisor.owns(pid) => {
                         if supervisor.on_death(pid, wstat) == Outcome::Exited {
-                            *slot = Slot::Stopped(active.then(|| Instant::now() + SUPERVISOR_RESPAWN));
+                            *slot = Slot::after_exit(active);
                         }
                         return;
                     }
                     Slot::External(child) if *child == pid => {
-                        *slot = Slot::Stopped(active.then(|| Instant::now() + SUPERVISOR_RESPAWN));
+                        *slot = Slot::after_exit(active);
                         return;
                     }
                     _ => {}
@@ -390,7 +380,7 @@ impl Scanner {
         if let Some(slot) = entry.slot_mut(half) {
             if let Slot::Internal(supervisor) = slot {
                 if f(supervisor) == Outcome::Exited {
-                    *slot = Slot::Stopped(active.then(|| Instant::now() + SUPERVISOR_RESPAWN));
+                    *slot = Slot::after_exit(active);
                 }
             }
         }
@@ -577,7 +567,7 @@ impl Scanner {
             Slot::Internal(supervisor) => {
                 let outcome = if signal == Signal::SIGHUP { supervisor.hangup() } else { supervisor.terminate() };
                 if outcome == Outcome::Exited {
-                    *slot = Slot::Stopped(active.then(|| Instant::now() + SUPERVISOR_RESPAWN));
+                    *slot = Slot::after_exit(active);
                 }
             }
             Slot::External(pid) => {
@@ -616,17 +606,11 @@ impl Scanner {
 fn spawn_supervisor(program: &Path, name: &str, stdio: &Stdio) -> Result<i32, nix::errno::Errno> {
     let cstr = |bytes: &[u8]| CString::new(bytes).map_err(|_| nix::errno::Errno::EINVAL);
     let program = cstr(find_in_path(program).as_os_str().as_bytes())?;
-    let fd = |fd: &Option<Rc<OwnedFd>>| fd.as_ref().map_or(FdPlan::Inherit, |fd| FdPlan::From(fd.as_raw_fd()));
+    let argv = vec![program.clone(), cstr(name.as_bytes())?];
     let plan = SpawnPlan {
-        cwd: None,
-        program: program.clone(),
-        argv: vec![program, cstr(name.as_bytes())?],
-        stdin: fd(&stdio.stdin),
-        stdout: fd(&stdio.stdout),
-        extra: Vec::new(),
-        lock: None,
-        new_pid_namespace: false,
-        builtin: None,
+        stdin: FdPlan::of(&stdio.stdin),
+        stdout: FdPlan::of(&stdio.stdout),
+        ..SpawnPlan::plain(program, argv)
     };
     sys::spawn(&plan)
 }

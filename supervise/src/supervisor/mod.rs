@@ -369,13 +369,12 @@ impl Supervisor {
         for arg in args {
             argv.push(cstr(arg.as_bytes())?);
         }
-        let fd_plan = |fd: &Option<Rc<OwnedFd>>| fd.as_ref().map_or(FdPlan::Inherit, |fd| FdPlan::From(fd.as_raw_fd()));
         let spawn = SpawnPlan {
             cwd: Some(cstr(dir.as_os_str().as_bytes())?),
             program: cstr(format!("./{file}").as_bytes())?,
             argv,
-            stdin: fd_plan(&self.stdio.stdin),
-            stdout: fd_plan(&self.stdio.stdout),
+            stdin: FdPlan::of(&self.stdio.stdin),
+            stdout: FdPlan::of(&self.stdio.stdout),
             extra,
             lock,
             new_pid_namespace: settings.new_pid_namespace,
