@@ -294,14 +294,14 @@ fn signal_letters_story(daemon: Daemon) -> String {
     for name in ["TERM", "INT", "HUP", "QUIT", "ALRM", "USR1", "USR2", "WINCH"] {
         script.push_str(&format!("trap 'echo {name} >> {}' {name}\n", got.display()));
     }
-    script.push_str("while :; do sleep 0.02; done");
+    let trapped = tree.join("trapped");
+    script.push_str(&format!("touch {}\nwhile :; do sleep 0.02; done", trapped.display()));
     let service = tree.service("svc", &script);
     let mut procs = Processes::new();
     start_supervisor(&mut procs, daemon, &service, &tree.join("err"));
     wait_until("up", LONG, || is_up(&service));
     let pid = status_pid(&service);
-    // Let the shell install its traps before signalling.
-    std::thread::sleep(Duration::from_millis(200));
+    wait_file(&trapped); // the shell has installed its traps
     for (letter, count) in [("-t", 1), ("-i", 2), ("-h", 3), ("-q", 4), ("-a", 5), ("-1", 6), ("-2", 7), ("-y", 8)] {
         assert_eq!(svc(&service, &[letter]), 0);
         wait_until(&format!("{letter} delivered"), LONG, || {

@@ -58,6 +58,8 @@ fn term_int_and_quit_stop_everything_and_terminate_lets_loggers_drain() {
         let mut procs = Processes::new();
         let scanner = start_scanner(&mut procs, &scan, &[], &tree.join("err"));
         wait_until("pair up", LONG, || is_up(&a) && is_up(&log));
+        // "up" means forked: wait for the service's first words so that its trap is set.
+        wait_until("hello logged", LONG, || std::fs::read_to_string(&out).is_ok_and(|t| t.contains("hello")));
         let logger = status_pid(&log);
         signal(scanner, sig);
         assert_eq!(procs.wait_exit(scanner, LONG).code(), Some(0), "{how}");

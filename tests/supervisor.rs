@@ -23,12 +23,14 @@ fn svc(service: &std::path::Path, args: &[&str]) -> i32 {
 #[test]
 fn timeout_kill_ends_a_service_that_ignores_its_down_signal() {
     let tree = TempTree::new("timeout-kill");
-    let service = tree.service("svc", "#!/bin/sh\ntrap '' TERM\nwhile :; do sleep 0.05; done");
+    let trapped = tree.join("trapped");
+    let service = tree
+        .service("svc", &format!("#!/bin/sh\ntrap '' TERM\ntouch {}\nwhile :; do sleep 0.05; done", trapped.display()));
     tree.file("svc/timeout-kill", "300\n");
     let mut procs = Processes::new();
     supervise(&mut procs, &tree, &service);
     wait_until("up", LONG, || is_up(&service));
-    std::thread::sleep(Duration::from_millis(100)); // let the shell set its trap
+    wait_file(&trapped); // the shell has set its trap
     let asked = Instant::now();
     assert_eq!(svc(&service, &["-d"]), 0);
     let down = wait_status(&service, "down", |s| !s.is_up());
@@ -40,12 +42,16 @@ fn timeout_kill_ends_a_service_that_ignores_its_down_signal() {
 #[test]
 fn down_signal_is_what_d_sends() {
     let tree = TempTree::new("down-signal");
-    let service = tree.service("svc", "#!/bin/sh\ntrap 'exit 7' HUP\nwhile :; do sleep 0.05; done");
+    let trapped = tree.join("trapped");
+    let service = tree.service(
+        "svc",
+        &format!("#!/bin/sh\ntrap 'exit 7' HUP\ntouch {}\nwhile :; do sleep 0.05; done", trapped.display()),
+    );
     tree.file("svc/down-signal", "SIGHUP\n");
     let mut procs = Processes::new();
     supervise(&mut procs, &tree, &service);
     wait_until("up", LONG, || is_up(&service));
-    std::thread::sleep(Duration::from_millis(100));
+    wait_file(&trapped);
     assert_eq!(svc(&service, &["-wd", "-T", "5000", "-d"]), 0);
     let status = status(&service).unwrap();
     assert_eq!(status.wstat, 7 << 8, "the HUP trap's exit code: {status:?}");
