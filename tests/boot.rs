@@ -14,7 +14,7 @@ use std::process::Command;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 use util::console::Console;
-use util::{ostler, outcome, run, Processes, TempTree};
+use util::{ostler, outcome, require, run, Processes, TempTree};
 
 /// From QEMU's start to `boot complete` (a TCG boot takes ≈ 5 s alone; allow for a busy host).
 const BOOT: Duration = Duration::from_secs(180);
@@ -144,16 +144,29 @@ struct Guest {
 impl Guest {
     /// Boots the shared initramfs with `append` added to the kernel command line.
     fn boot(label: &str, append: &str) -> Guest {
-        require_qemu();
         let image = shared_image();
-        let slot = boot_slot();
+        Guest::start(&["--initramfs".into(), image.join("initramfs.cpio.gz")], append, TempTree::new(label))
+    }
+
+    /// Boots a copy of the shared disk image (kept in the guest's tree, as `disk.ext4`) through
+    /// the image's boot initramfs.
+    fn boot_disk(label: &str, append: &str) -> Guest {
+        let image = shared_image();
         let tree = TempTree::new(label);
+        let disk = tree.join("disk.ext4");
+        std::fs::copy(image.join("disk.ext4"), &disk).unwrap();
+        let media = ["--disk".into(), disk, "--initramfs".into(), image.join("boot.cpio.gz")];
+        Guest::start(&media, append, tree)
+    }
+
+    fn start(media: &[PathBuf], append: &str, tree: TempTree) -> Guest {
+        require_qemu();
+        let slot = boot_slot();
         let socket = tree.join("console.sock");
         let stderr = std::fs::File::create(tree.join("qemu.stderr")).unwrap();
         let mut command = Command::new(source_tree().join("qemu/boot"));
         command
-            .arg("--initramfs")
-            .arg(image.join("initramfs.cpio.gz"))
+            .args(media)
             .arg("--serial")
             .arg(format!("unix:{}", socket.display()))
             .args(["--timeout", QEMU_LIMIT_SECONDS])
@@ -301,6 +314,43 @@ fn minimal_image_boots_to_a_root_login_and_powers_off() {
 }
 
 #[test]
+fn disk_image_boots_through_its_initramfs_and_keeps_what_was_written() {
+    let mut guest = Guest::boot_disk("disk", "");
+    guest.console.expect("ostler: stage 1", BOOT);
+    guest.console.expect("boot complete in ", BOOT);
+    guest.login();
+    // The root is the disk, read-write; the initramfs is gone (its files were removed).
+    let root = guest.sh("grep ' / ' /proc/mounts");
+    assert!(root.starts_with("/dev/vda / ext4 rw"), "/ is {root:?}");
+    let pid1 = guest.sh("tr '\\0' ' ' < /proc/1/cmdline");
+    assert!(pid1.contains("svscan"), "PID 1 is {pid1:?}");
+    let status = guest.sh("ostler svstat /run/service/syslogd");
+    assert!(status.starts_with("up (pid "), "syslogd: {status:?}");
+    // Written without sync: poweroff must bring it to the disk.
+    guest.sh("echo kept-across-poweroff > /root/marker; head -c 1048576 /dev/urandom > /root/blob; md5sum /root/blob > /root/blob.md5");
+    let sum = guest.sh("cut -d' ' -f1 /root/blob.md5");
+    guest.console.send("poweroff\n");
+    let status = guest.wait_exit(POWEROFF);
+    assert!(status.success(), "QEMU ended with {status} after poweroff; stderr:\n{}", guest.qemu_stderr());
+
+    let disk = guest.tree.join("disk.ext4");
+    let fsck = run(require("e2fsck"), ["-fn".as_ref(), disk.as_os_str()]);
+    let (code, out, err) = outcome(&fsck);
+    assert_eq!(code, 0, "e2fsck -fn after poweroff:\n{out}{err}");
+    let cat = |path: &str| {
+        let output = run(require("debugfs"), ["-R".as_ref(), format!("cat {path}").as_ref(), disk.as_os_str()]);
+        output.stdout
+    };
+    assert_eq!(String::from_utf8_lossy(&cat("/root/marker")), "kept-across-poweroff\n");
+    let blob = cat("/root/blob");
+    assert_eq!(blob.len(), 1 << 20, "the 1 MiB file written before poweroff");
+    let copy = guest.tree.join("blob");
+    std::fs::write(&copy, &blob).unwrap();
+    let (_, host_sum, _) = outcome(&run(require("md5sum"), [copy.as_os_str()]));
+    assert!(host_sum.starts_with(&sum), "the blob on the disk ({host_sum}) is not the one written ({sum})");
+}
+
+#[test]
 fn quiet_boot_reaches_a_login_and_powers_off() {
     let mut guest = Guest::boot("quiet", "quiet");
     guest.login();
@@ -347,7 +397,7 @@ fn image_build_is_byte_reproducible() {
     build_image(&first, 1_700_000_000);
     build_image(&second, 1_700_000_000);
     build_image(&later, 1_700_000_001);
-    for output in ["initramfs.cpio.gz", "disk.ext4"] {
+    for output in ["initramfs.cpio.gz", "disk.ext4", "boot.cpio.gz"] {
         let a = std::fs::read(first.join(output)).unwrap();
         let b = std::fs::read(second.join(output)).unwrap();
         let c = std::fs::read(later.join(output)).unwrap();

@@ -52,6 +52,14 @@ pub enum ImageError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// The kernel modules for the boot initramfs are not usable.
+    #[error("{} cannot give the boot initramfs its modules: {reason}; pass --kernel-modules /lib/modules/VERSION of the kernel that boots the disk (package linux-image-amd64)", path.display())]
+    NoModules {
+        /// The modules directory.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// The skeleton tree is missing.
     #[error("{} is not a directory; run from the ostler source tree or pass --skel DIR", path.display())]
     NoSkel {

@@ -11,6 +11,7 @@
 //! Host programs ([`host`]) are found with the package to install when they are missing.
 #![deny(missing_docs)]
 
+pub mod boot_initramfs;
 pub mod busybox;
 pub mod cpio;
 mod elf;
@@ -58,6 +59,11 @@ pub struct Options {
     pub epoch: u64,
     /// The disk size in bytes; `None` sizes it to the contents.
     pub disk_size: Option<u64>,
+    /// A `/lib/modules/VERSION` directory: with one, `boot.cpio.gz` (the initramfs that boots
+    /// `disk.ext4`) is made with the modules `modules` names.
+    pub kernel_modules: Option<PathBuf>,
+    /// The modules the boot initramfs loads before it mounts the disk.
+    pub modules: Vec<String>,
 }
 
 /// What a build made.
@@ -71,6 +77,8 @@ pub struct Built {
     pub initramfs: PathBuf,
     /// The ext4 disk image.
     pub disk: PathBuf,
+    /// The initramfs that boots the disk, when kernel modules were given.
+    pub boot_initramfs: Option<PathBuf>,
 }
 
 /// Builds an image, printing what it made on stdout or the reason it could not on stderr;
@@ -82,6 +90,10 @@ pub fn build(options: Options) -> u8 {
             println!("root       {} ({} entries)", built.root.display(), built.entries);
             println!("initramfs  {} ({} bytes)", built.initramfs.display(), size(&built.initramfs));
             println!("disk       {} ({} MiB, label {})", built.disk.display(), size(&built.disk) >> 20, ext4::LABEL);
+            match &built.boot_initramfs {
+                Some(boot) => println!("boot       {} ({} bytes; boots the disk)", boot.display(), size(boot)),
+                None => println!("boot       none: no kernel modules found; pass --kernel-modules /lib/modules/VERSION to boot the disk"),
+            }
             0
         }
         Err(e) => {
@@ -120,8 +132,30 @@ pub fn make(options: &Options) -> Result<Built, ImageError> {
     ext4::make(&root, &entries, &staged_disk, size, options.epoch)?;
     std::fs::rename(&staged_disk, &disk).map_err(ImageError::io("move into place", &disk))?;
 
+    let boot_initramfs = match &options.kernel_modules {
+        Some(modules_dir) => {
+            let boot_root = work.join("boot-root");
+            let read = |relative: &str| {
+                let path = root.join(relative);
+                std::fs::read(&path).map_err(ImageError::io("read", &path))
+            };
+            boot_initramfs::populate(
+                &boot_root,
+                &read(minimal::OSTLER)?,
+                &read("bin/busybox")?,
+                modules_dir,
+                &options.modules,
+            )?;
+            tree::normalize(&boot_root, options.epoch, boot_initramfs::SPECIAL_MODES)?;
+            let target = out.join("boot.cpio.gz");
+            write_initramfs(&tree::entries(&boot_root)?, mtime, &work, &target)?;
+            Some(target)
+        }
+        None => None,
+    };
+
     std::fs::remove_dir_all(&work).map_err(ImageError::io("remove", &work))?;
-    Ok(Built { root, entries: entries.len(), initramfs, disk })
+    Ok(Built { root, entries: entries.len(), initramfs, disk, boot_initramfs })
 }
 
 /// Makes `out` ready: created if missing, cleared of a previous build, refused when it holds

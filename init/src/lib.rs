@@ -7,6 +7,7 @@
 //! - [`finale`]: the scanner's finish program — stop every process, unmount, reboot(2) — and
 //!   the `poweroff` / `reboot` / `halt` requests that lead there;
 //! - [`catch_all`]: the catch-all logger of stage 1 (until the logger of issue 4 replaces it);
+//! - [`root_disk`]: from an initramfs to the disk `root=` names (modules, mount, switch);
 //! - [`cmdline`]: the words of the kernel command line that stage 1 understands.
 #![deny(missing_docs)]
 
@@ -17,4 +18,5 @@ mod early;
 pub mod finale;
 mod mounts;
 pub mod paths;
+pub mod root_disk;
 pub mod stage1;

@@ -1,6 +1,8 @@
 //! `ostler init`: stage 1, PID 1's first moments.
 //!
-//! 1. mount /proc, /sys, /dev, /dev/pts, /dev/shm, /run (what is not mounted yet);
+//! 1. mount /proc, /sys, /dev, /dev/pts, /dev/shm, /run (what is not mounted yet); from an
+//!    initramfs with `root=` on the kernel command line, switch to that disk first and exec its
+//!    init ([`root_disk`]);
 //! 2. build /run/ostler (0700) and /run/service with the catch-all logger and the diversions;
 //! 3. open the catch-all FIFO for writing *without blocking*: no reader exists yet, and a
 //!    normal open would wait for one forever (the reader is a service of the scanner, which
@@ -15,7 +17,7 @@
 
 use crate::cmdline::{self, KernelWords};
 use crate::console::{write_console, Console};
-use crate::{early, mounts, paths};
+use crate::{early, mounts, paths, root_disk};
 use nix::fcntl::{open, OFlag};
 use nix::sys::stat::Mode;
 use std::ffi::CString;
@@ -47,6 +49,9 @@ pub fn run(arguments: Vec<String>, stage2: Stage2) -> u8 {
     }
     for problem in problems {
         console.say(&format!("warning: {problem}; going on without it"));
+    }
+    if let Some(root) = words.root.as_ref().filter(|_| root_disk::on_initramfs()) {
+        return fatal(&root_disk::switch(&console, root, &arguments));
     }
     let stage2_args = stage2_arguments(&words, arguments);
     match boot(&console, &words, stage2_args, stage2) {

@@ -63,6 +63,20 @@ pub struct BuildArgs {
     /// least 32 MiB).
     #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(8..=1 << 20))]
     pub disk_size: Option<u64>,
+
+    /// The /lib/modules/VERSION directory of the kernel that will boot disk.ext4: the modules
+    /// --module names are copied from it into OUT/boot.cpio.gz, the small initramfs that loads
+    /// them, mounts the disk (root=) and switches to it. Default: the newest
+    /// /lib/modules/VERSION with a /boot/vmlinuz-VERSION beside it (the kernel qemu/boot
+    /// picks); without one, no boot.cpio.gz is made.
+    #[arg(long, value_name = "DIR")]
+    pub kernel_modules: Option<PathBuf>,
+
+    /// A module the boot initramfs loads before it mounts the disk (repeat for several; their
+    /// dependencies come along). Default: virtio_pci, virtio_blk, crc32c_generic
+    /// and ext4 (a softdep of ext4 that modules.dep does not list, so it is named).
+    #[arg(long = "module", value_name = "NAME")]
+    pub modules: Vec<String>,
 }
 
 /// The profiles `--profile` accepts.
@@ -109,6 +123,12 @@ fn options(args: BuildArgs) -> Result<ostler_image::Options, String> {
         skel: args.skel,
         epoch,
         disk_size: args.disk_size.map(|mib| mib << 20),
+        kernel_modules: args.kernel_modules.or_else(ostler_image::boot_initramfs::host_modules),
+        modules: if args.modules.is_empty() {
+            ostler_image::boot_initramfs::DEFAULT_MODULES.iter().map(|m| m.to_string()).collect()
+        } else {
+            args.modules
+        },
     })
 }
 
