@@ -31,6 +31,7 @@ TITLES = {
     "runit": "runit (runit, runsvdir, runsv)",
     "busybox": "busybox init (inittab respawn)",
     "floor": "floor: C /init, fork+exec x N",
+    "busybox-ballast": "busybox init + unused ostler file",
 }
 PEERS = ["s6", "runit", "busybox"]
 BUSYBOX_APPLETS = ["sh", "mount", "mkdir", "cp", "ln", "cat", "ls", "echo", "sleep", "ps"]
@@ -159,13 +160,20 @@ def build_busybox(root, names, a):
     write(os.path.join(root, "etc/inittab"), "\n".join(lines) + "\n")
 
 
+def build_busybox_ballast(root, names, a):
+    """Busybox init's image with an unused copy of the ostler binary: what unpacking ostler's
+    bytes costs the kernel, apart from anything ostler does (not in the default set)."""
+    build_busybox(root, names, a)
+    shutil.copy2(a.ostler, os.path.join(root, "bin/ballast"))
+
+
 def build_floor(root, names, a):
     sh("gcc", "-static", "-O2", "-s", f'-DBENCH_NAMES="{",".join(names)}"', "-o",
        os.path.join(root, "init"), os.path.join(HERE, "floor.c"))
 
 
 BUILDERS = {"ostler": build_ostler, "s6": build_s6, "runit": build_runit, "busybox": build_busybox,
-            "floor": build_floor}
+            "floor": build_floor, "busybox-ballast": build_busybox_ballast}
 
 
 def initramfs(root, out):
