@@ -5,6 +5,7 @@
 mod boot;
 mod clients;
 mod image;
+mod log;
 mod man;
 mod supervision;
 
@@ -27,6 +28,9 @@ pub enum Command {
     Svstat(clients::SvstatArgs),
     Svwait(clients::SvwaitArgs),
     Svscanctl(clients::SvscanctlArgs),
+    Log(log::LogArgs),
+    Logs(log::LogsArgs),
+    Tai64nlocal(log::Tai64nlocalArgs),
     Init(boot::InitArgs),
     Stage2(boot::Stage2Args),
     Poweroff(boot::PowerArgs),
@@ -53,6 +57,9 @@ pub fn run(ostler: Ostler) -> u8 {
         Command::Svstat(args) => clients::svstat(args),
         Command::Svwait(args) => clients::svwait(args),
         Command::Svscanctl(args) => clients::svscanctl(args),
+        Command::Log(args) => log::log(args),
+        Command::Logs(args) => log::logs(args),
+        Command::Tai64nlocal(args) => log::tai64nlocal(args),
         Command::Init(args) => boot::init(args),
         Command::Stage2(args) => boot::stage2(args),
         Command::Poweroff(args) => boot::power(ostler_init::finale::Action::Poweroff, args),
@@ -86,6 +93,8 @@ const ALIASES: &[(&str, &str)] = &[
     ("s6-svstat", "svstat"),
     ("s6-svwait", "svwait"),
     ("s6-svscanctl", "svscanctl"),
+    ("s6-log", "log"),
+    ("s6-tai64nlocal", "tai64nlocal"),
 ];
 
 /// When argv[0] names a subcommand (ostler installed as `s6-supervise`, say), inserts that
