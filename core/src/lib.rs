@@ -8,6 +8,8 @@
 //! - [`fifodir`]: the `event/` fifodir: create, subscribe, notify;
 //! - [`settings`]: the small files of a service directory (`notification-fd`, `timeout-kill`…);
 //! - [`lock`]: fcntl whole-file locks, the kind s6's tools test;
+//! - [`mountinfo`]: the mount points `/proc/self/mountinfo` lists;
+//! - [`paths`]: the runtime paths of a booted system (design.md's contract);
 //! - [`atomic`]: write `NAME.new`, then rename it over `NAME`;
 //! - [`signame`]: signal names as s6 prints and reads them.
 #![deny(missing_docs)]
@@ -18,6 +20,8 @@ pub mod error;
 pub mod fifodir;
 pub mod letter;
 pub mod lock;
+pub mod mountinfo;
+pub mod paths;
 pub mod settings;
 pub mod signame;
 pub mod status;

@@ -1,5 +1,5 @@
 //! The runtime tree stage 1 builds on the fresh `/run`: the private area, the scan directory,
-//! the catch-all logger's service, and the scanner's diversions that turn PID 1's signals into
+//! the catch-all logger's and the shutdown daemon's services, and the scanner's diversions that turn PID 1's signals into
 //! shutdown requests.
 
 use crate::paths;
@@ -12,7 +12,7 @@ use std::path::Path;
 pub const DIVERSIONS: &[&str] = &["SIGINT", "SIGPWR", "SIGUSR1", "SIGUSR2", "SIGTERM", "SIGQUIT", "finish", "crash"];
 
 /// Makes `/run/ostler` (0700), its catch-all log directory, `/run/service` with the catch-all
-/// logger's service directory and FIFO, and `/run/service/.s6-svscan/` with the diversions.
+/// logger's service directory and FIFO, the shutdown daemon's, and `/run/service/.s6-svscan/` with the diversions.
 pub fn build(ostler: &Path) -> std::io::Result<()> {
     make_dir(paths::PRIVATE_DIR, 0o700)?;
     make_dir(paths::UNCAUGHT_LOGS, 0o700)?;
@@ -23,6 +23,14 @@ pub fn build(ostler: &Path) -> std::io::Result<()> {
     replace_link(ostler, &service.join("run"))?;
     std::fs::write(service.join("notification-fd"), "3\n")?;
     match nix::unistd::mkfifo(paths::CATCH_ALL_FIFO, nix::sys::stat::Mode::from_bits_truncate(0o600)) {
+        Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+        Err(e) => return Err(e.into()),
+    }
+    // The shutdown daemon: `run` is ostler too, its FIFO takes requests from poweroff & co.
+    let daemon = Path::new(paths::SHUTDOWN_SERVICE);
+    make_dir(daemon, 0o755)?;
+    replace_link(ostler, &daemon.join("run"))?;
+    match nix::unistd::mkfifo(paths::SHUTDOWN_FIFO, nix::sys::stat::Mode::from_bits_truncate(0o600)) {
         Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
         Err(e) => return Err(e.into()),
     }

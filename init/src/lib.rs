@@ -4,8 +4,6 @@
 //! - [`stage1::run`]: `ostler init` — mount the kernel filesystems, build `/run/ostler` and the
 //!   scan directory with the early services, open the catch-all logger's FIFO without blocking,
 //!   fork stage 2, exec the scanner;
-//! - [`finale`]: the scanner's finish program — stop every process, unmount, reboot(2) — and
-//!   the `poweroff` / `reboot` / `halt` requests that lead there;
 //! - [`catch_all`]: the catch-all logger of stage 1 (until the logger of issue 4 replaces it);
 //! - [`root_disk`]: from an initramfs to the disk `root=` names (modules, mount, switch);
 //! - [`cmdline`]: the words of the kernel command line that stage 1 understands.
@@ -15,8 +13,7 @@ pub mod catch_all;
 pub mod cmdline;
 mod console;
 mod early;
-pub mod finale;
 mod mounts;
-pub mod paths;
+pub use ostler_core::paths;
 pub mod root_disk;
 pub mod stage1;

@@ -1,6 +1,7 @@
 //! The kernel filesystems stage 1 mounts, each only when nothing is mounted there yet (the
 //! kernel or an initramfs may have done it).
 
+use ostler_core::mountinfo::mount_points;
 use std::path::Path;
 
 /// One mount stage 1 wants.
@@ -32,29 +33,6 @@ pub fn wanted() -> Vec<Wanted> {
         Wanted { target: "/dev/shm", fstype: "tmpfs", flags: F::MS_NOSUID | F::MS_NODEV, data: "mode=1777" },
         Wanted { target: "/run", fstype: "tmpfs", flags: F::MS_NOSUID | F::MS_NODEV, data: "mode=0755" },
     ]
-}
-
-/// The mount points listed in a `/proc/self/mountinfo` text (field 5), with `\040`-style
-/// escapes decoded.
-pub fn mount_points(mountinfo: &str) -> Vec<String> {
-    mountinfo.lines().filter_map(|line| line.split(' ').nth(4)).map(unescape).collect()
-}
-
-fn unescape(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\' && i + 3 < bytes.len() && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b)) {
-            let value = (bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0');
-            out.push(value);
-            i += 4;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Mounts what is missing; returns a message per failure (the boot goes on without it).
@@ -89,12 +67,6 @@ pub fn mount_kernel_filesystems(step: &dyn Fn(&str)) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_mount_points() {
-        let text = "22 1 0:21 / /proc rw,nosuid - proc proc rw\n23 1 0:5 / /dev rw - devtmpfs udev rw\n24 1 0:6 / /mnt/with\\040space rw - tmpfs x rw\n";
-        assert_eq!(mount_points(text), ["/proc", "/dev", "/mnt/with space"]);
-    }
 
     #[test]
     fn proc_comes_first_and_run_is_there() {

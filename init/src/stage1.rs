@@ -223,10 +223,10 @@ fn fatal(problem: &str) -> u8 {
 
 /// `init` when not PID 1: `init 0` powers off, `init 6` reboots, as SysV's telinit.
 fn telinit(arguments: &[String]) -> u8 {
-    use crate::finale::{request, Action};
+    use ostler_shutdown::{client::telinit, Action};
     match arguments.first().map(String::as_str) {
-        Some("0") => request(Action::Poweroff, false, "init"),
-        Some("6") => request(Action::Reboot, false, "init"),
+        Some("0") => telinit(Action::Poweroff),
+        Some("6") => telinit(Action::Reboot),
         _ => {
             eprintln!("init: not PID 1: use `init 0` to power off or `init 6` to reboot");
             100

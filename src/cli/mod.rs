@@ -36,9 +36,13 @@ pub enum Command {
     Poweroff(boot::PowerArgs),
     Reboot(boot::PowerArgs),
     Halt(boot::PowerArgs),
+    Shutdown(boot::ShutdownArgs),
     /// The catch-all logger of stage 1 (started by the scanner as the `ostler-log` service).
     #[command(hide = true)]
     CatchAll,
+    /// The shutdown daemon (started by the scanner as the `ostler-shutdownd` service).
+    #[command(hide = true)]
+    Shutdownd,
     /// A scanner diversion of PID 1 (`/run/service/.s6-svscan/NAME`).
     #[command(hide = true)]
     Diversion {
@@ -62,11 +66,13 @@ pub fn run(ostler: Ostler) -> u8 {
         Command::Tai64nlocal(args) => log::tai64nlocal(args),
         Command::Init(args) => boot::init(args),
         Command::Stage2(args) => boot::stage2(args),
-        Command::Poweroff(args) => boot::power(ostler_init::finale::Action::Poweroff, args),
-        Command::Reboot(args) => boot::power(ostler_init::finale::Action::Reboot, args),
-        Command::Halt(args) => boot::power(ostler_init::finale::Action::Halt, args),
+        Command::Poweroff(args) => boot::power(ostler_shutdown::Action::Poweroff, args),
+        Command::Reboot(args) => boot::power(ostler_shutdown::Action::Reboot, args),
+        Command::Halt(args) => boot::power(ostler_shutdown::Action::Halt, args),
+        Command::Shutdown(args) => boot::shutdown(args),
         Command::CatchAll => ostler_init::catch_all::run(),
-        Command::Diversion { name } => ostler_init::finale::diversion(&name),
+        Command::Shutdownd => ostler_shutdown::daemon::run(),
+        Command::Diversion { name } => ostler_shutdown::client::diversion(&name),
         Command::Image(args) => image::run(args),
         Command::Man(args) => man::run(args),
     }
@@ -77,6 +83,7 @@ pub fn run(ostler: Ostler) -> u8 {
 pub fn builtin_services(name: &str) -> Option<u8> {
     match name {
         "ostler-log" => Some(ostler_init::catch_all::run()),
+        "ostler-shutdownd" => Some(ostler_shutdown::daemon::run()),
         _ => None,
     }
 }
@@ -87,6 +94,7 @@ const ALIASES: &[(&str, &str)] = &[
     ("poweroff", "poweroff"),
     ("reboot", "reboot"),
     ("halt", "halt"),
+    ("shutdown", "shutdown"),
     ("s6-svscan", "svscan"),
     ("s6-supervise", "supervise"),
     ("s6-svc", "svc"),
@@ -110,6 +118,9 @@ pub fn with_subcommand_from_argv0(mut args: Vec<OsString>) -> Vec<OsString> {
     }
     if name == "run" && args.get(1).is_some_and(|a| a == "ostler-log") {
         return vec![OsString::from("ostler"), OsString::from("catch-all")];
+    }
+    if name == "run" && args.get(1).is_some_and(|a| a == "ostler-shutdownd") {
+        return vec![OsString::from("ostler"), OsString::from("shutdownd")];
     }
     if let Some((_, sub)) = ALIASES.iter().find(|(alias, _)| *alias == name) {
         args[0] = OsString::from("ostler");

@@ -12,6 +12,10 @@ pub const CATCH_ALL_SERVICE: &str = "/run/service/ostler-log";
 pub const CATCH_ALL_FIFO: &str = "/run/service/ostler-log/fifo";
 /// Where a shutdown request records what to do at the end (`poweroff`, `reboot`, `halt`).
 pub const SHUTDOWN_REQUEST: &str = "/run/ostler/shutdown";
+/// The shutdown daemon's service directory, in the scan directory.
+pub const SHUTDOWN_SERVICE: &str = "/run/service/ostler-shutdownd";
+/// The shutdown daemon's FIFO, where `poweroff`, `reboot`, `halt` and `shutdown` write.
+pub const SHUTDOWN_FIFO: &str = "/run/service/ostler-shutdownd/fifo";
 /// The admin's configuration.
 pub const ETC_DIR: &str = "/etc/ostler";
 /// The line stage 2 prints last; the catch-all logger stops copying to the console after it.
