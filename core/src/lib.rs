@@ -11,6 +11,7 @@
 //! - [`mountinfo`]: the mount points `/proc/self/mountinfo` lists;
 //! - [`paths`]: the runtime paths of a booted system (design.md's contract);
 //! - [`atomic`]: write `NAME.new`, then rename it over `NAME`;
+//! - [`timeline`]: the boot timeline the service manager writes and `ostler analyze` reads;
 //! - [`signame`]: signal names as s6 prints and reads them.
 #![deny(missing_docs)]
 
@@ -26,6 +27,7 @@ pub mod settings;
 pub mod signame;
 pub mod status;
 pub mod tain;
+pub mod timeline;
 
 pub use error::CoreError;
 pub use status::Status;

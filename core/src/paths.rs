@@ -20,3 +20,5 @@ pub const SHUTDOWN_FIFO: &str = "/run/service/ostler-shutdownd/fifo";
 pub const ETC_DIR: &str = "/etc/ostler";
 /// The line stage 2 prints last; the catch-all logger stops copying to the console after it.
 pub const BOOT_COMPLETE: &str = "ostler: boot complete";
+/// The boot timeline the service manager appends to (see `timeline`).
+pub const TIMELINE: &str = "/run/ostler/timeline";
