@@ -7,6 +7,7 @@ mod clients;
 mod image;
 mod log;
 mod man;
+mod rc;
 mod supervision;
 
 use clap::{Parser, Subcommand};
@@ -48,6 +49,8 @@ pub enum Command {
     Diversion {
         name: String,
     },
+    Rc(rc::RcArgs),
+    Service(rc::ServiceArgs),
     Image(image::ImageArgs),
     Man(man::ManArgs),
 }
@@ -73,6 +76,8 @@ pub fn run(ostler: Ostler) -> u8 {
         Command::CatchAll => ostler_init::catch_all::run(),
         Command::Shutdownd => ostler_shutdown::daemon::run(),
         Command::Diversion { name } => ostler_shutdown::client::diversion(&name),
+        Command::Rc(args) => rc::rc(args),
+        Command::Service(args) => rc::service(args),
         Command::Image(args) => image::run(args),
         Command::Man(args) => man::run(args),
     }
@@ -95,6 +100,7 @@ const ALIASES: &[(&str, &str)] = &[
     ("reboot", "reboot"),
     ("halt", "halt"),
     ("shutdown", "shutdown"),
+    ("service", "service"),
     ("s6-svscan", "svscan"),
     ("s6-supervise", "supervise"),
     ("s6-svc", "svc"),

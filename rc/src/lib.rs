@@ -1,0 +1,22 @@
+//! The service manager (s6-rc's role), reading s6-rc source definitions directly — no compile
+//! step — and keeping its live state under `/run/ostler/rc`.
+//!
+//! - [`source`]: a definitions directory as it is on disk;
+//! - [`model`]: the checked model (`ostler rc check`): kinds, dependencies with bundles
+//!   expanded, pipelines, log companions, and every problem with its file and fix;
+//! - [`live`]: the live state: which services are up, the live service directories linked
+//!   into the scan directory;
+//! - [`engine`]: `ostler rc change`: a state change, each service started the moment its
+//!   dependencies are up, as parallel as the graph allows, with the boot timeline;
+//! - [`reload`]: `ostler rc reload`: the difference between the definitions and the live state,
+//!   applied in one step.
+#![deny(missing_docs)]
+
+pub mod engine;
+pub mod live;
+pub mod model;
+pub mod reload;
+pub mod source;
+mod sys;
+
+pub use model::{Db, Kind, Problem};

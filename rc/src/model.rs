@@ -1,0 +1,594 @@
+//! The checked model of a definitions directory: every service with its kind, its direct
+//! dependencies (bundles expanded to the services they contain), its pipeline partner, its
+//! timeouts — and every problem found, each naming the file and the fix. A broken definition
+//! is left out (and so is what depends on it); the rest stays usable.
+
+use crate::source::{self, Raw};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// What a service is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A supervised process.
+    Longrun,
+    /// A script run once to go up (and once to go down).
+    Oneshot,
+    /// A name for a set of services.
+    Bundle,
+}
+
+impl Kind {
+    /// The word of the `type` file.
+    pub fn word(self) -> &'static str {
+        match self {
+            Kind::Longrun => "longrun",
+            Kind::Oneshot => "oneshot",
+            Kind::Bundle => "bundle",
+        }
+    }
+}
+
+/// One service of the model.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Service {
+    /// Its name.
+    pub name: String,
+    /// Its kind.
+    pub kind: Kind,
+    /// Its definition directory (`None` for what ostler generates: log companions, pipeline
+    /// bundles).
+    pub source: Option<PathBuf>,
+    /// For a generated log companion: the log directory it writes.
+    pub log_dir: Option<PathBuf>,
+    /// The atoms (longruns and oneshots) it depends on directly.
+    pub dependencies: BTreeSet<String>,
+    /// For a bundle: the atoms it contains.
+    pub contents: BTreeSet<String>,
+    /// Only `-D` takes it down.
+    pub essential: bool,
+    /// Longest wait for it to come up (`None`: no limit).
+    pub timeout_up: Option<Duration>,
+    /// Longest wait for it to go down.
+    pub timeout_down: Option<Duration>,
+    /// The longrun this one's output goes to.
+    pub producer_for: Option<String>,
+    /// The longrun whose output this one reads.
+    pub consumer_of: Option<String>,
+    /// Changes whenever a file of the definition changes.
+    pub fingerprint: u64,
+}
+
+impl Service {
+    fn new(name: &str, kind: Kind, source: Option<PathBuf>) -> Service {
+        Service {
+            name: name.to_string(),
+            kind,
+            source,
+            log_dir: None,
+            dependencies: BTreeSet::new(),
+            contents: BTreeSet::new(),
+            essential: false,
+            timeout_up: None,
+            timeout_down: None,
+            producer_for: None,
+            consumer_of: None,
+            fingerprint: 0,
+        }
+    }
+}
+
+/// A problem with a definition: the file, and what is wrong with the fix.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Problem {
+    /// The file or directory concerned.
+    pub file: PathBuf,
+    /// What is wrong, and what to do.
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.file.display(), self.message)
+    }
+}
+
+/// The model.
+#[derive(Clone, Debug, Default)]
+pub struct Db {
+    /// Every usable service, by name.
+    pub services: BTreeMap<String, Service>,
+}
+
+/// The suffix of a generated log companion's name.
+pub const LOG_SUFFIX: &str = "-log";
+
+impl Db {
+    /// Reads and checks a definitions directory.
+    pub fn load(dir: &Path) -> Result<(Db, Vec<Problem>), std::io::Error> {
+        let raws = source::read_all(dir)?;
+        Ok(Db::from_raw(dir, &raws))
+    }
+
+    /// Checks what was read.
+    pub fn from_raw(dir: &Path, raws: &BTreeMap<String, Raw>) -> (Db, Vec<Problem>) {
+        let mut problems = Vec::new();
+        let mut services: BTreeMap<String, Service> = BTreeMap::new();
+        let mut bundle_members: BTreeMap<String, Vec<(String, PathBuf)>> = BTreeMap::new();
+        for raw in raws.values() {
+            if let Some(service) = read_service(raw, &mut problems) {
+                if service.kind == Kind::Bundle {
+                    bundle_members.insert(raw.name.clone(), raw.contents.clone());
+                }
+                services.insert(raw.name.clone(), service);
+            }
+        }
+        log_companions(dir, raws, &mut services, &mut problems);
+        pipelines(raws, &mut services, &mut bundle_members, &mut problems);
+
+        // Bundles to atoms, reporting bundle cycles and unknown members.
+        let mut expanded: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for name in bundle_members.keys() {
+            let mut path = Vec::new();
+            let atoms = expand(dir, name, &services, &bundle_members, &mut path, &mut problems);
+            expanded.insert(name.clone(), atoms);
+        }
+        for (name, atoms) in &expanded {
+            if let Some(bundle) = services.get_mut(name) {
+                bundle.contents = atoms.clone();
+            }
+        }
+        // Dependencies to atoms; unknown names reported.
+        for raw in raws.values() {
+            let Some(kind) = services.get(&raw.name).map(|s| s.kind) else { continue };
+            if kind == Kind::Bundle {
+                continue;
+            }
+            let mut atoms = BTreeSet::new();
+            for (dep, file) in &raw.dependencies {
+                match services.get(dep).map(|s| s.kind) {
+                    Some(Kind::Bundle) => atoms.extend(expanded.get(dep).cloned().unwrap_or_default()),
+                    Some(_) => {
+                        atoms.insert(dep.clone());
+                    }
+                    None => problems.push(unknown(dir, file, dep)),
+                }
+            }
+            if let Some(service) = services.get_mut(&raw.name) {
+                service.dependencies.extend(atoms);
+            }
+        }
+        // Essential bundles make their contents essential.
+        let essential_contents: Vec<String> = services
+            .values()
+            .filter(|s| s.kind == Kind::Bundle && s.essential)
+            .flat_map(|s| s.contents.iter().cloned())
+            .collect();
+        for name in essential_contents {
+            if let Some(service) = services.get_mut(&name) {
+                service.essential = true;
+            }
+        }
+        dependency_cycles(&services, &mut problems);
+        let mut db = Db { services };
+        db.drop_unusable(&problems);
+        problems.sort();
+        problems.dedup();
+        (db, problems)
+    }
+
+    /// Leaves out services with problems, and (repeatedly) those that depend on a missing one.
+    fn drop_unusable(&mut self, problems: &[Problem]) {
+        // A bundle only loses the members that are not there: one bad name in `default` must
+        // not keep the whole system down.
+        let broken: BTreeSet<String> = problems
+            .iter()
+            .filter_map(|p| self.owner_of(&p.file))
+            .filter(|name| self.services.get(name).is_some_and(|s| s.kind != Kind::Bundle))
+            .collect();
+        for name in &broken {
+            self.services.remove(name);
+        }
+        loop {
+            let missing: Vec<String> = self
+                .services
+                .values()
+                .filter(|s| s.dependencies.iter().any(|d| !self.services.contains_key(d)))
+                .map(|s| s.name.clone())
+                .collect();
+            if missing.is_empty() {
+                break;
+            }
+            for name in missing {
+                self.services.remove(&name);
+            }
+        }
+        let names: BTreeSet<String> = self.services.keys().cloned().collect();
+        for service in self.services.values_mut() {
+            service.contents.retain(|c| names.contains(c));
+        }
+    }
+
+    /// The service whose definition directory holds `file`.
+    fn owner_of(&self, file: &Path) -> Option<String> {
+        self.services
+            .values()
+            .filter_map(|s| s.source.as_ref().map(|dir| (s, dir)))
+            .find(|(_, dir)| file.starts_with(dir))
+            .map(|(s, _)| s.name.clone())
+    }
+
+    /// The atoms a name stands for: itself, or a bundle's contents. `None` for an unknown name.
+    pub fn atoms_of(&self, name: &str) -> Option<BTreeSet<String>> {
+        let service = self.services.get(name)?;
+        Some(match service.kind {
+            Kind::Bundle => service.contents.clone(),
+            _ => BTreeSet::from([name.to_string()]),
+        })
+    }
+
+    /// `names` and everything they depend on, transitively.
+    pub fn up_closure(&self, names: &BTreeSet<String>) -> BTreeSet<String> {
+        let mut closure = BTreeSet::new();
+        let mut pending: Vec<String> = names.iter().cloned().collect();
+        while let Some(name) = pending.pop() {
+            if closure.insert(name.clone()) {
+                if let Some(service) = self.services.get(&name) {
+                    pending.extend(service.dependencies.iter().cloned());
+                }
+            }
+        }
+        closure
+    }
+
+    /// `names` and everything that depends on them, transitively.
+    pub fn down_closure(&self, names: &BTreeSet<String>) -> BTreeSet<String> {
+        let mut closure = BTreeSet::new();
+        let mut pending: Vec<String> = names.iter().cloned().collect();
+        while let Some(name) = pending.pop() {
+            if closure.insert(name.clone()) {
+                pending.extend(self.dependents(&name));
+            }
+        }
+        closure
+    }
+
+    /// The atoms that depend directly on `name`.
+    pub fn dependents(&self, name: &str) -> Vec<String> {
+        self.services.values().filter(|s| s.dependencies.contains(name)).map(|s| s.name.clone()).collect()
+    }
+}
+
+fn unknown(dir: &Path, file: &Path, name: &str) -> Problem {
+    Problem {
+        file: file.to_path_buf(),
+        message: format!("{name} is not defined; define {} or remove the name", dir.join(name).display()),
+    }
+}
+
+/// The service of one raw definition, or `None` (with problems) when it cannot be one.
+fn read_service(raw: &Raw, problems: &mut Vec<Problem>) -> Option<Service> {
+    let mut problem = |file: &str, message: String| problems.push(Problem { file: raw.dir.join(file), message });
+    if raw.name.starts_with("s6rc-") || raw.name.starts_with("s6-rc-") {
+        problem("", "names starting with s6rc- or s6-rc- are reserved; rename the directory".into());
+        return None;
+    }
+    let kind = match raw.kind.as_deref() {
+        Some("longrun") => Kind::Longrun,
+        Some("oneshot") => Kind::Oneshot,
+        Some("bundle") => Kind::Bundle,
+        Some(other) => {
+            problem("type", format!("{other:?} is not a service type; write longrun, oneshot or bundle"));
+            return None;
+        }
+        None => {
+            problem("type", "missing; write longrun, oneshot or bundle in it".into());
+            return None;
+        }
+    };
+    let mut service = Service::new(&raw.name, kind, Some(raw.dir.clone()));
+    service.essential = raw.essential;
+    service.fingerprint = raw.fingerprint;
+    let mut ok = true;
+    for (file, text, slot) in [
+        ("timeout-up", &raw.timeout_up, &mut service.timeout_up),
+        ("timeout-down", &raw.timeout_down, &mut service.timeout_down),
+    ] {
+        let Some(text) = text.as_deref() else { continue };
+        match text.parse::<u64>() {
+            Ok(0) => {}
+            Ok(ms) => *slot = Some(Duration::from_millis(ms)),
+            Err(_) => {
+                problem(file, format!("{text:?} is not a number of milliseconds; write one (0 = no limit)"));
+                ok = false;
+            }
+        }
+    }
+    match kind {
+        Kind::Bundle => {
+            if !raw.dependencies.is_empty() {
+                problem(
+                    "dependencies",
+                    format!(
+                        "{} is a bundle: bundles have no dependencies; remove them, or put them on the bundle's members",
+                        raw.name
+                    ),
+                );
+                // Kept all the same (without them): a bundle is only ever trimmed, never
+                // dropped, so that one bad line does not keep a whole set of services down.
+            }
+        }
+        Kind::Oneshot => {
+            if !raw.dir.join("up").is_file() {
+                problem("up", "missing; a oneshot needs an up script (execline, or any script with a #! line)".into());
+                ok = false;
+            }
+        }
+        Kind::Longrun => {
+            let run = raw.dir.join("run");
+            match std::fs::metadata(&run) {
+                Ok(meta) if meta.is_file() => {
+                    if std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o111 == 0 {
+                        problem("run", "not executable; chmod +x it".into());
+                        ok = false;
+                    }
+                }
+                _ => {
+                    problem("run", "missing; a longrun needs an executable run file".into());
+                    ok = false;
+                }
+            }
+            let setting = |file: &str| std::fs::read_to_string(raw.dir.join(file)).ok().map(|t| t.trim().to_string());
+            if let (Some(notify), Some(lock)) = (setting("notification-fd"), setting("lock-fd")) {
+                if notify == lock {
+                    problem("lock-fd", format!("the same fd ({lock}) as notification-fd; give them different numbers"));
+                    ok = false;
+                }
+            }
+        }
+    }
+    ok.then_some(service)
+}
+
+/// `log` files: a NAME-log longrun reading NAME's output into the given directory.
+fn log_companions(
+    dir: &Path,
+    raws: &BTreeMap<String, Raw>,
+    services: &mut BTreeMap<String, Service>,
+    problems: &mut Vec<Problem>,
+) {
+    for raw in raws.values().filter(|r| r.log.is_some()) {
+        let Some(service) = services.get(&raw.name) else { continue };
+        let file = raw.dir.join("log");
+        if service.kind != Kind::Longrun {
+            problems.push(Problem { file, message: "only a longrun has a log companion; remove the file".into() });
+            continue;
+        }
+        if raw.producer_for.is_some() {
+            problems
+                .push(Problem { file, message: "the service already has producer-for; keep one of the two".into() });
+            continue;
+        }
+        let name = format!("{}{LOG_SUFFIX}", raw.name);
+        if services.contains_key(&name) {
+            problems.push(Problem {
+                file,
+                message: format!(
+                    "{} is defined already; remove the log file or that definition",
+                    dir.join(&name).display()
+                ),
+            });
+            continue;
+        }
+        let log_dir = match raw.log.as_deref() {
+            Some("") | None => PathBuf::from("/var/log").join(&raw.name),
+            Some(path) => PathBuf::from(path),
+        };
+        let mut companion = Service::new(&name, Kind::Longrun, None);
+        companion.log_dir = Some(log_dir);
+        companion.consumer_of = Some(raw.name.clone());
+        companion.essential = service.essential;
+        companion.fingerprint = raw.fingerprint;
+        services.insert(name.clone(), companion);
+        if let Some(service) = services.get_mut(&raw.name) {
+            service.producer_for = Some(name.clone());
+            // The logger reads before the service writes, and goes down after it.
+            service.dependencies.insert(name);
+        }
+    }
+}
+
+/// `producer-for` / `consumer-for` / `pipeline-name`: reciprocal, between longruns, one
+/// producer and one consumer per pipe; the pipeline's name becomes a bundle of its members.
+fn pipelines(
+    raws: &BTreeMap<String, Raw>,
+    services: &mut BTreeMap<String, Service>,
+    bundles: &mut BTreeMap<String, Vec<(String, PathBuf)>>,
+    problems: &mut Vec<Problem>,
+) {
+    let is_longrun =
+        |services: &BTreeMap<String, Service>, name: &str| services.get(name).is_some_and(|s| s.kind == Kind::Longrun);
+    for raw in raws.values() {
+        let Some(consumer) = &raw.producer_for else { continue };
+        let file = raw.dir.join("producer-for");
+        if !is_longrun(services, &raw.name) {
+            problems.push(Problem { file, message: "only a longrun can be a producer; remove the file".into() });
+            continue;
+        }
+        let Some(other) = raws.get(consumer) else {
+            problems
+                .push(Problem { file, message: format!("{consumer} is not defined; define it or remove the file") });
+            continue;
+        };
+        if !is_longrun(services, consumer) {
+            problems.push(Problem { file, message: format!("{consumer} is not a longrun; a pipeline joins longruns") });
+            continue;
+        }
+        if !other.consumer_for.contains(&raw.name) {
+            problems.push(Problem {
+                file: other.dir.join("consumer-for"),
+                message: format!(
+                    "{} names {consumer} in producer-for, but this file does not name {}; add it",
+                    raw.name, raw.name
+                ),
+            });
+            continue;
+        }
+        if let Some(s) = services.get_mut(&raw.name) {
+            s.producer_for = Some(consumer.clone());
+        }
+        if let Some(s) = services.get_mut(consumer) {
+            s.consumer_of = Some(raw.name.clone());
+        }
+    }
+    for raw in raws.values() {
+        let file = raw.dir.join("consumer-for");
+        for producer in &raw.consumer_for {
+            let reciprocal = raws.get(producer).is_some_and(|p| p.producer_for.as_deref() == Some(raw.name.as_str()));
+            if !raws.contains_key(producer) {
+                problems.push(Problem {
+                    file: file.clone(),
+                    message: format!("{producer} is not defined; define it or remove the name"),
+                });
+            } else if !reciprocal {
+                problems.push(Problem {
+                    file: raws[producer].dir.join("producer-for"),
+                    message: format!(
+                        "{} names {producer} in consumer-for, but this file does not name {}; write {} in it",
+                        raw.name, raw.name, raw.name
+                    ),
+                });
+            }
+        }
+        if raw.consumer_for.len() > 1 {
+            problems.push(Problem {
+                file: file.clone(),
+                message: "several producers for one consumer (a funnel) are not supported by ostler rc yet; give each producer its own logger".into(),
+            });
+        }
+        if !raw.consumer_for.is_empty() && raw.producer_for.is_some() {
+            problems.push(Problem {
+                file: raw.dir.join("producer-for"),
+                message: "a consumer that is also a producer (a pipeline of three or more) is not supported by ostler rc yet; end the pipeline here".into(),
+            });
+        }
+        if let Some(pipeline) = &raw.pipeline_name {
+            let file = raw.dir.join("pipeline-name");
+            if raw.consumer_for.is_empty() || raw.producer_for.is_some() {
+                problems.push(Problem {
+                    file,
+                    message: "pipeline-name belongs to the last consumer of a pipeline; move it there".into(),
+                });
+            } else if raws.contains_key(pipeline) || bundles.contains_key(pipeline) {
+                problems.push(Problem {
+                    file,
+                    message: format!("{pipeline} is already a service name; choose another pipeline name"),
+                });
+            } else {
+                let mut members: Vec<(String, PathBuf)> =
+                    raw.consumer_for.iter().map(|p| (p.clone(), file.clone())).collect();
+                members.push((raw.name.clone(), file.clone()));
+                bundles.insert(pipeline.clone(), members);
+                services.insert(pipeline.clone(), Service::new(pipeline, Kind::Bundle, None));
+            }
+        }
+    }
+}
+
+/// A bundle's atoms, recursively; reports bundle cycles and unknown members.
+fn expand(
+    dir: &Path,
+    name: &str,
+    services: &BTreeMap<String, Service>,
+    bundles: &BTreeMap<String, Vec<(String, PathBuf)>>,
+    path: &mut Vec<String>,
+    problems: &mut Vec<Problem>,
+) -> BTreeSet<String> {
+    let mut atoms = BTreeSet::new();
+    if let Some(at) = path.iter().position(|p| p == name) {
+        let mut cycle = path[at..].to_vec();
+        cycle.push(name.to_string());
+        let file = services.get(name).and_then(|s| s.source.clone()).unwrap_or_default().join("contents.d");
+        problems.push(Problem {
+            file,
+            message: format!(
+                "bundle cycle: {}; remove one of these names from the other's contents",
+                cycle.join(" → ")
+            ),
+        });
+        return atoms;
+    }
+    path.push(name.to_string());
+    for (member, file) in bundles.get(name).map(Vec::as_slice).unwrap_or_default() {
+        match services.get(member).map(|s| s.kind) {
+            Some(Kind::Bundle) => atoms.extend(expand(dir, member, services, bundles, path, problems)),
+            Some(_) => {
+                atoms.insert(member.clone());
+            }
+            None => problems.push(unknown(dir, file, member)),
+        }
+    }
+    path.pop();
+    atoms
+}
+
+/// Reports every dependency cycle once, as `a → b → c → a`.
+fn dependency_cycles(services: &BTreeMap<String, Service>, problems: &mut Vec<Problem>) {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Open,
+        Done,
+    }
+    let mut marks: BTreeMap<&str, Mark> = services.keys().map(|k| (k.as_str(), Mark::New)).collect();
+    let mut seen_cycles = BTreeSet::new();
+    for start in services.keys() {
+        if marks[start.as_str()] != Mark::New {
+            continue;
+        }
+        // Iterative depth-first search keeping the current path.
+        let mut stack: Vec<(&str, Vec<&str>)> = vec![(start.as_str(), deps_of(services, start))];
+        marks.insert(start.as_str(), Mark::Open);
+        while let Some((node, pending)) = stack.last_mut() {
+            let node = *node;
+            match pending.pop() {
+                Some(next) => match marks.get(next).copied() {
+                    Some(Mark::New) => {
+                        marks.insert(next, Mark::Open);
+                        stack.push((next, deps_of(services, next)));
+                    }
+                    Some(Mark::Open) => {
+                        let at = stack.iter().position(|(n, _)| *n == next).unwrap_or(0);
+                        let mut cycle: Vec<&str> = stack[at..].iter().map(|(n, _)| *n).collect();
+                        let mut key = cycle.clone();
+                        key.sort();
+                        cycle.push(next);
+                        if seen_cycles.insert(key) {
+                            let file = services[next].source.clone().unwrap_or_default().join("dependencies.d");
+                            problems.push(Problem {
+                                file,
+                                message: format!(
+                                    "dependency cycle: {}; remove one of these dependencies",
+                                    cycle.join(" → ")
+                                ),
+                            });
+                        }
+                    }
+                    _ => {}
+                },
+                None => {
+                    marks.insert(node, Mark::Done);
+                    stack.pop();
+                }
+            }
+        }
+    }
+}
+
+fn deps_of<'a>(services: &'a BTreeMap<String, Service>, name: &str) -> Vec<&'a str> {
+    let mut deps: Vec<&str> =
+        services.get(name).map(|s| s.dependencies.iter().map(String::as_str).collect()).unwrap_or_default();
+    deps.reverse();
+    deps
+}

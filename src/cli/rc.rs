@@ -1,0 +1,389 @@
+//! Options of the service manager (`ostler rc …`) and of its Mere-style front end (`service`).
+//! The work is in the `ostler-rc` crate.
+
+use clap::{Args, Subcommand, ValueEnum};
+use ostler_rc::engine::{self, Change, Direction};
+use ostler_rc::live::{Layout, State};
+use ostler_rc::{Db, Kind};
+use std::path::PathBuf;
+
+/// The service manager: bring services up and down in dependency order, as parallel as the
+/// graph allows, from s6-rc source definitions read directly (no compile step).
+///
+/// Definitions live in /etc/ostler/sv (OSTLER_DEFS or --defs moves it); the live state in
+/// /run/ostler/rc (OSTLER_RUNDIR), the supervised services in /run/service (OSTLER_SCANDIR).
+/// Every file a definition can hold is in docs/rc.md.
+#[derive(Args, Debug)]
+pub struct RcArgs {
+    /// The definitions directory.
+    #[arg(long, value_name = "DIR", global = true)]
+    pub defs: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: RcCommand,
+}
+
+/// What to do.
+#[derive(Subcommand, Debug)]
+pub enum RcCommand {
+    /// Check the definitions: report every problem at once, each with its file and the fix
+    /// (unknown names, dependency and bundle cycles, bundles with dependencies, pipeline
+    /// errors, bad types, a missing or non-executable run, a oneshot without up). Exits 1 when
+    /// there is any.
+    Check {
+        /// The definitions directory (default: --defs, else /etc/ostler/sv).
+        dir: Option<PathBuf>,
+    },
+    /// Bring services (or bundles) up or down, with what they need: going up, everything they
+    /// depend on first; going down, everything that depends on them first. Each service starts
+    /// the moment its last dependency is up. Exit codes: 0; 1 a service failed (what depends on
+    /// it is left as it was); 2 a timeout; 3 an unknown name; 4 the live state is unusable.
+    Change(ChangeArgs),
+    /// List services: `active` (default: those up), `all` (every definition with its type), or
+    /// the services a NAME stands for.
+    List {
+        /// active, all, or a service or bundle name.
+        what: Option<String>,
+    },
+    /// Apply the difference between the definitions and the live state: services no longer
+    /// defined go down, longruns whose definition changed restart from the new one, what the
+    /// `default` bundle wants comes up; the rest keeps running untouched. -n: only show it.
+    Reload {
+        /// Only print what would change.
+        #[arg(short = 'n', long)]
+        dry_run: bool,
+    },
+}
+
+/// Options of `ostler rc change`.
+#[derive(Args, Debug)]
+pub struct ChangeArgs {
+    /// Bring up (the default).
+    #[arg(short = 'u', group = "way")]
+    pub up: bool,
+    /// Bring down; essential services (flag-essential) are kept up, with what they need.
+    #[arg(short = 'd', group = "way")]
+    pub down: bool,
+    /// Bring down, essential services too.
+    #[arg(short = 'D', group = "way")]
+    pub down_all: bool,
+    /// Prune: going up, first bring down every service that is up and not needed by NAMES.
+    #[arg(short = 'p')]
+    pub prune: bool,
+    /// Dry run: print what would be done, in order, and change nothing.
+    #[arg(short = 'n')]
+    pub dry_run: bool,
+    /// Print a line per service as it comes up or goes down.
+    #[arg(short = 'v')]
+    pub verbose: bool,
+    /// Services and bundles.
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+fn layout(defs: Option<PathBuf>) -> Layout {
+    let mut layout = Layout::from_env();
+    if let Some(defs) = defs {
+        layout.defs = defs;
+    }
+    layout
+}
+
+/// Loads the definitions, printing problems as warnings; `None` (after a message) when the
+/// directory cannot be read.
+fn load(layout: &Layout, quiet: bool) -> Option<Db> {
+    match Db::load(&layout.defs) {
+        Ok((db, problems)) => {
+            if !quiet {
+                for problem in &problems {
+                    eprintln!("ostler rc: warning: {problem} (left out)");
+                }
+            }
+            Some(db)
+        }
+        Err(e) => {
+            eprintln!("ostler rc: unable to read {}: {e}; create it or pass --defs DIR", layout.defs.display());
+            None
+        }
+    }
+}
+
+pub fn rc(args: RcArgs) -> u8 {
+    let layout = layout(args.defs);
+    match args.command {
+        RcCommand::Check { dir } => check(&dir.unwrap_or(layout.defs)),
+        RcCommand::Change(change) => {
+            let Some(db) = load(&layout, false) else { return engine::exit::LIVE };
+            let direction = if change.down {
+                Direction::Down { essential_too: false }
+            } else if change.down_all {
+                Direction::Down { essential_too: true }
+            } else {
+                Direction::Up
+            };
+            engine::change(
+                &layout,
+                &db,
+                &Change {
+                    names: change.names,
+                    direction,
+                    prune: change.prune,
+                    dry_run: change.dry_run,
+                    verbose: change.verbose,
+                },
+            )
+        }
+        RcCommand::List { what } => list(&layout, what.as_deref().unwrap_or("active")),
+        RcCommand::Reload { dry_run } => {
+            let Some(db) = load(&layout, false) else { return engine::exit::LIVE };
+            if dry_run {
+                let plan = ostler_rc::reload::plan(&db, &State::load(&layout));
+                for (word, names) in [("remove", &plan.removed), ("restart", &plan.changed), ("start", &plan.added)] {
+                    for name in names {
+                        println!("{word} {name}");
+                    }
+                }
+                return 0;
+            }
+            ostler_rc::reload::apply(&layout, &db, true)
+        }
+    }
+}
+
+fn check(dir: &std::path::Path) -> u8 {
+    match Db::load(dir) {
+        Ok((db, problems)) => {
+            for problem in &problems {
+                eprintln!("ostler rc: {problem}");
+            }
+            if problems.is_empty() {
+                println!("{}: {} services, no problem", dir.display(), db.services.len());
+                0
+            } else {
+                eprintln!("ostler rc: {} problem(s) in {}", problems.len(), dir.display());
+                1
+            }
+        }
+        Err(e) => {
+            eprintln!("ostler rc: unable to read {}: {e}; give the definitions directory", dir.display());
+            111
+        }
+    }
+}
+
+fn list(layout: &Layout, what: &str) -> u8 {
+    match what {
+        "active" => {
+            for name in State::load(layout).up.keys() {
+                println!("{name}");
+            }
+            0
+        }
+        "all" => {
+            let Some(db) = load(layout, true) else { return engine::exit::LIVE };
+            for service in db.services.values() {
+                println!("{}\t{}", service.name, service.kind.word());
+            }
+            0
+        }
+        name => {
+            let Some(db) = load(layout, true) else { return engine::exit::LIVE };
+            match db.atoms_of(name) {
+                Some(atoms) => {
+                    atoms.iter().for_each(|a| println!("{a}"));
+                    0
+                }
+                None => {
+                    eprintln!("ostler rc: {name} is not defined in {}", layout.defs.display());
+                    engine::exit::UNKNOWN
+                }
+            }
+        }
+    }
+}
+
+/// Start, stop and look at services (Mere Linux's front end to the service manager).
+///
+/// `service list` prints every service with its status and whether it starts at boot (it is
+/// in the `default` bundle). `service NAME ACTION`: start and stop bring NAME up or down with
+/// what it needs or what needs it; restart restarts a longrun's process (a oneshot runs down,
+/// then up); status prints the s6-svstat line (up or down for a oneshot); enable and disable
+/// add NAME to the `default` bundle or take it out; reload applies changed definitions
+/// (ostler rc reload); logs prints its log (ostler logs NAME).
+#[derive(Args, Debug)]
+pub struct ServiceArgs {
+    /// `list`, or the service.
+    pub name: String,
+    /// What to do with it.
+    #[arg(value_enum)]
+    pub action: Option<ServiceAction>,
+}
+
+/// What `service NAME` does.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ServiceAction {
+    /// Bring it up.
+    Start,
+    /// Bring it down.
+    Stop,
+    /// Restart it.
+    Restart,
+    /// Print its status.
+    Status,
+    /// Start it at boot.
+    Enable,
+    /// Do not start it at boot.
+    Disable,
+    /// Apply changed definitions.
+    Reload,
+    /// Print its log.
+    Logs,
+}
+
+pub fn service(args: ServiceArgs) -> u8 {
+    let layout = Layout::from_env();
+    let Some(action) = args.action else {
+        if args.name == "list" {
+            return service_list(&layout);
+        }
+        eprintln!(
+            "service: say what to do with {}: start, stop, restart, status, enable, disable, reload or logs",
+            args.name
+        );
+        return 100;
+    };
+    let name = args.name;
+    let change = |direction| {
+        let Some(db) = load(&layout, true) else { return engine::exit::LIVE };
+        engine::change(
+            &layout,
+            &db,
+            &Change { names: vec![name.clone()], direction, prune: false, dry_run: false, verbose: true },
+        )
+    };
+    match action {
+        ServiceAction::Start => change(Direction::Up),
+        ServiceAction::Stop => change(Direction::Down { essential_too: false }),
+        ServiceAction::Restart => {
+            let Some(db) = load(&layout, true) else { return engine::exit::LIVE };
+            match db.services.get(&name) {
+                Some(service) if service.kind == Kind::Longrun && State::load(&layout).up.contains_key(&name) => {
+                    let dir = layout.service_dir(service);
+                    match ostler_supervise::client::write_control(&dir, "supervise", "ostler supervise", b"t") {
+                        Ok(()) => 0,
+                        Err(e) => {
+                            eprintln!("service: {e}");
+                            e.exit_code()
+                        }
+                    }
+                }
+                Some(_) => change(Direction::Down { essential_too: false }).max(change(Direction::Up)),
+                None => {
+                    eprintln!("service: {name} is not defined in {}", layout.defs.display());
+                    engine::exit::UNKNOWN
+                }
+            }
+        }
+        ServiceAction::Status => {
+            println!("{}", status_line(&layout, &name));
+            0
+        }
+        ServiceAction::Enable | ServiceAction::Disable => {
+            enable(&layout, &name, matches!(action, ServiceAction::Enable))
+        }
+        ServiceAction::Reload => {
+            let Some(db) = load(&layout, false) else { return engine::exit::LIVE };
+            ostler_rc::reload::apply(&layout, &db, true)
+        }
+        ServiceAction::Logs => {
+            let ostler = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/bin/ostler"));
+            match std::process::Command::new(ostler).arg("logs").arg(&name).status() {
+                Ok(status) => status.code().map_or(111, |c| c as u8),
+                Err(e) => {
+                    eprintln!("service: unable to run ostler logs: {e}");
+                    111
+                }
+            }
+        }
+    }
+}
+
+/// The status of one service: the s6-svstat line for a longrun, up/down for a oneshot.
+fn status_line(layout: &Layout, name: &str) -> String {
+    let Some(db) = load(layout, true) else { return "unknown".into() };
+    let up = State::load(layout).up.contains_key(name);
+    match db.services.get(name) {
+        Some(service) if service.kind == Kind::Longrun => {
+            let options = ostler_supervise::client::svstat::Options {
+                dir: layout.service_dir(service),
+                fields: Vec::new(),
+                numeric_signal: false,
+            };
+            ostler_supervise::client::svstat::query(&options).unwrap_or_else(|_| "down (not supervised)".to_string())
+        }
+        Some(_) => {
+            if up {
+                "up".into()
+            } else {
+                "down".into()
+            }
+        }
+        None => "not defined".into(),
+    }
+}
+
+fn service_list(layout: &Layout) -> u8 {
+    let Some(db) = load(layout, true) else { return engine::exit::LIVE };
+    let boot = db.atoms_of("default").map(|a| db.up_closure(&a)).unwrap_or_default();
+    let rows: Vec<(String, String, &str)> = db
+        .services
+        .values()
+        .filter(|s| s.kind != Kind::Bundle)
+        .map(|s| (s.name.clone(), status_line(layout, &s.name), if boot.contains(&s.name) { "yes" } else { "no" }))
+        .collect();
+    let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(7).max(7);
+    let status_width = rows.iter().map(|r| r.1.len()).max().unwrap_or(6).max(6);
+    println!("{:<width$}  {:<status_width$}  OnBoot", "Service", "Status");
+    for (name, status, boot) in rows {
+        println!("{name:<width$}  {status:<status_width$}  {boot}");
+    }
+    0
+}
+
+/// Adds NAME to the `default` bundle (or takes it out).
+fn enable(layout: &Layout, name: &str, on: bool) -> u8 {
+    let Some(db) = load(layout, true) else { return engine::exit::LIVE };
+    if on && !db.services.contains_key(name) {
+        eprintln!("service: {name} is not defined in {}; define it first", layout.defs.display());
+        return engine::exit::UNKNOWN;
+    }
+    let bundle = layout.defs.join("default");
+    let contents_d = bundle.join("contents.d");
+    let contents = bundle.join("contents");
+    let result = if contents.is_file() && !contents_d.is_dir() {
+        // The legacy one-name-per-line form: edit the list.
+        std::fs::read_to_string(&contents).and_then(|text| {
+            let mut lines: Vec<String> = text.lines().filter(|l| l.trim() != name).map(str::to_string).collect();
+            if on {
+                lines.push(name.to_string());
+            }
+            std::fs::write(&contents, lines.join("\n") + "\n")
+        })
+    } else if on {
+        std::fs::create_dir_all(&contents_d).and_then(|()| std::fs::write(contents_d.join(name), ""))
+    } else {
+        match std::fs::remove_file(contents_d.join(name)) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    };
+    match result {
+        Ok(()) => {
+            println!("{name}: {}", if on { "enabled (starts at boot)" } else { "disabled (not started at boot)" });
+            0
+        }
+        Err(e) => {
+            eprintln!("service: unable to change {}: {e}; are you root?", bundle.display());
+            111
+        }
+    }
+}

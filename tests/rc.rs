@@ -1,0 +1,350 @@
+//! The service manager (issue 5): `ostler rc check` on broken trees, a DAG of oneshots started
+//! as parallel as the graph allows (checked on the timeline), s6-rc-style trees of longruns with
+//! a log companion, a pipeline and essential services under a real scanner, reload, and the
+//! `service` front end. Everything runs unprivileged in a temporary tree (OSTLER_DEFS,
+//! OSTLER_RUNDIR, OSTLER_SCANDIR).
+
+mod util;
+
+use ostler_core::timeline;
+use std::process::Command;
+use std::time::Duration;
+use util::*;
+
+const LONG: Duration = Duration::from_secs(20);
+
+/// A definitions tree under construction.
+struct Defs<'a> {
+    tree: &'a TempTree,
+}
+
+impl Defs<'_> {
+    fn file(&self, path: &str, text: &str) {
+        self.tree.file(format!("sv/{path}"), text);
+    }
+    fn oneshot(&self, name: &str, up: &str, deps: &[&str]) {
+        self.file(&format!("{name}/type"), "oneshot\n");
+        self.file(&format!("{name}/up"), &format!("#!/bin/sh\n{up}\n"));
+        for dep in deps {
+            self.file(&format!("{name}/dependencies.d/{dep}"), "");
+        }
+    }
+    fn longrun(&self, name: &str, run: &str, deps: &[&str]) {
+        self.file(&format!("{name}/type"), "longrun\n");
+        self.tree.script(format!("sv/{name}/run"), &format!("#!/bin/sh\n{run}\n"));
+        for dep in deps {
+            self.file(&format!("{name}/dependencies.d/{dep}"), "");
+        }
+    }
+    fn bundle(&self, name: &str, members: &[&str]) {
+        self.file(&format!("{name}/type"), "bundle\n");
+        for member in members {
+            self.file(&format!("{name}/contents.d/{member}"), "");
+        }
+    }
+}
+
+fn rc(tree: &TempTree, args: &[&str]) -> (i32, String, String) {
+    let mut command = Command::new(ostler());
+    command.args(args);
+    layout(&mut command, tree);
+    outcome(&command.output().unwrap())
+}
+
+fn layout(command: &mut Command, tree: &TempTree) {
+    command
+        .env("OSTLER_DEFS", tree.join("sv"))
+        .env("OSTLER_RUNDIR", tree.join("run"))
+        .env("OSTLER_SCANDIR", tree.join("scan"));
+}
+
+fn scanner(procs: &mut Processes, tree: &TempTree) -> u32 {
+    tree.dir("scan");
+    tree.dir("run");
+    let pid = start_scanner(procs, &tree.join("scan"), &[], &tree.join("scanner.err"));
+    wait_file(&tree.join("scan/.s6-svscan/control"));
+    pid
+}
+
+#[test]
+fn check_reports_every_problem_with_its_file_and_fix() {
+    let tree = TempTree::new("rc-check");
+    let defs = Defs { tree: &tree };
+    defs.oneshot("a", "true", &["b"]);
+    defs.oneshot("b", "true", &["c"]);
+    defs.oneshot("c", "true", &["a"]);
+    defs.oneshot("lonely", "true", &["ghost"]);
+    defs.bundle("pack", &["lonely", "nobody"]);
+    defs.file("pack/dependencies.d/a", "");
+    defs.file("odd/type", "daemon\n");
+    defs.file("lazy/type", "longrun\n");
+    defs.file("lazy/run", "#!/bin/sh\nexec sleep 100\n");
+    defs.file("empty/type", "oneshot\n");
+    defs.longrun("prod", "exec sleep 100", &[]);
+    defs.file("prod/producer-for", "cons\n");
+    defs.longrun("cons", "exec cat", &[]);
+    defs.oneshot("fine", "true", &[]);
+    let sv = tree.join("sv");
+    let (code, out, err) = rc(&tree, &["rc", "check", sv.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}{err}");
+    let expect = [
+        "dependency cycle: a → b → c → a; remove one of these dependencies".to_string(),
+        format!(
+            "{}: ghost is not defined; define {} or remove the name",
+            sv.join("lonely/dependencies.d/ghost").display(),
+            sv.join("ghost").display()
+        ),
+        format!("{}: nobody is not defined", sv.join("pack/contents.d/nobody").display()),
+        format!("{}: pack is a bundle: bundles have no dependencies", sv.join("pack/dependencies").display()),
+        format!(
+            "{}: \"daemon\" is not a service type; write longrun, oneshot or bundle",
+            sv.join("odd/type").display()
+        ),
+        format!("{}: not executable; chmod +x it", sv.join("lazy/run").display()),
+        format!("{}: missing; a oneshot needs an up script", sv.join("empty/up").display()),
+        format!(
+            "{}: prod names cons in producer-for, but this file does not name prod; add it",
+            sv.join("cons/consumer-for").display()
+        ),
+    ];
+    for message in expect {
+        assert!(err.contains(&message), "missing {message:?} in:\n{err}");
+    }
+    assert!(err.contains("8 problem(s)"), "{err}");
+    // The good ones are still usable: `fine` comes up though the tree is broken.
+    tree.dir("run");
+    tree.dir("scan");
+    let (code, _, err) = rc(&tree, &["rc", "change", "-u", "fine"]);
+    assert_eq!(code, 0, "{err}");
+    let (_, active, _) = rc(&tree, &["rc", "list", "active"]);
+    assert_eq!(active, "fine\n");
+    let (code, _, err) = rc(&tree, &["rc", "change", "-u", "nosuch"]);
+    assert_eq!(code, 3, "{err}");
+    let (code, out, _) = rc(&tree, &["rc", "check", tree.dir("empty-defs").to_str().unwrap()]);
+    assert_eq!(code, 0, "an empty directory has no problem: {out}");
+}
+
+/// A DAG of oneshots with known durations: each records when it starts and ends.
+#[test]
+fn a_dag_of_thirty_oneshots_starts_each_the_moment_its_dependencies_are_done() {
+    let tree = TempTree::new("rc-dag");
+    let defs = Defs { tree: &tree };
+    // Layers of a fixed pseudo-random DAG: node i depends on up to 3 earlier nodes.
+    let mut seed: u64 = 7;
+    let mut next = || {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (seed >> 33) as usize
+    };
+    let mut durations = Vec::new();
+    let mut deps_of: Vec<Vec<usize>> = Vec::new();
+    for i in 0..30 {
+        let ms = 20 + next() % 120;
+        let deps: Vec<usize> = if i == 0 { Vec::new() } else { (0..(next() % 4)).map(|_| next() % i).collect() };
+        let names: Vec<String> = deps.iter().map(|d| format!("n{d:02}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        defs.oneshot(&format!("n{i:02}"), &format!("sleep {}", ms as f64 / 1000.0), &names);
+        durations.push(ms as f64);
+        deps_of.push(deps);
+    }
+    let all: Vec<String> = (0..30).map(|i| format!("n{i:02}")).collect();
+    defs.bundle("all", &all.iter().map(String::as_str).collect::<Vec<_>>());
+    tree.dir("run");
+    tree.dir("scan");
+    let (code, _, err) = rc(&tree, &["rc", "change", "-u", "all"]);
+    assert_eq!(code, 0, "{err}");
+    let entries = timeline::parse(&std::fs::read_to_string(tree.join("run/timeline")).unwrap());
+    assert_eq!(entries.len(), 30);
+    let get = |name: &str| entries.iter().find(|e| e.name == name).unwrap();
+    // Each started after its last dependency was done, and promptly (sh's start-up under a
+    // loaded machine included).
+    let mut worst_lag: f64 = 0.0;
+    for (i, deps) in deps_of.iter().enumerate() {
+        let me = get(&format!("n{i:02}"));
+        assert_eq!(me.result, "ok");
+        let started = me.started.unwrap();
+        let ready_deps = deps.iter().map(|d| get(&format!("n{d:02}")).ready.unwrap()).fold(me.asked, f64::max);
+        assert!(
+            started >= ready_deps - 0.01,
+            "n{i:02} started at {started} before a dependency was done ({ready_deps})"
+        );
+        worst_lag = worst_lag.max(started - ready_deps);
+    }
+    assert!(worst_lag < 150.0, "a service waited {worst_lag:.1} ms after its last dependency");
+    // The critical path (sum of durations along the longest chain) bounds the makespan.
+    let mut finish = vec![0.0f64; 30];
+    for i in 0..30 {
+        let start = deps_of[i].iter().map(|&d| finish[d]).fold(0.0, f64::max);
+        finish[i] = start + durations[i];
+    }
+    let critical = finish.iter().cloned().fold(0.0, f64::max);
+    let first = entries.iter().map(|e| e.asked).fold(f64::MAX, f64::min);
+    let last = entries.iter().filter_map(|e| e.ready).fold(0.0, f64::max);
+    let makespan = last - first;
+    eprintln!("30-oneshot DAG: makespan {makespan:.1} ms, critical path {critical:.1} ms (sleeps only)");
+    assert!(makespan >= critical, "faster than the critical path? {makespan} < {critical}");
+    assert!(makespan < critical * 1.5 + 400.0, "makespan {makespan:.1} ms vs critical path {critical:.1} ms");
+    // Down mirrors it: everything goes, and nothing is left up.
+    let (code, _, err) = rc(&tree, &["rc", "change", "-d", "all"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(rc(&tree, &["rc", "list"]).1, "");
+}
+
+#[test]
+fn a_failure_stops_only_what_depends_on_it() {
+    let tree = TempTree::new("rc-fail");
+    let defs = Defs { tree: &tree };
+    let marks = tree.join("marks");
+    defs.oneshot("bad", "echo bad-ran >> MARKS; exit 3".replace("MARKS", marks.to_str().unwrap()).as_str(), &[]);
+    defs.oneshot("after-bad", &format!("echo after-bad >> {}", marks.display()), &["bad"]);
+    defs.oneshot("other", &format!("echo other >> {}", marks.display()), &[]);
+    defs.oneshot("slow", "sleep 5", &[]);
+    defs.file("slow/timeout-up", "300\n");
+    defs.bundle("all", &["after-bad", "other"]);
+    tree.dir("run");
+    tree.dir("scan");
+    let (code, _, err) = rc(&tree, &["rc", "change", "-u", "all"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("bad: failed: exit 3"), "{err}");
+    let ran = std::fs::read_to_string(&marks).unwrap();
+    assert!(ran.contains("bad-ran") && ran.contains("other") && !ran.contains("after-bad"), "{ran}");
+    assert_eq!(rc(&tree, &["rc", "list"]).1, "other\n");
+    let entries = timeline::parse(&std::fs::read_to_string(tree.join("run/timeline")).unwrap());
+    assert_eq!(entries.iter().find(|e| e.name == "after-bad").unwrap().result, "skipped");
+    let (code, _, err) = rc(&tree, &["rc", "change", "-u", "slow"]);
+    assert_eq!(code, 2, "a timeout: {err}");
+}
+
+fn pid_of(tree: &TempTree, live: &str) -> u64 {
+    status(&tree.join("run/sv").join(live)).map_or(0, |s| s.pid)
+}
+
+#[test]
+fn longruns_log_companion_pipeline_and_essential_under_a_real_scanner() {
+    let tree = TempTree::new("rc-longruns");
+    let defs = Defs { tree: &tree };
+    let logs = tree.join("logs");
+    // webapp + nginx + default, as an s6-rc tree would have them; db is a oneshot.
+    defs.oneshot("db", &format!("touch {}", tree.join("db-ran").display()), &[]);
+    defs.longrun("webapp", "echo webapp says hello\nexec sleep 1000", &["db"]);
+    defs.file("webapp/log", &format!("{}\n", logs.join("webapp").display()));
+    defs.longrun("nginx", "echo >&3\nexec sleep 1000", &["webapp"]);
+    defs.file("nginx/notification-fd", "3\n");
+    // An s6-rc pipeline: srv → log, named.
+    defs.longrun("webapp-srv", "echo from the producer\nexec sleep 1000", &[]);
+    defs.file("webapp-srv/producer-for", "webapp-logger\n");
+    defs.longrun("webapp-logger", &format!("exec cat >> {}", tree.join("pipeline.out").display()), &[]);
+    defs.file("webapp-logger/consumer-for", "webapp-srv\n");
+    defs.file("webapp-logger/pipeline-name", "webapp-pipe\n");
+    defs.longrun("keeper", "exec sleep 1000", &[]);
+    defs.file("keeper/flag-essential", "");
+    defs.bundle("default", &["nginx", "webapp-pipe", "keeper"]);
+    let mut procs = Processes::new();
+    scanner(&mut procs, &tree);
+    let (code, _, err) = rc(&tree, &["rc", "change", "-u", "-v", "default"]);
+    assert_eq!(code, 0, "{err}");
+    for name in ["webapp", "nginx", "webapp-srv", "keeper"] {
+        assert!(is_up(&tree.join("run/sv").join(name)), "{name} not up: {err}");
+    }
+    assert!(is_up(&tree.join("run/sv/webapp/log")), "the log companion");
+    assert!(is_up(&tree.join("run/sv/webapp-srv/log")), "the pipeline's consumer");
+    assert!(tree.join("db-ran").exists());
+    wait_until("webapp's line in its log", LONG, || {
+        std::fs::read_to_string(logs.join("webapp/current")).is_ok_and(|t| t.contains("webapp says hello"))
+    });
+    wait_until("the pipeline", LONG, || {
+        std::fs::read_to_string(tree.join("pipeline.out")).is_ok_and(|t| t.contains("from the producer"))
+    });
+    // The pipe outlives the consumer's restart.
+    let logger = pid_of(&tree, "webapp-srv/log");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(logger as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+    wait_until("consumer back", LONG, || {
+        pid_of(&tree, "webapp-srv/log") != logger && is_up(&tree.join("run/sv/webapp-srv/log"))
+    });
+    // -d keeps the essential service; -D takes it.
+    let (code, _, err) = rc(&tree, &["rc", "change", "-d", "default"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("keeper is essential"), "{err}");
+    assert!(is_up(&tree.join("run/sv/keeper")));
+    assert!(!is_up(&tree.join("run/sv/nginx")) && !is_up(&tree.join("run/sv/webapp-srv")), "{err}");
+    // webapp is not in `default`, only a dependency of nginx: as with s6-rc, it stays up.
+    assert!(is_up(&tree.join("run/sv/webapp")));
+    let (code, _, err) = rc(&tree, &["rc", "change", "-d", "db"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!is_up(&tree.join("run/sv/webapp")), "webapp depends on db: it goes first");
+    let (code, _, err) = rc(&tree, &["rc", "change", "-D", "keeper"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!is_up(&tree.join("run/sv/keeper")));
+}
+
+#[test]
+fn reload_adds_removes_and_restarts_only_what_changed() {
+    let tree = TempTree::new("rc-reload");
+    let defs = Defs { tree: &tree };
+    defs.longrun("steady", "exec sleep 1000", &[]);
+    defs.longrun("edited", "exec sleep 1000", &[]);
+    defs.longrun("doomed", "exec sleep 1000", &[]);
+    defs.bundle("default", &["steady", "edited", "doomed"]);
+    let mut procs = Processes::new();
+    scanner(&mut procs, &tree);
+    assert_eq!(rc(&tree, &["rc", "change", "-u", "default"]).0, 0);
+    let steady = pid_of(&tree, "steady");
+    let edited = pid_of(&tree, "edited");
+    // Change one, remove one, add one.
+    tree.script("sv/edited/run", "#!/bin/sh\nexec sleep 2000\n");
+    std::fs::remove_dir_all(tree.join("sv/doomed")).unwrap();
+    std::fs::remove_file(tree.join("sv/default/contents.d/doomed")).unwrap();
+    defs.longrun("newcomer", "exec sleep 1000", &[]);
+    defs.file("default/contents.d/newcomer", "");
+    let (_, plan, _) = rc(&tree, &["rc", "reload", "-n"]);
+    assert_eq!(plan, "remove doomed\nrestart edited\nstart newcomer\n");
+    let (code, _, err) = rc(&tree, &["rc", "reload"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(pid_of(&tree, "steady"), steady, "an untouched service was restarted");
+    assert!(pid_of(&tree, "edited") != edited && is_up(&tree.join("run/sv/edited")));
+    let cmdline = std::fs::read_to_string(format!("/proc/{}/cmdline", pid_of(&tree, "edited"))).unwrap();
+    assert!(cmdline.contains("2000"), "edited runs its new definition: {cmdline:?}");
+    assert!(is_up(&tree.join("run/sv/newcomer")));
+    wait_until("doomed stopped", LONG, || !is_up(&tree.join("run/sv/doomed")));
+    assert!(!tree.join("scan/doomed").exists());
+    assert_eq!(rc(&tree, &["rc", "list"]).1, "edited\nnewcomer\nsteady\n");
+    assert_eq!(rc(&tree, &["rc", "reload", "-n"]).1, "");
+}
+
+#[test]
+fn service_front_end_round_trip() {
+    let tree = TempTree::new("service");
+    let defs = Defs { tree: &tree };
+    defs.longrun("web", "exec sleep 1000", &[]);
+    defs.oneshot("setup", "true", &[]);
+    defs.bundle("default", &["setup"]);
+    let mut procs = Processes::new();
+    scanner(&mut procs, &tree);
+    let service = |args: &[&str]| {
+        let mut all = vec!["service"];
+        all.extend_from_slice(args);
+        rc(&tree, &all)
+    };
+    let (code, out, _) = service(&["web", "enable"]);
+    assert_eq!((code, out.as_str()), (0, "web: enabled (starts at boot)\n"));
+    assert!(tree.join("sv/default/contents.d/web").exists());
+    let (code, _, err) = service(&["web", "start"]);
+    assert_eq!(code, 0, "{err}");
+    let (_, status, _) = service(&["web", "status"]);
+    assert!(status.starts_with("up (pid "), "{status}");
+    let (_, list, _) = service(&["list"]);
+    let lines: Vec<&str> = list.lines().collect();
+    assert!(lines[0].starts_with("Service") && lines[0].contains("Status") && lines[0].ends_with("OnBoot"), "{list}");
+    let web = lines.iter().find(|l| l.starts_with("web ")).unwrap();
+    assert!(web.contains("up (pid ") && web.ends_with("yes"), "{web}");
+    let setup = lines.iter().find(|l| l.starts_with("setup ")).unwrap();
+    assert!(setup.contains("down") && setup.ends_with("yes"), "{setup}");
+    let before = pid_of(&tree, "web");
+    assert_eq!(service(&["web", "restart"]).0, 0);
+    wait_until("web restarted", LONG, || pid_of(&tree, "web") != before && is_up(&tree.join("run/sv/web")));
+    assert_eq!(service(&["web", "stop"]).0, 0);
+    assert!(service(&["web", "status"]).1.starts_with("down "));
+    assert_eq!(service(&["web", "disable"]).1, "web: disabled (not started at boot)\n");
+    assert!(!tree.join("sv/default/contents.d/web").exists());
+    let (code, _, err) = service(&["nosuch", "enable"]);
+    assert_eq!(code, 3, "{err}");
+}
