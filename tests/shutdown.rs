@@ -263,3 +263,39 @@ fn wall_reaches_the_console_and_a_scheduled_reboot_is_cancelled_in_the_guest() {
     assert!(status.success());
     assert!(!guest.console.text().contains("reboot: taking"), "the cancelled reboot happened");
 }
+
+#[test]
+fn services_stop_in_reverse_dependency_order() {
+    let tree = TempTree::new("shutdown-order");
+    shutdown_tree(&tree);
+    let marks = tree.join("marks");
+    // base ← middle ← top: top depends on middle, middle on base. Each notes when TERM came.
+    for (name, deps) in [("base", vec![]), ("middle", vec!["base"]), ("top", vec!["middle"])] {
+        tree.file(format!("etc/sv/{name}/type"), "longrun\n");
+        tree.script(
+            format!("etc/sv/{name}/run"),
+            &format!(
+                "#!/bin/sh\ntrap 'echo {name} >> {}; exit 0' TERM\ntouch {}\nwhile :; do sleep 0.05; done",
+                marks.display(),
+                tree.join(format!("trapped-{name}")).display()
+            ),
+        );
+        for dep in deps {
+            tree.file(format!("etc/sv/{name}/dependencies.d/{dep}"), "");
+        }
+    }
+    let mut procs = Processes::new();
+    let scanner = start(&mut procs, &tree);
+    let mut up = Command::new(ostler());
+    up.args(["rc", "change", "-u", "top"]).env("OSTLER_DEFS", tree.join("etc/sv"));
+    with_layout(&mut up, &tree);
+    let (code, _, err) = outcome(&up.output().unwrap());
+    assert_eq!(code, 0, "{err}");
+    for name in ["base", "middle", "top"] {
+        wait_file(&tree.join(format!("trapped-{name}")));
+    }
+    let (code, _, err) = shutdown(&tree, &["-p", "-t", "2", "now"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(procs.wait_exit(scanner, LONG).code(), Some(0));
+    assert_eq!(std::fs::read_to_string(&marks).unwrap(), "top\nmiddle\nbase\n");
+}

@@ -47,6 +47,9 @@ pub struct Change {
     pub dry_run: bool,
     /// Print a line per service (boot, `service`).
     pub verbose: bool,
+    /// Give up on what is still running after this long (the shutdown's grace); `None`: each
+    /// service's own timeout only.
+    pub limit: Option<Duration>,
 }
 
 /// Exit codes.
@@ -136,6 +139,7 @@ struct Run<'a> {
     failed: bool,
     timed_out: bool,
     started: Instant,
+    limit: Option<Instant>,
 }
 
 /// How long to wait before sending `u` again to a supervisor that is not listening yet.
@@ -153,6 +157,7 @@ impl<'a> Run<'a> {
             failed: false,
             timed_out: false,
             started: Instant::now(),
+            limit: change.limit.map(|l| Instant::now() + l),
         }
     }
 
@@ -359,6 +364,17 @@ impl<'a> Run<'a> {
                 }
                 return;
             }
+            if self.limit.is_some_and(|limit| Instant::now() >= limit) {
+                for name in running {
+                    eprintln!("ostler rc: {name}: still going after the change's time limit; left as it is");
+                    if let Some(track) = self.tracks.get_mut(&name) {
+                        track.step = Step::Done;
+                        track.entry.result = "timeout".into();
+                    }
+                }
+                self.timed_out = true;
+                continue;
+            }
             let deadline = running
                 .iter()
                 .filter_map(|n| {
@@ -368,6 +384,7 @@ impl<'a> Run<'a> {
                         (a, b) => a.or(b),
                     }
                 })
+                .chain(self.limit)
                 .min();
             let readable = self.poll(&running, deadline);
             let now = Instant::now();

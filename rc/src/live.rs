@@ -152,7 +152,11 @@ fn copy_supervisor_files(source: &Path, dir: &Path) -> std::io::Result<()> {
         let entry = entry?;
         let name = entry.file_name();
         let name_str = name.to_string_lossy();
-        if MANAGER_FILES.contains(&name_str.as_ref()) || name_str == "supervise" || name_str == "event" {
+        // A `log` directory is an s6-svscan-style logger and goes along (s6-rc would drop it);
+        // a `log` file is ostler's log companion, made into its own service.
+        let logger_dir = name_str == "log" && entry.path().is_dir();
+        if (MANAGER_FILES.contains(&name_str.as_ref()) && !logger_dir) || name_str == "supervise" || name_str == "event"
+        {
             continue;
         }
         copy_recursive(&entry.path(), &dir.join(&name))?;

@@ -65,6 +65,7 @@ pub fn apply(layout: &Layout, db: &Db, verbose: bool) -> u8 {
             prune: false,
             dry_run: false,
             verbose,
+            limit: None,
         };
         code = code.max(engine::change(layout, db, &down));
         let again: BTreeSet<String> =
@@ -75,11 +76,19 @@ pub fn apply(layout: &Layout, db: &Db, verbose: bool) -> u8 {
             prune: false,
             dry_run: false,
             verbose,
+            limit: None,
         };
         code = code.max(engine::change(layout, db, &up));
     }
     if !plan.added.is_empty() {
-        let up = Change { names: plan.added.clone(), direction: Direction::Up, prune: false, dry_run: false, verbose };
+        let up = Change {
+            names: plan.added.clone(),
+            direction: Direction::Up,
+            prune: false,
+            dry_run: false,
+            verbose,
+            limit: None,
+        };
         code = code.max(engine::change(layout, db, &up));
     }
     code

@@ -2,8 +2,9 @@
 //! requests from its FIFO, keeps the pending one (a later request replaces it, `c` cancels it),
 //! and when its time comes:
 //!
-//! 1. takes every service down (`d` to each supervisor, the loggers excepted so they drain),
-//!    waits up to the grace, then SIGKILLs what is still up;
+//! 1. takes every service down — the service manager's in reverse dependency order, then `d`
+//!    to every other supervisor (loggers excepted, so they drain) — waits up to the grace, then
+//!    SIGKILLs what is still up;
 //! 2. runs `/etc/ostler/rc.shutdown ACTION` (at most [`HOOK_LIMIT`]);
 //! 3. hands over to PID 1: writes the action and grace for the final stage and tells the
 //!    scanner to terminate (loggers drain, then the scanner execs the final stage).
@@ -144,9 +145,32 @@ pub fn hand_over(layout: &Layout, request: Request) -> u8 {
     }
 }
 
-/// Takes every service of the scan directory down but the early ones; returns the names of
-/// those still up after the grace (they are SIGKILLed).
+/// Takes every service down: first the service manager's, in reverse dependency order (what
+/// depends on a service goes before it), then whatever else the scan directory holds but the
+/// early services, all within the grace; returns the names of those still up after it (they
+/// are SIGKILLed).
 fn services_down(layout: &Layout, grace: Duration) -> Vec<String> {
+    let started = Instant::now();
+    let rc = ostler_rc::live::Layout {
+        defs: layout.etc_dir.join("sv"),
+        run_dir: layout.run_dir.clone(),
+        scan_dir: layout.scan_dir.clone(),
+    };
+    let up: Vec<String> = ostler_rc::live::State::load(&rc).up.into_keys().collect();
+    if !up.is_empty() {
+        if let Ok((db, _)) = ostler_rc::Db::load(&rc.defs) {
+            let change = ostler_rc::engine::Change {
+                names: up.into_iter().filter(|n| db.services.contains_key(n)).collect(),
+                direction: ostler_rc::engine::Direction::Down { essential_too: true },
+                prune: false,
+                dry_run: false,
+                verbose: false,
+                limit: Some(grace),
+            };
+            ostler_rc::engine::change(&rc, &db, &change);
+        }
+    }
+    let grace = grace.saturating_sub(started.elapsed());
     let dirs = services(&layout.scan_dir);
     let Ok(listener) = Listener::subscribe_before_start(&dirs) else {
         // No event directory to listen on: send the letters all the same, without waiting.

@@ -129,6 +129,7 @@ pub fn rc(args: RcArgs) -> u8 {
                     prune: change.prune,
                     dry_run: change.dry_run,
                     verbose: change.verbose,
+                    limit: None,
                 },
             )
         }
@@ -257,7 +258,7 @@ pub fn service(args: ServiceArgs) -> u8 {
         engine::change(
             &layout,
             &db,
-            &Change { names: vec![name.clone()], direction, prune: false, dry_run: false, verbose: true },
+            &Change { names: vec![name.clone()], direction, prune: false, dry_run: false, verbose: true, limit: None },
         )
     };
     match action {

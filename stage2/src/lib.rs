@@ -2,21 +2,14 @@
 //!
 //! Stage 1 forks it with its output on the catch-all FIFO, opened blocking: it starts only once
 //! the catch-all logger reads, which proves the scanner runs. It then runs
-//! `/etc/ostler/rc.init` if there is one, and brings up the `default` bundle of
-//! `/etc/ostler/sv`: oneshots run their `up`, longruns are copied to `/run/ostler/sv/NAME`,
-//! linked into `/run/service`, and started by one rescan. It prints one line per service and
+//! `/etc/ostler/rc.init` if there is one, and has the service manager (`ostler rc`) bring up
+//! the `default` bundle of `/etc/ostler/sv`: each service the moment its dependencies are up,
+//! the longruns from live copies in `/run/ostler/sv` linked into `/run/service`, with the boot
+//! timeline in `/run/ostler/timeline`. It prints one line per service and
 //! `ostler: boot complete in N ms` (N = time since the kernel started).
 //!
-//! Until the service manager (issue 5) lands this is deliberately simple: no dependency order
-//! among the members, oneshots one after another before the longruns. [`Plan`] is the seam:
-//! the service manager will compute it instead.
 
-mod copy;
-mod definitions;
-
-pub use definitions::{Definition, Kind, Plan};
-
-use ostler_supervise::client::wait::{Listener, Outcome, Quorum, Target};
+use ostler_rc::engine::{self, Change, Direction};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::Command;
@@ -31,7 +24,8 @@ pub struct Options {
     pub private: PathBuf,
     /// `/run/service`: the scan directory.
     pub scan: PathBuf,
-    /// How long longruns may take to come up.
+    /// How long longruns may take to come up (kept for the command line; the service
+    /// manager's own `timeout-up` files decide).
     pub timeout: Duration,
     /// Arguments from the kernel command line, passed to rc.init.
     pub args: Vec<String>,
@@ -72,21 +66,44 @@ pub fn run(options: &Options) -> u8 {
             }
         }
     }
-    let plan = match Plan::default_bundle(&options.etc.join("sv")) {
-        Ok(plan) => plan,
-        Err(problem) => {
-            say(&format!("{problem}; no service started"));
+    let layout = ostler_rc::live::Layout {
+        defs: options.etc.join("sv"),
+        run_dir: options.private.clone(),
+        scan_dir: options.scan.clone(),
+    };
+    let db = match ostler_rc::Db::load(&layout.defs) {
+        Ok((db, problems)) => {
+            for problem in &problems {
+                failures += 1;
+                say(&format!("{problem} (left out)"));
+            }
+            db
+        }
+        Err(e) => {
+            say(&format!("unable to read {}: {e}; no service started", layout.defs.display()));
             return finish(1);
         }
     };
-    for problem in &plan.problems {
+    if !db.services.contains_key("default") {
+        say(&format!(
+            "{}: there is no default bundle; make {}/default with `type` = bundle and a contents.d/",
+            layout.defs.display(),
+            layout.defs.display()
+        ));
+        return finish(failures + 1);
+    }
+    let change = Change {
+        names: vec!["default".to_string()],
+        direction: Direction::Up,
+        prune: false,
+        dry_run: false,
+        verbose: true,
+        limit: None,
+    };
+    // Every service is reported on its own line by the service manager as it comes up.
+    if engine::change(&layout, &db, &change) != 0 {
         failures += 1;
-        say(problem);
     }
-    for oneshot in plan.of_kind(Kind::Oneshot) {
-        failures += run_oneshot(oneshot);
-    }
-    failures += start_longruns(options, &plan);
     finish(failures)
 }
 
@@ -99,82 +116,6 @@ fn finish(failures: usize) -> u8 {
         say(&format!("boot complete {uptime}, with {failures} failure(s) (see above)"));
         1
     }
-}
-
-fn run_oneshot(oneshot: &Definition) -> usize {
-    let started = Instant::now();
-    let up = oneshot.dir.join("up");
-    match definitions::script_command(&up).and_then(|mut c| c.status().map_err(|e| e.to_string())) {
-        Ok(status) if status.success() => {
-            say(&format!("{}: up ({} ms)", oneshot.name, started.elapsed().as_millis()));
-            0
-        }
-        Ok(status) => {
-            say(&format!("{}: failed: up {status}", oneshot.name));
-            1
-        }
-        Err(e) => {
-            say(&format!("{}: failed: {e}", oneshot.name));
-            1
-        }
-    }
-}
-
-/// Copies and links every longrun, subscribes to their events, rescans once, waits.
-fn start_longruns(options: &Options, plan: &Plan) -> usize {
-    let longruns: Vec<&Definition> = plan.of_kind(Kind::Longrun).collect();
-    if longruns.is_empty() {
-        return 0;
-    }
-    let live_root = options.private.join("sv");
-    let mut live = Vec::new();
-    let mut failures = 0;
-    for longrun in &longruns {
-        let target = live_root.join(&longrun.name);
-        let link = options.scan.join(&longrun.name);
-        let placed = copy::tree(&longrun.dir, &target)
-            .and_then(|()| copy::replace_symlink(&target, &link))
-            .map_err(|e| format!("{}: failed: unable to place it in {}: {e}", longrun.name, options.scan.display()));
-        match placed {
-            Ok(()) => live.push((longrun.name.clone(), link)),
-            Err(message) => {
-                failures += 1;
-                say(&message);
-            }
-        }
-    }
-    let dirs: Vec<PathBuf> = live.iter().map(|(_, link)| link.clone()).collect();
-    let listener = match Listener::subscribe_before_start(&dirs) {
-        Ok(listener) => Some(listener),
-        Err(e) => {
-            say(&format!("warning: {e}; not waiting for the services"));
-            None
-        }
-    };
-    if let Err(e) = ostler_supervise::client::write_control(&options.scan, ".s6-svscan", "ostler svscan", b"a") {
-        say(&format!("unable to tell the scanner to rescan: {e}"));
-        return failures + live.len();
-    }
-    let deadline = Instant::now() + options.timeout;
-    if let Some(listener) = listener {
-        match listener.wait(Target::Up, Quorum::All, Some(deadline)) {
-            Ok(Outcome::Done { .. }) => {}
-            Ok(Outcome::TimedOut) => {
-                say(&format!("warning: not every service was up after {} s", options.timeout.as_secs()))
-            }
-            Err(e) => say(&format!("warning: {e}")),
-        }
-    }
-    for (name, link) in &live {
-        match ostler_core::Status::read(&link.join("supervise")) {
-            Ok(status) if status.is_up() => say(&format!("{name}: up (pid {})", status.pid)),
-            _ => {
-                failures += 1;
-                say(&format!("{name}: failed: not up; see ostler svstat {}", link.display()));
-            }
-        }
-    }
-    failures
 }
 
 /// Uptime in milliseconds (CLOCK_BOOTTIME: since the kernel started).
