@@ -15,7 +15,8 @@ pub const SPECIAL_MODES: &[(&str, u32)] = &[("etc/shadow", 0o600), ("root", 0o70
 pub const OSTLER: &str = "bin/ostler";
 
 /// The names under which ostler is installed; argv[0] selects what it does.
-pub const OSTLER_LINKS: &[&str] = &["init", "sbin/init", "sbin/poweroff", "sbin/reboot", "sbin/halt", "sbin/shutdown"];
+pub const OSTLER_LINKS: &[&str] =
+    &["init", "sbin/init", "sbin/poweroff", "sbin/reboot", "sbin/halt", "sbin/shutdown", "sbin/service"];
 
 /// Fills `root` (an empty directory) with the minimal profile; `work` is scratch space.
 pub fn populate(options: &Options, root: &Path, work: &Path) -> Result<(), ImageError> {
