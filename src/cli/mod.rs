@@ -2,6 +2,7 @@
 //! that does the work. `ostler man DIR` writes a man page per subcommand from these same
 //! definitions.
 
+mod analyze;
 mod boot;
 mod clients;
 mod image;
@@ -34,6 +35,7 @@ pub enum Command {
     Tai64nlocal(log::Tai64nlocalArgs),
     Init(boot::InitArgs),
     Stage2(boot::Stage2Args),
+    Analyze(analyze::AnalyzeArgs),
     Poweroff(boot::PowerArgs),
     Reboot(boot::PowerArgs),
     Halt(boot::PowerArgs),
@@ -69,6 +71,7 @@ pub fn run(ostler: Ostler) -> u8 {
         Command::Tai64nlocal(args) => log::tai64nlocal(args),
         Command::Init(args) => boot::init(args),
         Command::Stage2(args) => boot::stage2(args),
+        Command::Analyze(args) => analyze::run(args),
         Command::Poweroff(args) => boot::power(ostler_shutdown::Action::Poweroff, args),
         Command::Reboot(args) => boot::power(ostler_shutdown::Action::Reboot, args),
         Command::Halt(args) => boot::power(ostler_shutdown::Action::Halt, args),

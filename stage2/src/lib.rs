@@ -8,7 +8,9 @@
 //! timeline in `/run/ostler/timeline`. It prints one line per service and
 //! `ostler: boot complete in N ms` (N = time since the kernel started).
 //!
+//! [`analyze`] reads the boot timeline the service manager writes (`ostler analyze`).
 
+pub mod analyze;
 use ostler_rc::engine::{self, Change, Direction};
 use std::io::Write;
 use std::path::PathBuf;
