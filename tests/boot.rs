@@ -163,7 +163,7 @@ fn minimal_image_layout() {
     build_image(&out, 1_704_067_200);
     let root = out.join("root");
     let link = |p: &str| std::fs::read_link(root.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
-    for name in ["init", "sbin/init", "sbin/poweroff", "sbin/reboot", "sbin/halt", "sbin/shutdown"] {
+    for name in ["init", "sbin/init", "sbin/poweroff", "sbin/reboot", "sbin/halt", "sbin/shutdown", "sbin/service"] {
         assert_eq!(link(name), Path::new("/bin/ostler"), "{name}");
     }
     for applet in ["bin/sh", "sbin/getty", "sbin/syslogd", "sbin/klogd", "sbin/ip", "bin/login"] {
@@ -198,4 +198,33 @@ fn debug_steps_quiet_banner_and_sigint_to_pid_1_reboots() {
     let status = guest.wait_exit(POWEROFF);
     assert!(status.success(), "QEMU ended with {status}; stderr:\n{}", guest.qemu_stderr());
     assert!(guest.console.saw("ostler: reboot"), "no reboot on the console:\n{}", guest.console.tail(2000));
+}
+
+#[test]
+fn service_front_end_in_a_booted_guest() {
+    let mut guest = Guest::boot("service", "quiet");
+    guest.login();
+    let list = guest.sh("service list");
+    let header = list.lines().next().unwrap_or_default();
+    assert!(header.starts_with("Service") && header.ends_with("OnBoot"), "{list}");
+    for name in default_longruns() {
+        let row = list
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name} not listed:\n{list}"));
+        assert!(row.contains("up (pid ") && row.ends_with("yes"), "{row}");
+    }
+    guest.sh("service syslogd stop");
+    assert!(guest.sh("service syslogd status").starts_with("down "), "syslogd still up");
+    assert_eq!(guest.sh("service syslogd disable"), "syslogd: disabled (not started at boot)");
+    let row = guest.sh("service list | grep '^syslogd '");
+    assert!(row.ends_with("no"), "{row}");
+    assert_eq!(guest.sh("service syslogd enable"), "syslogd: enabled (starts at boot)");
+    guest.sh("service syslogd start");
+    assert!(guest.sh("service syslogd status").starts_with("up (pid "), "syslogd not back");
+    // The boot timeline is there, and analyze reads it.
+    let blame = guest.sh("ostler analyze blame");
+    assert!(blame.contains("getty-ttyS0"), "{blame}");
+    guest.console.send("poweroff\n");
+    assert!(guest.wait_exit(POWEROFF).success());
 }
