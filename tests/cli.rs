@@ -5,7 +5,10 @@ mod util;
 use std::process::Command;
 use util::*;
 
-const SUBCOMMANDS: &[&str] = &["svscan", "supervise", "svc", "svstat", "svwait", "svscanctl"];
+const SUBCOMMANDS: &[&str] = &[
+    "svscan", "supervise", "svc", "svstat", "svwait", "svscanctl", "init", "stage2", "poweroff", "reboot", "halt",
+    "shutdown", "rc", "service", "analyze", "log", "logs", "tai64nlocal", "image",
+];
 
 #[test]
 fn every_subcommand_explains_every_option() {
