@@ -136,6 +136,14 @@ def build_s6(root, names, a):
           "#!/bin/sh\nexport PATH=/usr/bin:/bin:/sbin\n" + MOUNTS +
           "cp -a /etc/s6/sv /run/service\nexec s6-svscan /run/service\n", 0o755)
     os.symlink("/init", os.path.join(root, "sbin/init"))
+    if a.shutdown:
+        # The s6 scheme's stage 3, as s6-linux-init does it: the scanner is told to stop, its
+        # finish kills what is left, waits the default grace (3 s), syncs, powers off.
+        copy_with_libs(root, {"/usr/bin/s6-svscanctl": "/usr/bin/s6-svscanctl"})
+        write(os.path.join(root, "sbin/poweroff"), "#!/bin/sh\nexec /usr/bin/s6-svscanctl -t /run/service\n", 0o755)
+        write(os.path.join(root, "etc/s6/sv/.s6-svscan/finish"),
+              "#!/bin/sh\nkill -TERM -1\nkill -CONT -1\nsleep 3\nsync\nkill -KILL -1\n"
+              "umount -a -r 2>/dev/null\nexec busybox poweroff -f\n", 0o755)
 
 
 def build_runit(root, names, a):
@@ -158,6 +166,9 @@ def build_busybox(root, names, a):
     write(os.path.join(root, "etc/init.d/rcS"), "#!/bin/sh\n" + MOUNTS, 0o755)
     lines = ["::sysinit:/etc/init.d/rcS"] + [f"::respawn:/bin/svc {n}" for n in names]
     write(os.path.join(root, "etc/inittab"), "\n".join(lines) + "\n")
+    if a.shutdown:
+        # busybox's own poweroff applet: it signals busybox init, which stops everything.
+        os.symlink("/bin/busybox", os.path.join(root, "sbin/poweroff"))
 
 
 def build_busybox_ballast(root, names, a):
@@ -225,17 +236,22 @@ def boot(a, system, initrd, serial, boot_index):
                 result["guest"] = float(m.group(1))
                 result["proc_uptime"] = m.group(2)
                 result["last"] = m.group(3)
+                if a.shutdown:
+                    deadline = min(deadline, now + 60)
+                    continue
                 if system != "ostler":
                     break
                 # ostler also says when its stage 2 thinks the boot is complete: wait a little
                 # for that line (not part of the figures).
                 deadline = min(deadline, now + a.grace)
-            if "host" in result and BOOT_COMPLETE.search(text):
+            if "host" in result and BOOT_COMPLETE.search(text) and not a.shutdown:
                 break
             if "SVC-ERROR" in text:
                 result["error"] = "a service failed: " + text[text.index("SVC-ERROR"):].splitlines()[0]
                 break
             if proc.poll() is not None:
+                if a.shutdown and "host" in result:
+                    result["poweroff"] = now - started - result["host"]
                 if "host" not in result:
                     result["error"] = f"QEMU exited ({proc.returncode}) before all services were up: " + \
                         proc.stderr.read().decode(errors="replace").strip()[-300:]
@@ -243,6 +259,8 @@ def boot(a, system, initrd, serial, boot_index):
             if now > deadline:
                 if "host" not in result:
                     result["error"] = f"no ALL-UP line after {a.timeout:.0f} s"
+                elif a.shutdown:
+                    result["error"] = "QEMU still running 60 s after poweroff"
                 break
             time.sleep(0.005)
     finally:
@@ -310,6 +328,10 @@ def main():
     p.add_argument("--ostler", required=True)
     p.add_argument("--busybox", required=True)
     p.add_argument("--svc", required=True)
+    p.add_argument("--svc-poweroff", dest="svc_poweroff", help="the dummy service that powers off at all-up")
+    p.add_argument("--shutdown", action="store_true",
+                   help="also measure the shutdown: the last service up runs /sbin/poweroff, and the figure is the "
+                        "host wall time from its ALL-UP line to QEMU's exit (systems: ostler, s6, busybox)")
     p.add_argument("--runit", required=True)
     p.add_argument("--runsvdir", required=True)
     p.add_argument("--runsv", required=True)
@@ -326,7 +348,7 @@ def main():
 
     images = {}
     for s in systems:
-        root = base_root(a.work, s, a.busybox, a.svc, names)
+        root = base_root(a.work, s, a.busybox, a.svc_poweroff if a.shutdown else a.svc, names)
         BUILDERS[s](root, names, a)
         if a.mark_init:
             os.rename(os.path.join(root, "init"), os.path.join(root, "init.real"))
@@ -411,6 +433,17 @@ def main():
         for s in PEERS + ["floor"]:
             if s in med:
                 print(f"  vs {s:8} guest {med['ostler'][0] / med[s][0]:5.2f}   host {med['ostler'][1] / med[s][1]:5.2f}")
+    if a.shutdown:
+        print("\nshutdown: host wall time from ALL-UP (the last service runs /sbin/poweroff) to QEMU's exit")
+        down = {s: [r["poweroff"] for r in ok_boots[s] if "poweroff" in r] for s in systems}
+        for s in systems:
+            if down[s]:
+                d = summary(down[s])
+                print(f"  {TITLES[s]:38} median {d[0]:6.3f} s  (min {d[1]:.3f}, max {d[2]:.3f})")
+        if down.get("ostler"):
+            for s in PEERS:
+                if down.get(s):
+                    print(f"  ratio ostler / {s}: {statistics.median(down['ostler']) / statistics.median(down[s]):.2f}")
     print(f"\nhost load average before / after: {' '.join(load_before)} / "
           f"{' '.join(open('/proc/loadavg').read().split()[:3])} ({os.cpu_count()} CPUs)")
     if contention:

@@ -87,6 +87,12 @@ int main(int argc, char **argv) {
                      name);
             console(line);
             close(done);
+#ifdef BENCH_POWEROFF
+            /* --shutdown: the machine goes down as soon as it is all up. */
+            console("POWEROFF-START\n");
+            execl("/sbin/poweroff", "poweroff", (char *)0);
+            fail(name, "exec /sbin/poweroff");
+#endif
         }
     }
     flock(lock, LOCK_UN);
