@@ -6,8 +6,25 @@ use std::process::Command;
 use util::*;
 
 const SUBCOMMANDS: &[&str] = &[
-    "svscan", "supervise", "svc", "svstat", "svwait", "svscanctl", "init", "stage2", "poweroff", "reboot", "halt",
-    "shutdown", "rc", "service", "analyze", "log", "logs", "tai64nlocal", "image",
+    "svscan",
+    "supervise",
+    "svc",
+    "svstat",
+    "svwait",
+    "svscanctl",
+    "init",
+    "stage2",
+    "poweroff",
+    "reboot",
+    "halt",
+    "shutdown",
+    "rc",
+    "service",
+    "analyze",
+    "log",
+    "logs",
+    "tai64nlocal",
+    "image",
 ];
 
 #[test]
