@@ -78,7 +78,7 @@ pub fn block_sigchld() {
 pub fn await_child_signal(deadline: Instant) {
     let left = deadline.saturating_duration_since(Instant::now());
     let timeout =
-        libc::timespec { tv_sec: left.as_secs() as libc::time_t, tv_nsec: left.subsec_nanos() as libc::c_long };
+        libc::timespec { tv_sec: left.as_secs() as _, tv_nsec: left.subsec_nanos() as _ };
     let mut set = SigSet::empty();
     set.add(Signal::SIGCHLD);
     // SAFETY: sigtimedwait reads the set and the timeout we own; a null info is allowed.

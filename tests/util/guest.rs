@@ -256,7 +256,7 @@ impl Guest {
         let mut socket = std::os::unix::net::UnixStream::connect(self.tree.join("monitor.sock"))
             .unwrap_or_else(|e| panic!("unable to reach QEMU's monitor: {e}"));
         socket.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        let mut until_prompt = |socket: &mut std::os::unix::net::UnixStream| {
+        let until_prompt = |socket: &mut std::os::unix::net::UnixStream| {
             let mut seen = Vec::new();
             let mut buffer = [0u8; 512];
             while !String::from_utf8_lossy(&seen).contains("(qemu) ") {
