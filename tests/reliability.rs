@@ -129,36 +129,33 @@ fn a_logger_killed_fifty_times_loses_no_line() {
     let tree = TempTree::new("logger");
     let scan = tree.dir("scan");
     let out = tree.join("out");
-    let total = 100_000;
+    let (bursts, burst) = (50, 2000);
+    let total = bursts * burst;
     let done = tree.join("writer-done");
-    // About 1300 lines a second in bursts of 400, for the 75 or so seconds the kills take (the
-    // logger comes back a second after each kill: s6's pacing for a service that never notified).
+    // The writer writes burst N once the test creates go-N. The test kills the logger only when
+    // every line released so far is in the file — then no line is inside `cat` itself (read but
+    // not yet written), which no pipe can save — and releases the next burst right after the
+    // kill, so it is written while the logger is dead and restarting (a second: s6's pacing for
+    // a service that never notified). What this test checks is the pipe: all of it must come
+    // through.
     let writer = tree.service(
         "scan/writer",
-        &format!("#!/bin/sh\ni=0\nwhile [ $i -lt {total} ]; do i=$((i+1)); echo $i; [ $((i % 400)) = 0 ] && sleep 0.3; done\n: > {}\nexec sleep 1000", done.display()),
+        &format!(
+            "#!/bin/sh\ni=0\nb=0\nwhile [ $b -lt {bursts} ]; do\n  while [ ! -e {go}-$b ]; do sleep 0.01; done\n  j=0\n  while [ $j -lt {burst} ]; do i=$((i+1)); j=$((j+1)); echo $i; done\n  b=$((b+1))\ndone\n: > {}\nexec sleep 1000",
+            done.display(),
+            go = tree.join("go").display()
+        ),
     );
     let logger = tree.service("scan/writer/log", &format!("#!/bin/sh\nexec cat >> {}", out.display()));
     let mut procs = Processes::new();
     start_scanner(&mut procs, &scan, &[], &tree.join("err"));
     wait_until("pair up", LONG, || is_up(&writer) && is_up(&logger));
     let mut previous = 0;
-    let mut killed_at = 0;
-    for _ in 0..50 {
+    for released in 0..bursts {
         let pid = wait_up(&logger, previous, LONG);
-        // Kill when the new logger has caught up and sits idle between two bursts of the
-        // writer: then no line is inside `cat` itself (read but not yet written), which no
-        // pipe can save. What this test checks is the pipe: every line the writer wrote while
-        // the logger was dead or restarting must come through.
-        wait_until("the new logger to catch up and idle", Duration::from_secs(60), || {
-            let count = line_count(&out);
-            if !count.is_multiple_of(400) || count <= killed_at {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(30));
-            line_count(&out) == count
-        });
-        killed_at = line_count(&out);
+        wait_until("the logger to catch up", Duration::from_secs(60), || line_count(&out) == released * burst);
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+        std::fs::write(tree.join(format!("go-{released}")), "").unwrap();
         previous = pid;
     }
     wait_until("the writer to finish", Duration::from_secs(180), || done.exists());
