@@ -76,6 +76,12 @@ pub fn change(layout: &Layout, db: &Db, change: &Change) -> u8 {
             }
         }
     }
+    if change.dry_run {
+        // A plan changes nothing: no lock, nothing written, a read-only run directory will do.
+        let state = State::load(layout);
+        let mut run = Run::new(layout, db, change.direction, change);
+        return run.go(&atoms, &mut state.clone());
+    }
     if let Err(e) = std::fs::create_dir_all(layout.rc_dir()) {
         eprintln!("ostler rc: unable to create {}: {e}; is it writable (root)?", layout.rc_dir().display());
         return exit::LIVE;
@@ -229,8 +235,12 @@ impl<'a> Run<'a> {
         if rescan {
             let _ = ostler_supervise::client::write_control(&self.layout.scan_dir, ".s6-svscan", "ostler svscan", b"a");
         }
-        let ready: Vec<String> =
+        let mut ready: Vec<String> =
             self.tracks.iter().filter(|(_, t)| matches!(t.step, Step::Waiting(0))).map(|(n, _)| n.clone()).collect();
+        // Each start takes a moment (a fork and an exec): the heads of the longest chains go
+        // first, since everything behind them waits on them.
+        let heights = self.heights(&todo);
+        ready.sort_by_key(|name| std::cmp::Reverse(heights.get(name).copied().unwrap_or(0)));
         for name in ready {
             self.start(&name, state);
         }
@@ -282,6 +292,49 @@ impl<'a> Run<'a> {
             println!("{word} {name} ({kind}){after}");
         }
         0
+    }
+
+    /// For each service of the change, the number of services on the longest chain that waits
+    /// on it (itself included).
+    fn heights(&self, todo: &BTreeSet<String>) -> BTreeMap<String, usize> {
+        let mut heights: BTreeMap<String, usize> = BTreeMap::new();
+        // Waiting edges point from a service to its neighbours; the height follows them back.
+        let waiting_on = |name: &str| -> Vec<String> {
+            match self.direction {
+                Direction::Up => self.db.dependents(name),
+                Direction::Down { .. } => {
+                    self.db.services.get(name).map(|s| s.dependencies.iter().cloned().collect()).unwrap_or_default()
+                }
+            }
+        };
+        fn visit(
+            name: &str,
+            todo: &BTreeSet<String>,
+            next: &dyn Fn(&str) -> Vec<String>,
+            heights: &mut BTreeMap<String, usize>,
+            depth: usize,
+        ) -> usize {
+            if let Some(h) = heights.get(name) {
+                return *h;
+            }
+            // The model has no cycles; the depth bound only guards against a broken one.
+            let below = if depth > todo.len() {
+                0
+            } else {
+                next(name)
+                    .iter()
+                    .filter(|n| todo.contains(*n))
+                    .map(|n| visit(n, todo, next, heights, depth + 1))
+                    .max()
+                    .unwrap_or(0)
+            };
+            heights.insert(name.to_string(), below + 1);
+            below + 1
+        }
+        for name in todo {
+            visit(name, todo, &waiting_on, &mut heights, 0);
+        }
+        heights
     }
 
     /// How many neighbours `name` waits for.

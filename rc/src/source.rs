@@ -73,10 +73,10 @@ pub fn read_all(dir: &Path) -> std::io::Result<BTreeMap<String, Raw>> {
 fn read_one(name: &str, dir: &Path) -> Raw {
     let text = |file: &str| std::fs::read_to_string(dir.join(file)).ok();
     let trimmed = |file: &str| text(file).map(|t| t.trim().to_string());
+    let kind = trimmed("type");
     Raw {
         name: name.to_string(),
         dir: dir.to_path_buf(),
-        kind: trimmed("type"),
         dependencies: names(dir, "dependencies"),
         contents: names(dir, "contents"),
         producer_for: trimmed("producer-for").filter(|t| !t.is_empty()),
@@ -86,7 +86,10 @@ fn read_one(name: &str, dir: &Path) -> Raw {
         timeout_up: trimmed("timeout-up"),
         timeout_down: trimmed("timeout-down"),
         log: if dir.join("log").is_file() { trimmed("log") } else { None },
-        fingerprint: fingerprint(dir),
+        // Only a longrun's definition is compared on reload (a oneshot that is up stays up):
+        // reading every file of every oneshot and bundle would slow check and -n for nothing.
+        fingerprint: if kind.as_deref() == Some("longrun") { fingerprint(dir) } else { 0 },
+        kind,
     }
 }
 
