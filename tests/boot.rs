@@ -29,7 +29,8 @@ fn minimal_image_boots_to_a_root_login_and_powers_off() {
     // Every default longrun, and the logger of those that have one, is up.
     for name in default_longruns() {
         let mut services = vec![name.clone()];
-        if source_tree().join("skel/etc/ostler/sv").join(&name).join("log").is_dir() {
+        // A `log/` directory or a `log` companion file: either way the logger is NAME/log.
+        if source_tree().join("skel/etc/ostler/sv").join(&name).join("log").exists() {
             services.push(format!("{name}/log"));
         }
         for service in services {
@@ -40,6 +41,24 @@ fn minimal_image_boots_to_a_root_login_and_powers_off() {
 
     let pid1 = guest.sh("tr '\\0' ' ' < /proc/1/cmdline");
     assert!(pid1.contains("ostler") && pid1.contains("svscan") && pid1.contains("/run/service"), "PID 1 is {pid1:?}");
+
+    // The catch-all logger keeps what the console showed, as an s6-log directory with stamps.
+    let first = guest.sh("head -c 1 /run/ostler/uncaught-logs/current");
+    assert_eq!(first, "@", "uncaught-logs/current does not start with a TAI64N label");
+    let complete = guest.sh("ostler logs /run/ostler/uncaught-logs | grep -c 'boot complete'");
+    assert_eq!(complete.lines().last(), Some("1"), "{complete}");
+
+    // syslogd's log companion: ostler log, as the unprivileged `log` user, in s6-log's layout.
+    let logger = guest.sh("ostler svstat /run/service/syslogd/log");
+    let logger_pid = svstat_pid(&logger).unwrap_or_else(|| panic!("no logger pid in {logger:?}"));
+    assert_eq!(guest.sh(&format!("stat -c %U /proc/{logger_pid}")), "log", "the logger runs as root");
+    guest.sh("logger -t boottest hello-from-the-boot-test");
+    guest.sh_until(
+        "the line in syslogd's log",
+        COMMAND,
+        "ostler logs syslogd | grep -c hello-from-the-boot-test",
+        |out| out.lines().last().is_some_and(|n| n.trim() != "0"),
+    );
 
     let mode = guest.sh("stat -c %a /run/ostler");
     assert_eq!(mode, "700", "/run/ostler mode");

@@ -184,14 +184,22 @@ fn copy_recursive(from: &Path, to: &Path) -> std::io::Result<()> {
     }
 }
 
-/// A generated log companion: `ostler log` into its directory, ready once it runs.
+/// The unprivileged user log companions run as, when the system has one.
+pub const LOG_USER: &str = "log";
+
+/// A generated log companion: `ostler log` into its directory, ready once it runs. As the
+/// `log` user (owning the directory) when `/etc/passwd` has one, else as root.
 fn write_log_companion(dir: &Path, log_dir: &Path) -> std::io::Result<()> {
     let ostler = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/bin/ostler"));
+    let (ostler, log_dir) = (ostler.display(), log_dir.display());
+    let has_user = nix::unistd::User::from_name(LOG_USER).ok().flatten().is_some();
+    let start = if has_user {
+        format!("chown {LOG_USER}:{LOG_USER} '{log_dir}' || exit 111\nexec '{ostler}' setuidgid {LOG_USER} '{ostler}'")
+    } else {
+        format!("exec '{ostler}'")
+    };
     let run = format!(
-        "#!/bin/sh\n# Made by ostler rc from the service's `log` file.\nmkdir -p '{}' || exit 111\nexec '{}' log -d 3 t '{}'\n",
-        log_dir.display(),
-        ostler.display(),
-        log_dir.display()
+        "#!/bin/sh\n# Made by ostler rc from the service's `log` file.\nmkdir -p '{log_dir}' || exit 111\n{start} log -d 3 t '{log_dir}'\n"
     );
     let path = dir.join("run");
     std::fs::write(&path, run)?;

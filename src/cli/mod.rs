@@ -26,6 +26,7 @@ pub struct Ostler {
 pub enum Command {
     Svscan(supervision::SvscanArgs),
     Supervise(supervision::SuperviseArgs),
+    Setuidgid(supervision::SetuidgidArgs),
     Svc(clients::SvcArgs),
     Svstat(clients::SvstatArgs),
     Svwait(clients::SvwaitArgs),
@@ -62,6 +63,7 @@ pub fn run(ostler: Ostler) -> u8 {
     match ostler.command {
         Command::Svscan(args) => supervision::svscan(args),
         Command::Supervise(args) => supervision::supervise(args),
+        Command::Setuidgid(args) => supervision::setuidgid(args),
         Command::Svc(args) => clients::svc(args),
         Command::Svstat(args) => clients::svstat(args),
         Command::Svwait(args) => clients::svwait(args),
@@ -110,6 +112,7 @@ const ALIASES: &[(&str, &str)] = &[
     ("s6-svstat", "svstat"),
     ("s6-svwait", "svwait"),
     ("s6-svscanctl", "svscanctl"),
+    ("s6-setuidgid", "setuidgid"),
     ("s6-log", "log"),
     ("s6-tai64nlocal", "tai64nlocal"),
 ];

@@ -75,3 +75,18 @@ pub fn svscan(args: SvscanArgs) -> u8 {
         builtins: Some(super::builtin_services),
     })
 }
+
+/// Run a program as a user (s6-setuidgid's role): its uid, its group as the only group, then
+/// exec. A service's run uses it to drop root, e.g. `exec ostler setuidgid log ostler log …`.
+#[derive(clap::Args, Debug)]
+pub struct SetuidgidArgs {
+    /// The user (a name from /etc/passwd).
+    pub user: String,
+    /// The program and its arguments.
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub program: Vec<String>,
+}
+
+pub fn setuidgid(args: SetuidgidArgs) -> u8 {
+    ostler_supervise::setuidgid::run(&args.user, &args.program)
+}

@@ -5,13 +5,15 @@
 //! - [`supervise::run`]: the `ostler supervise DIR` process, one supervisor;
 //! - [`scan`]: the scanner, which runs the supervisors in its own process (or spawns a
 //!   supervisor program per service, such as s6-supervise);
-//! - [`client`]: svc, svstat, svwait, svscanctl.
+//! - [`client`]: svc, svstat, svwait, svscanctl;
+//! - [`setuidgid`]: run a program as a user (s6-setuidgid's role).
 #![deny(missing_docs)]
 
 pub mod client;
 pub mod error;
 mod say;
 pub mod scan;
+pub mod setuidgid;
 pub mod supervise;
 pub mod supervisor;
 mod sys;
