@@ -10,12 +10,14 @@
 //! - [`lock`]: fcntl whole-file locks, the kind s6's tools test;
 //! - [`mountinfo`]: the mount points `/proc/self/mountinfo` lists;
 //! - [`paths`]: the runtime paths of a booted system (design.md's contract);
+//! - [`console`]: a line on /dev/console, whatever happens;
 //! - [`atomic`]: write `NAME.new`, then rename it over `NAME`;
 //! - [`timeline`]: the boot timeline the service manager writes and `ostler analyze` reads;
 //! - [`signame`]: signal names as s6 prints and reads them.
 #![deny(missing_docs)]
 
 pub mod atomic;
+pub mod console;
 pub mod death_tally;
 pub mod error;
 pub mod fifodir;

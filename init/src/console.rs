@@ -1,7 +1,5 @@
 //! Writing to the console from PID 1: never panics, never fails the boot.
 
-use std::io::Write;
-
 /// The system console, opened afresh for each message so it works before and after /dev is
 /// mounted.
 pub struct Console {
@@ -27,24 +25,5 @@ impl Console {
 
 /// Writes to /dev/console, or to stderr when the console cannot be opened; errors ignored.
 pub fn write_console(text: &str) {
-    match std::fs::OpenOptions::new().write(true).custom_flags_noctty().open("/dev/console") {
-        Ok(mut console) => {
-            let _ = console.write_all(text.as_bytes());
-        }
-        Err(_) => {
-            let _ = std::io::stderr().write_all(text.as_bytes());
-        }
-    }
-}
-
-trait NoCtty {
-    fn custom_flags_noctty(&mut self) -> &mut Self;
-}
-
-impl NoCtty for std::fs::OpenOptions {
-    fn custom_flags_noctty(&mut self) -> &mut Self {
-        use std::os::unix::fs::OpenOptionsExt;
-        // Opening a tty without O_NOCTTY could make it our controlling terminal.
-        self.custom_flags(libc::O_NOCTTY)
-    }
+    ostler_core::console::write(text);
 }

@@ -52,6 +52,13 @@ pub struct Change {
     pub limit: Option<Duration>,
 }
 
+impl Change {
+    /// A plain change of `names` (no prune, no dry run, no time limit).
+    pub fn plain(names: Vec<String>, direction: Direction, verbose: bool) -> Change {
+        Change { names, direction, prune: false, dry_run: false, verbose, limit: None }
+    }
+}
+
 /// Exit codes.
 pub mod exit {
     /// A service failed.

@@ -59,36 +59,15 @@ pub fn apply(layout: &Layout, db: &Db, verbose: bool) -> u8 {
     if !plan.changed.is_empty() {
         let changed: BTreeSet<String> = plan.changed.iter().cloned().collect();
         // Down with what depends on them, then everything back up from the new definitions.
-        let down = Change {
-            names: changed.iter().cloned().collect(),
-            direction: Direction::Down { essential_too: true },
-            prune: false,
-            dry_run: false,
-            verbose,
-            limit: None,
-        };
+        let down = Change::plain(changed.iter().cloned().collect(), Direction::Down { essential_too: true }, verbose);
         code = code.max(engine::change(layout, db, &down));
         let again: BTreeSet<String> =
             db.down_closure(&changed).into_iter().filter(|n| state.up.contains_key(n)).collect();
-        let up = Change {
-            names: again.into_iter().collect(),
-            direction: Direction::Up,
-            prune: false,
-            dry_run: false,
-            verbose,
-            limit: None,
-        };
+        let up = Change::plain(again.into_iter().collect(), Direction::Up, verbose);
         code = code.max(engine::change(layout, db, &up));
     }
     if !plan.added.is_empty() {
-        let up = Change {
-            names: plan.added.clone(),
-            direction: Direction::Up,
-            prune: false,
-            dry_run: false,
-            verbose,
-            limit: None,
-        };
+        let up = Change::plain(plan.added.clone(), Direction::Up, verbose);
         code = code.max(engine::change(layout, db, &up));
     }
     code

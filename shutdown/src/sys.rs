@@ -3,36 +3,13 @@
 //! writing to the console.
 
 use nix::sys::signal::{SigSet, Signal};
-use std::io::Write;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::process::{Child, ExitStatus};
 use std::time::{Duration, Instant};
 
-/// Writes a line to /dev/console (stderr when there is none); never fails, never blocks long:
-/// the console is a tty, or a serial line the kernel drains.
+/// Writes a line to /dev/console (stderr when there is none); never fails.
 pub fn console(text: &str) {
-    let line = format!("ostler: {text}\n");
-    let opened = std::fs::OpenOptions::new().write(true).custom_flags_noctty().open("/dev/console");
-    match opened {
-        Ok(mut console) => {
-            let _ = console.write_all(line.as_bytes());
-        }
-        Err(_) => {
-            let _ = std::io::stderr().write_all(line.as_bytes());
-        }
-    }
-}
-
-trait NoCtty {
-    fn custom_flags_noctty(&mut self) -> &mut Self;
-}
-
-impl NoCtty for std::fs::OpenOptions {
-    fn custom_flags_noctty(&mut self) -> &mut Self {
-        use std::os::unix::fs::OpenOptionsExt;
-        // Without O_NOCTTY the console could become our controlling terminal.
-        self.custom_flags(libc::O_NOCTTY)
-    }
+    ostler_core::console::write(&format!("ostler: {text}\n"));
 }
 
 /// Waits for `child` until `limit` has passed; kills it then (and reaps it). `None` when it
@@ -77,8 +54,7 @@ pub fn block_sigchld() {
 /// Waits until a child changes state or `deadline` passes (SIGCHLD must be blocked).
 pub fn await_child_signal(deadline: Instant) {
     let left = deadline.saturating_duration_since(Instant::now());
-    let timeout =
-        libc::timespec { tv_sec: left.as_secs() as _, tv_nsec: left.subsec_nanos() as _ };
+    let timeout = libc::timespec { tv_sec: left.as_secs() as _, tv_nsec: left.subsec_nanos() as _ };
     let mut set = SigSet::empty();
     set.add(Signal::SIGCHLD);
     // SAFETY: sigtimedwait reads the set and the timeout we own; a null info is allowed.
