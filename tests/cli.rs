@@ -12,6 +12,7 @@ const SUBCOMMANDS: &[&str] = &[
     "svstat",
     "svwait",
     "svscanctl",
+    "setuidgid",
     "init",
     "stage2",
     "poweroff",
