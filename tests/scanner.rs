@@ -166,3 +166,23 @@ fn a_second_scanner_on_the_same_directory_exits_100() {
     let (code, _, _) = cmd(Command::new(require("s6-svscan")).arg(&scan));
     assert_eq!(code, 100, "s6-svscan must see ostler's lock");
 }
+
+#[test]
+fn a_service_whose_link_left_is_stopped_and_its_status_says_so() {
+    // As with s6-supervise, which lives inside its directory: the link goes, the prune stops
+    // the service, and supervise/status in the real directory records it.
+    let tree = TempTree::new("unlinked");
+    let scan = tree.dir("scan");
+    let real = tree.service("live/a", "#!/bin/sh\nexec sleep 1000");
+    std::os::unix::fs::symlink(&real, scan.join("a")).unwrap();
+    let mut procs = Processes::new();
+    start_scanner(&mut procs, &scan, &[], &tree.join("err"));
+    wait_until("a up", LONG, || is_up(&real));
+    let pid = status_pid(&real);
+    std::fs::remove_file(scan.join("a")).unwrap();
+    assert_eq!(s6_svscanctl(&scan, "an"), 0);
+    wait_until("the process gone", LONG, || !alive(pid as i32));
+    wait_until("the status written", LONG, || !is_up(&real));
+    let err = std::fs::read_to_string(tree.join("err")).unwrap_or_default();
+    assert!(!err.contains("unable to open"), "{err}");
+}

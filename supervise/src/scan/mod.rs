@@ -501,7 +501,10 @@ impl Scanner {
             }
         };
         let slot = match &self.options.supervisor_program {
-            None => match Supervisor::start(PROGRAM, Path::new(&name), name.clone(), stdio, self.options.builtins) {
+            // The directory itself, not its name in the scan directory: a supervisor keeps
+            // writing its supervise/ when the link leaves the scan directory before a prune,
+            // as s6-supervise does from inside its directory.
+            None => match Supervisor::start(PROGRAM, &resolved(&name), name.clone(), stdio, self.options.builtins) {
                 Ok(supervisor) => Slot::Internal(Box::new(supervisor)),
                 Err(e) => {
                     say!("{PROGRAM}: warning: unable to supervise {name}: {e}; trying again in a second");
@@ -641,4 +644,10 @@ fn exec_in_place(path: &str) -> nix::errno::Errno {
 fn crash() -> u8 {
     let _ = exec_in_place(".s6-svscan/crash");
     111
+}
+
+/// Where a scan-directory entry really is (its link followed), or the name itself when that
+/// cannot be known.
+fn resolved(name: &str) -> std::path::PathBuf {
+    std::fs::canonicalize(name).unwrap_or_else(|_| std::path::PathBuf::from(name))
 }
