@@ -242,12 +242,13 @@ impl Journal {
         self.write_header(0, marks)
     }
 
-    /// Drops the processed prefix once it is large: `rest` (the unprocessed bytes, an
-    /// unfinished line) moves to the front. Each step leaves a header that a restart can
-    /// finish from.
-    pub fn compact(&mut self, rest: &[u8]) -> io::Result<()> {
+    /// Drops the processed prefix once it is large (or at once when `now`, to give back
+    /// space): `rest` (the unprocessed bytes, an unfinished line) moves to the front. Each step
+    /// leaves a header that a restart can finish from.
+    pub fn compact(&mut self, rest: &[u8], now: bool) -> io::Result<()> {
         let processed = self.start - DATA_START;
-        if processed < COMPACT_AT || rest.len() as u64 > processed || self.unprocessed() != rest.len() as u64 {
+        let threshold = if now { 1 } else { COMPACT_AT };
+        if processed < threshold || rest.len() as u64 > processed || self.unprocessed() != rest.len() as u64 {
             return Ok(());
         }
         let marks = self.marks.clone();
@@ -353,7 +354,7 @@ mod tests {
         journal.append(&big).unwrap();
         journal.append(b"\nunfinished").unwrap();
         journal.commit(COMPACT_AT + 1, &[mark(1)]).unwrap();
-        journal.compact(b"unfinished").unwrap();
+        journal.compact(b"unfinished", false).unwrap();
         assert_eq!(journal.file.metadata().unwrap().len(), DATA_START + 10);
         drop(journal);
         let (journal, _) = Journal::open(&dir.0).unwrap();

@@ -274,7 +274,7 @@ struct Since {
 
 impl Since {
     fn new(since: Option<Tain>, end: Tain) -> Since {
-        Since { since, keeping: since.map_or(true, |since| since <= end) }
+        Since { since, keeping: since.is_none_or(|since| since <= end) }
     }
 
     fn keeps(&mut self, line: &[u8]) -> bool {

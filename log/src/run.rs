@@ -36,8 +36,9 @@ const READ_CHUNK: usize = 64 * 1024;
 /// Processed bytes at the front of the memory buffer before it is compacted.
 const COMPACT_MEMORY: usize = 64 * 1024;
 
-/// How the logger runs, besides its script.
-#[derive(Debug, Default)]
+/// How the logger runs, besides its script. The default is s6-log's: warnings on, SIGTERM
+/// stops it, lines cut after 8192 bytes.
+#[derive(Debug)]
 pub struct Options {
     /// `-d`: write a newline here once the logdirs are open, then close it.
     pub readiness: Option<OwnedFd>,
@@ -49,6 +50,12 @@ pub struct Options {
     pub line_limit: usize,
 }
 
+impl Default for Options {
+    fn default() -> Self {
+        Options { readiness: None, verbosity: Verbosity::Normal, protect: false, line_limit: 8192 }
+    }
+}
+
 /// Runs a logger over `input` until it ends (or SIGTERM / SIGHUP); returns the exit code. The
 /// calling thread's signal mask gets SIGTERM, SIGHUP, SIGALRM and SIGCHLD blocked, and
 /// SIGPIPE and SIGXFSZ are ignored: run it in a process (or forked child) of its own.
@@ -56,7 +63,7 @@ pub fn run(script: Script, input: OwnedFd, options: Options) -> u8 {
     match Logger::start(script, input, options) {
         Ok(mut logger) => logger.run(),
         Err(e) => {
-            eprintln!("ostler log: fatal: {e}");
+            crate::voice::say(format_args!("ostler log: fatal: {e}"));
             e.exit_code()
         }
     }
@@ -183,7 +190,15 @@ impl Logger {
     fn run(&mut self) -> u8 {
         loop {
             let now = Instant::now();
+            if self.retry_at.is_some_and(|at| at <= now) {
+                // Due: this turn retries the ingest or the commit that failed.
+                self.retry_at = None;
+            }
             for logdir in &mut self.sinks.logdirs {
+                if self.in_flight == 0 {
+                    // A rotation asked for by SIGALRM, or left wanted by the last batch.
+                    logdir.begin_rotation();
+                }
                 logdir.advance(now);
             }
             if self.in_flight > 0 {
@@ -209,7 +224,7 @@ impl Logger {
     }
 
     fn retry_due(&self, now: Instant) -> bool {
-        self.retry_at.map_or(true, |at| at <= now)
+        self.retry_at.is_none_or(|at| at <= now)
     }
 
     /// Runs the script over whole lines; returns the input bytes taken (0: no whole line).
@@ -289,7 +304,7 @@ impl Logger {
         self.in_flight = 0;
         self.retry_at = None;
         if let Some(journal) = &mut self.journal {
-            if let Err(e) = journal.compact(&self.data[self.head..]) {
+            if let Err(e) = journal.compact(&self.data[self.head..], false) {
                 self.voice.warn(format_args!("unable to compact {}: {}", journal.path().display(), describe(&e)));
             }
         }
@@ -346,7 +361,7 @@ impl Logger {
         let mut code = 0;
         for logdir in &mut self.sinks.logdirs {
             if let Err(e) = logdir.finish() {
-                eprintln!("ostler log: fatal: {e}");
+                crate::voice::say(format_args!("ostler log: fatal: {e}"));
                 code = 111;
             }
         }
@@ -455,6 +470,8 @@ impl Logger {
                     return self.ingest_read(now);
                 }
                 Err(e) => {
+                    // Out of space: give back what the journal holds already processed.
+                    let _ = journal.compact(&self.data[self.head..], true);
                     let what = journal.path().display().to_string();
                     self.failed(now, "write", &what, &e);
                     return;

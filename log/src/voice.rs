@@ -17,14 +17,21 @@ impl Verbosity {
     /// A problem the logger works around (and retries).
     pub fn warn(self, message: std::fmt::Arguments) {
         if self >= Verbosity::Normal {
-            eprintln!("ostler log: warning: {message}");
+            say(format_args!("ostler log: warning: {message}"));
         }
     }
 
     /// A normal event worth a line with `-v`.
     pub fn info(self, message: std::fmt::Arguments) {
         if self >= Verbosity::Verbose {
-            eprintln!("ostler log: info: {message}");
+            say(format_args!("ostler log: info: {message}"));
         }
     }
+}
+
+/// One line on standard error, in one write. Unlike `eprintln!`, a failing standard error
+/// (full, or past a file-size limit, which is when there is most to say) is not a panic.
+pub fn say(message: std::fmt::Arguments) {
+    let line = format!("{message}\n");
+    let _ = crate::sys::write_all_fd(crate::sys::borrow_std(2), line.as_bytes());
 }

@@ -63,7 +63,7 @@ pub struct LogArgs {
 
     /// The logging script: directives as described above, such as `n20 s1000000 t ./main`.
     /// Put `--` first when the first directive starts with `-`.
-    #[arg(value_name = "SCRIPT", required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(value_name = "SCRIPT", required = true, trailing_var_arg = true)]
     pub script: Vec<OsString>,
 }
 

@@ -188,7 +188,7 @@ impl Logdir {
 
     /// Whether the next line may be added to this logdir's batch.
     pub fn accepts(&self) -> bool {
-        self.current.is_some() && self.retry_at.is_none() && !(self.rotate_wanted && !self.phase.is_idle())
+        self.current.is_some() && self.retry_at.is_none() && (!self.rotate_wanted || self.phase.is_idle())
     }
 
     /// Adds output for the batch; returns true when `current` is then due for rotation,
