@@ -331,7 +331,9 @@ impl Logger {
         for (spec, content) in &mut self.sinks.status {
             if let Some(content) = content.take() {
                 if let Err(e) = ostler_core::atomic::write(&spec.path, &content, 0o666) {
-                    self.voice.warn(format_args!("{e}"));
+                    let reason =
+                        e.errno().map_or_else(|| e.to_string(), |n| nix::errno::Errno::from_raw(n).desc().into());
+                    self.voice.warn(format_args!("unable to write the status file {}: {reason}", spec.path.display()));
                 }
             }
         }
