@@ -85,7 +85,10 @@ impl Logdir {
                 Phase::Step(step) => *step,
                 Phase::Processing(child) => match child.try_wait() {
                     Ok(None) => return,
-                    Ok(Some(status)) if status.success() => Step::MarkProcessed,
+                    Ok(Some(status)) if status.success() => {
+                        self.phase = Phase::Step(Step::MarkProcessed);
+                        continue;
+                    }
                     Ok(Some(status)) => {
                         let delay = self.spec.rotation.retry_ms;
                         self.voice.warn(format_args!(
@@ -97,7 +100,7 @@ impl Logdir {
                         continue;
                     }
                     Err(e) => {
-                        self.failed(now, "wait for the processor in", ".", &e);
+                        self.failed(now, "wait for the processor in", "", &e);
                         return;
                     }
                 },
@@ -145,7 +148,7 @@ impl Logdir {
                 Ok(Phase::Idle)
             }
             Step::Spawn => {
-                let child = self.spawn().map_err(|e| ("run the processor for", e))?;
+                let child = self.spawn().map_err(|e| ("", e))?;
                 Ok(Phase::Processing(child))
             }
             Step::MarkProcessed => {
@@ -280,7 +283,7 @@ impl Step {
             Step::OpenCurrent => "open",
             Step::MarkPrevious => "mark complete",
             Step::ArchivePrevious | Step::ArchiveProcessed => "archive",
-            Step::Spawn => "start",
+            Step::Spawn => "run the processor in",
             Step::DropPrevious => "remove",
         }
     }
