@@ -212,6 +212,29 @@ fn wait_contains(path: &Path, needle: &str) {
     });
 }
 
+/// Asserts equal bytes, showing where they first differ.
+fn assert_same_bytes(ours: &[u8], theirs: &[u8], what: &str) {
+    if ours == theirs {
+        return;
+    }
+    let at = ours.iter().zip(theirs).position(|(a, b)| a != b).unwrap_or(ours.len().min(theirs.len()));
+    let around =
+        |bytes: &[u8]| String::from_utf8_lossy(&bytes[at.saturating_sub(40)..(at + 40).min(bytes.len())]).into_owned();
+    panic!(
+        "{what}: ostler's {} bytes and s6's {} bytes differ at byte {at}:\n ostler: {:?}\n s6:     {:?}",
+        ours.len(),
+        theirs.len(),
+        around(ours),
+        around(theirs)
+    );
+}
+
+/// The first lines of `input`, at most `bytes` long, ending at a newline.
+fn whole_lines(input: &[u8], bytes: usize) -> &[u8] {
+    let end = input[..bytes].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    &input[..end]
+}
+
 /// Runs the same script over the same input with s6-log and with ostler, each in its own
 /// directory, and asserts the same exit code, output, alerts (prefix aside) and files.
 fn same_as_s6(script: &[&str], input: &[u8]) {
