@@ -8,6 +8,7 @@
 //! - [`fifodir`]: the `event/` fifodir: create, subscribe, notify;
 //! - [`settings`]: the small files of a service directory (`notification-fd`, `timeout-kill`…);
 //! - [`lock`]: fcntl whole-file locks, the kind s6's tools test;
+//! - [`modules_dep`]: the kernel's `modules.dep` (module files and their dependencies);
 //! - [`mountinfo`]: the mount points `/proc/self/mountinfo` lists;
 //! - [`paths`]: the runtime paths of a booted system (design.md's contract);
 //! - [`console`]: a line on /dev/console, whatever happens;
@@ -23,6 +24,7 @@ pub mod error;
 pub mod fifodir;
 pub mod letter;
 pub mod lock;
+pub mod modules_dep;
 pub mod mountinfo;
 pub mod paths;
 pub mod settings;

@@ -22,3 +22,10 @@ pub const ETC_DIR: &str = "/etc/ostler";
 pub const BOOT_COMPLETE: &str = "ostler: boot complete";
 /// The boot timeline the service manager appends to (see `timeline`).
 pub const TIMELINE: &str = "/run/ostler/timeline";
+
+/// A runtime path moved by an environment variable (`OSTLER_SCANDIR`, `OSTLER_RUNDIR`…), so the
+/// whole tree also runs unprivileged in a temporary directory; `default` when it is unset or
+/// empty.
+pub fn from_env(variable: &str, default: &str) -> std::path::PathBuf {
+    std::env::var_os(variable).filter(|v| !v.is_empty()).map_or_else(|| default.into(), Into::into)
+}

@@ -9,6 +9,7 @@
 //! needed, with a `modules.dep` that lists just them.
 
 use crate::{tree, ImageError};
+use ostler_core::modules_dep::name_of;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -81,12 +82,8 @@ pub fn populate(
 /// The module files `wanted` needs, dependencies included, as `modules.dep` names them; the
 /// error is a name it does not know.
 fn closure(dep: &str, wanted: &[String]) -> Result<BTreeSet<String>, String> {
-    let table: Vec<(&str, Vec<&str>)> = dep
-        .lines()
-        .filter_map(|line| line.split_once(':'))
-        .map(|(file, deps)| (file.trim(), deps.split_whitespace().collect()))
-        .collect();
-    let find = |name: &str| table.iter().find(|(file, _)| module_name(file) == name.replace('-', "_"));
+    let table = ostler_core::modules_dep::parse(dep);
+    let find = |name: &str| table.iter().find(|(file, _)| name_of(file) == name.replace('-', "_"));
     let mut files = BTreeSet::new();
     for name in wanted {
         let (file, deps) = find(name).ok_or_else(|| name.clone())?;
@@ -101,12 +98,6 @@ fn closure(dep: &str, wanted: &[String]) -> Result<BTreeSet<String>, String> {
         }
     }
     Ok(files)
-}
-
-/// `kernel/fs/ext4/ext4.ko` → `ext4` (with `-` as `_`, as the kernel compares them).
-fn module_name(file: &str) -> String {
-    let base = file.rsplit('/').next().unwrap_or(file);
-    base.split(".ko").next().unwrap_or(base).replace('-', "_")
 }
 
 /// The newest `/lib/modules/VERSION` that has a kernel `/boot/vmlinuz-VERSION` beside it (the

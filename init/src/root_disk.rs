@@ -259,22 +259,15 @@ mod modules {
         by_name: HashMap<String, (&'a str, Vec<&'a str>)>,
     }
 
-    /// A module's name from its file: `kernel/fs/ext4/ext4.ko(.xz)` → `ext4`, with `-` as `_`
-    /// (the kernel treats them alike).
-    pub fn name_of(file: &str) -> String {
-        let base = file.rsplit('/').next().unwrap_or(file);
-        let stem = base.split(".ko").next().unwrap_or(base);
-        stem.replace('-', "_")
-    }
+    use ostler_core::modules_dep::name_of;
 
     impl<'a> Table<'a> {
         /// Reads `path: dep dep…` lines.
         pub fn parse(text: &'a str) -> Self {
-            let mut by_name = HashMap::new();
-            for line in text.lines() {
-                let Some((file, deps)) = line.split_once(':') else { continue };
-                by_name.insert(name_of(file), (file.trim(), deps.split_whitespace().collect()));
-            }
+            let by_name = ostler_core::modules_dep::parse(text)
+                .into_iter()
+                .map(|(file, deps)| (name_of(file), (file, deps)))
+                .collect();
             Table { by_name }
         }
 

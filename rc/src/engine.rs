@@ -467,15 +467,7 @@ impl<'a> Run<'a> {
             names.push(name.clone());
             fds.push(nix::poll::PollFd::new(fd, nix::poll::PollFlags::POLLIN));
         }
-        let timeout = match deadline {
-            None => nix::poll::PollTimeout::NONE,
-            Some(at) => {
-                let millis = at.saturating_duration_since(Instant::now()).as_micros().div_ceil(1000);
-                nix::poll::PollTimeout::try_from(millis.min(i32::MAX as u128) as i32)
-                    .unwrap_or(nix::poll::PollTimeout::MAX)
-            }
-        };
-        let _ = nix::poll::poll(&mut fds, timeout);
+        let _ = nix::poll::poll(&mut fds, ostler_supervise::poll_timeout(deadline));
         fds.iter().zip(names).filter(|(fd, _)| fd.revents().is_some_and(|r| !r.is_empty())).map(|(_, n)| n).collect()
     }
 

@@ -12,6 +12,7 @@
 
 use crate::model::{Db, Kind, Service};
 use crate::source::MANAGER_FILES;
+use ostler_core::paths;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -29,13 +30,11 @@ pub struct Layout {
 impl Layout {
     /// The system's paths, or `OSTLER_DEFS`, `OSTLER_RUNDIR`, `OSTLER_SCANDIR`.
     pub fn from_env() -> Layout {
-        let dir = |name: &str, default: &str| {
-            std::env::var_os(name).filter(|v| !v.is_empty()).map_or_else(|| PathBuf::from(default), PathBuf::from)
-        };
+        let dir = paths::from_env;
         Layout {
             defs: dir("OSTLER_DEFS", "/etc/ostler/sv"),
-            run_dir: dir("OSTLER_RUNDIR", ostler_core::paths::PRIVATE_DIR),
-            scan_dir: dir("OSTLER_SCANDIR", ostler_core::paths::SCAN_DIR),
+            run_dir: dir("OSTLER_RUNDIR", paths::PRIVATE_DIR),
+            scan_dir: dir("OSTLER_SCANDIR", paths::SCAN_DIR),
         }
     }
 
@@ -111,13 +110,9 @@ pub fn prepare(layout: &Layout, db: &Db, service: &Service, down: bool) -> std::
         Some(producer) => layout.run_dir.join("sv").join(producer),
         None => dir.clone(),
     };
-    let new = !layout.scan_dir.join(top.file_name().unwrap_or_default()).exists();
-    std::fs::create_dir_all(&dir)?;
-    match (&service.source, &service.log_dir) {
-        (Some(source), _) => copy_supervisor_files(source, &dir)?,
-        (None, Some(log_dir)) => write_log_companion(&dir, log_dir)?,
-        (None, None) => {}
-    }
+    let link = layout.scan_dir.join(top.file_name().unwrap_or_default());
+    let new = !link.exists();
+    fill(service, &dir)?;
     let down_file = dir.join("down");
     if down {
         std::fs::write(&down_file, "")?;
@@ -129,21 +124,26 @@ pub fn prepare(layout: &Layout, db: &Db, service: &Service, down: bool) -> std::
     if let Some(consumer) = service.producer_for.as_ref().and_then(|c| db.services.get(c)) {
         let log = layout.service_dir(consumer);
         if !log.exists() {
-            std::fs::create_dir_all(&log)?;
-            match (&consumer.source, &consumer.log_dir) {
-                (Some(source), _) => copy_supervisor_files(source, &log)?,
-                (None, Some(log_dir)) => write_log_companion(&log, log_dir)?,
-                (None, None) => {}
-            }
+            fill(consumer, &log)?;
             std::fs::write(log.join("down"), "")?;
         }
     }
     if new {
-        let link = layout.scan_dir.join(top.file_name().unwrap_or_default());
         let _ = std::fs::remove_file(&link);
         std::os::unix::fs::symlink(&top, &link)?;
     }
     Ok((dir, new))
+}
+
+/// Makes `dir` and puts a longrun's supervisor files in it: its definition's, or for a
+/// generated log companion, the generated ones.
+fn fill(service: &Service, dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    match (&service.source, &service.log_dir) {
+        (Some(source), _) => copy_supervisor_files(source, dir),
+        (None, Some(log_dir)) => write_log_companion(dir, log_dir),
+        (None, None) => Ok(()),
+    }
 }
 
 /// Copies the files a supervisor reads (all but the service manager's) from a definition.

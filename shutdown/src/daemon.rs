@@ -58,15 +58,7 @@ pub fn run() -> u8 {
 
 fn wait_readable(fifo: &OwnedFd, deadline: Option<Instant>) {
     let mut fds = [nix::poll::PollFd::new(fifo.as_fd(), nix::poll::PollFlags::POLLIN)];
-    let timeout = match deadline {
-        None => nix::poll::PollTimeout::NONE,
-        // Rounded up, so that the loop never wakes just short of the deadline and spins.
-        Some(at) => {
-            let millis = at.saturating_duration_since(Instant::now()).as_micros().div_ceil(1000);
-            nix::poll::PollTimeout::try_from(millis.min(i32::MAX as u128) as i32).unwrap_or(nix::poll::PollTimeout::MAX)
-        }
-    };
-    let _ = nix::poll::poll(&mut fds, timeout);
+    let _ = nix::poll::poll(&mut fds, ostler_supervise::poll_timeout(deadline));
 }
 
 /// Reads what is there and returns the complete lines as commands; garbage is reported and

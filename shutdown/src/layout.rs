@@ -24,9 +24,7 @@ pub const CATCH_ALL: &str = "ostler-log";
 impl Layout {
     /// The system's paths, or the environment's overrides.
     pub fn from_env() -> Layout {
-        let dir = |name: &str, default: &str| {
-            std::env::var_os(name).filter(|v| !v.is_empty()).map_or_else(|| PathBuf::from(default), PathBuf::from)
-        };
+        let dir = paths::from_env;
         Layout {
             scan_dir: dir("OSTLER_SCANDIR", paths::SCAN_DIR),
             run_dir: dir("OSTLER_RUNDIR", paths::PRIVATE_DIR),

@@ -18,7 +18,7 @@ pub mod supervise;
 pub mod supervisor;
 mod sys;
 
-pub use sys::Builtins;
+pub use sys::{poll_timeout, Builtins};
 pub mod timing;
 
 pub use error::SuperviseError;
