@@ -78,7 +78,7 @@ pub fn apply(layout: &Layout, db: &Db, verbose: bool) -> u8 {
 fn take_down_removed(layout: &Layout, state: &State, name: &str, verbose: bool) -> u8 {
     let dir = layout.run_dir.join("sv").join(name);
     if state.up.get(name).is_some_and(|u| u.kind == Kind::Longrun) {
-        // Down first, while its supervisor still has its directory; then out of the scanner.
+        // Down first, waiting for it, then out of the scanner: the prune finds nothing running.
         let _ = std::fs::write(dir.join("down"), "");
         let listener = Listener::subscribe(std::slice::from_ref(&dir));
         let _ = ostler_supervise::client::write_control(&dir, "supervise", "ostler supervise", b"d");
