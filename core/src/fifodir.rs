@@ -57,30 +57,26 @@ pub fn is_listener(name: &[u8]) -> bool {
 /// Writes `bytes` to every listener in `dir`, in one write each; removes listeners whose
 /// reader is gone. Never blocks. A missing directory is not an error (nobody listens).
 pub fn notify(dir: &Path, bytes: &[u8]) -> Result<(), CoreError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
+    use rustix::fs::{openat, unlinkat, AtFlags, Mode, OFlags};
+    use rustix::io::Errno;
+    let fifodir = match crate::listing::open(dir) {
+        Ok(fd) => fd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(CoreError::io("read", dir, e)),
+        Err(e) => return Err(CoreError::io("open", dir, e)),
     };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        if !is_listener(name.as_encoded_bytes()) {
-            continue;
+    let listed = crate::listing::each(&fifodir, |name, _| {
+        if !is_listener(name.to_bytes()) {
+            return;
         }
-        let path = entry.path();
-        match open(&path, OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty()) {
-            Ok(fd) => {
-                if let Err(nix::errno::Errno::EPIPE) = nix::unistd::write(&fd, bytes) {
-                    let _ = std::fs::remove_file(&path);
-                }
-            }
-            Err(nix::errno::Errno::ENXIO) => {
-                let _ = std::fs::remove_file(&path);
-            }
-            Err(_) => {}
+        let gone = match openat(&fifodir, name, OFlags::WRONLY | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty()) {
+            Ok(fifo) => rustix::io::write(&fifo, bytes) == Err(Errno::PIPE),
+            Err(e) => e == Errno::NXIO,
+        };
+        if gone {
+            let _ = unlinkat(&fifodir, name, AtFlags::empty());
         }
-    }
-    Ok(())
+    });
+    listed.map_err(|e| CoreError::io("read", dir, e))
 }
 
 /// A listener FIFO in a fifodir; unsubscribes (unlinks) on drop.

@@ -14,7 +14,8 @@
 //! - [`console`]: a line on /dev/console, whatever happens;
 //! - [`atomic`]: write `NAME.new`, then rename it over `NAME`;
 //! - [`timeline`]: the boot timeline the service manager writes and `ostler analyze` reads;
-//! - [`signame`]: signal names as s6 prints and reads them.
+//! - [`signame`]: signal names as s6 prints and reads them;
+//! - [`listing`]: a directory's entries without allocating.
 #![deny(missing_docs)]
 
 pub mod atomic;
@@ -23,6 +24,7 @@ pub mod death_tally;
 pub mod error;
 pub mod fifodir;
 pub mod letter;
+pub mod listing;
 pub mod lock;
 pub mod modules_dep;
 pub mod mountinfo;

@@ -33,6 +33,8 @@ pub struct Settings {
     pub new_pid_namespace: bool,
     /// `flag-timeout-killpg`: the timeout-kill SIGKILL goes to the process group.
     pub timeout_kill_group: bool,
+    /// `finish` is there, a file we may execute.
+    pub has_finish: bool,
 }
 
 impl Default for Settings {
@@ -46,6 +48,7 @@ impl Default for Settings {
             down_signal: Signal::SIGTERM,
             new_pid_namespace: false,
             timeout_kill_group: false,
+            has_finish: false,
         }
     }
 }
@@ -56,7 +59,8 @@ impl Settings {
     pub fn load(service_dir: &Path) -> (Settings, Vec<CoreError>) {
         let mut problems = Vec::new();
         let mut settings = Settings::default();
-        let mut read = |name: &str| match read_small(&service_dir.join(name)) {
+        let found = Found::list(service_dir);
+        let mut read = |name: &str| match found.has(name).then(|| read_small(&service_dir.join(name)))? {
             Ok(text) => text.map(|t| (service_dir.join(name), t)),
             Err(e) => {
                 problems.push(e);
@@ -116,9 +120,53 @@ impl Settings {
                 })),
             }
         }
-        settings.new_pid_namespace = service_dir.join("flag-newpidns").exists();
-        settings.timeout_kill_group = service_dir.join("flag-timeout-killpg").exists();
+        // A listed name may be a dangling link: the flags count only when they lead somewhere.
+        let there = |name: &str| found.has(name) && service_dir.join(name).exists();
+        settings.new_pid_namespace = there("flag-newpidns");
+        settings.timeout_kill_group = there("flag-timeout-killpg");
+        settings.has_finish = found.has("finish") && {
+            let finish = service_dir.join("finish");
+            nix::unistd::access(&finish, nix::unistd::AccessFlags::X_OK).is_ok() && finish.is_file()
+        };
         (settings, problems)
+    }
+}
+
+/// The files settings come from.
+const FILES: [&str; 9] = [
+    "notification-fd",
+    "lock-fd",
+    "timeout-kill",
+    "timeout-finish",
+    "max-death-tally",
+    "down-signal",
+    "flag-newpidns",
+    "flag-timeout-killpg",
+    "finish",
+];
+
+/// Which of [`FILES`] one listing of a service directory found. Listing once and opening
+/// only what is there costs 4 system calls where probing each file costs 9, at every start
+/// and stop of every service.
+struct Found(u16);
+
+impl Found {
+    fn list(dir: &Path) -> Found {
+        let mut found = 0u16;
+        let listed = crate::listing::open(dir).and_then(|fd| {
+            crate::listing::each(&fd, |name, _| {
+                if let Some(i) = FILES.iter().position(|file| file.as_bytes() == name.to_bytes()) {
+                    found |= 1 << i;
+                }
+            })
+        });
+        // A directory we may not list (no read permission) may still hold readable files:
+        // look for each one then.
+        Found(if listed.is_ok() { found } else { u16::MAX })
+    }
+
+    fn has(&self, name: &str) -> bool {
+        FILES.iter().position(|file| *file == name).is_some_and(|i| self.0 & (1 << i) != 0)
     }
 }
 

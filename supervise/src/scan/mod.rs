@@ -646,8 +646,22 @@ fn crash() -> u8 {
     111
 }
 
-/// Where a scan-directory entry really is (its link followed), or the name itself when that
-/// cannot be known.
+/// Where a scan-directory entry (`NAME` or `NAME/log`) really is: `NAME`'s link followed,
+/// or the entry itself, as an absolute path. One readlink: resolving every component
+/// (`canonicalize`) costs one per component, for each service the scanner adds.
 fn resolved(name: &str) -> std::path::PathBuf {
-    std::fs::canonicalize(name).unwrap_or_else(|_| std::path::PathBuf::from(name))
+    let (top, inside) = match name.split_once('/') {
+        Some((top, inside)) => (top, Some(inside)),
+        None => (name, None),
+    };
+    let here = || std::env::current_dir().unwrap_or_default();
+    let dir = match std::fs::read_link(top) {
+        Ok(target) if target.is_absolute() => target,
+        Ok(target) => here().join(target),
+        Err(_) => here().join(top),
+    };
+    match inside {
+        Some(inside) => dir.join(inside),
+        None => dir,
+    }
 }

@@ -232,7 +232,7 @@ impl Supervisor {
         // The service directory's files are read once per event, as s6 re-reads them at each
         // start and stop; the spawn and the death record below use the same reading.
         let (settings, problems) = Settings::load(&self.dir);
-        let has_finish = is_executable(&self.dir.join("finish"));
+        let has_finish = settings.has_finish;
         let mut problems = Some(problems);
         let mut pending = vec![event];
         while let Some(event) = pending.pop() {
@@ -446,8 +446,4 @@ fn is_own_binary(path: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
     let Some(own) = sys::own_binary() else { return false };
     std::fs::metadata(path).is_ok_and(|m| (m.dev(), m.ino()) == own)
-}
-
-fn is_executable(path: &Path) -> bool {
-    nix::unistd::access(path, nix::unistd::AccessFlags::X_OK).is_ok() && path.is_file()
 }
