@@ -187,19 +187,29 @@ BUILDERS = {"ostler": build_ostler, "s6": build_s6, "runit": build_runit, "busyb
             "floor": build_floor, "busybox-ballast": build_busybox_ballast}
 
 
-def initramfs(root, out):
-    """newc cpio, owned by root, sorted, gzip: the same recipe for every image."""
+COMPRESSORS = {
+    "gzip": ["gzip", "-n", "-6"],
+    "zstd": ["zstd", "-q", "-19"],
+    # The kernel reads lz4's legacy frame format only.
+    "lz4": ["lz4", "-q", "-l", "-9"],
+    "xz": ["xz", "-q", "--check=crc32", "-6"],
+    "none": ["cat"],
+}
+
+
+def initramfs(root, out, compress="gzip"):
+    """newc cpio, owned by root, sorted, then compressed: the same recipe for every image."""
     files = subprocess.run(["find", "."], cwd=root, capture_output=True, text=True, check=True).stdout
     listing = "\n".join(sorted(files.split())) + "\n"
     with open(out, "wb") as f:
         cpio = subprocess.Popen(["cpio", "-o", "-H", "newc", "-R", "0:0", "--quiet"], cwd=root,
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        gz = subprocess.Popen(["gzip", "-n", "-6"], stdin=cpio.stdout, stdout=f)
+        gz = subprocess.Popen(COMPRESSORS[compress], stdin=cpio.stdout, stdout=f)
         cpio.stdout.close()
         cpio.stdin.write(listing.encode())
         cpio.stdin.close()
         if cpio.wait() or gz.wait():
-            raise RuntimeError("cpio | gzip failed for " + root)
+            raise RuntimeError(f"cpio | {compress} failed for " + root)
 
 
 INIT_START = re.compile(r"INIT-START (\d+\.\d+)\r?\n")
@@ -239,12 +249,15 @@ def boot(a, system, initrd, serial, boot_index):
                 if a.shutdown:
                     deadline = min(deadline, now + 60)
                     continue
-                if system != "ostler":
+                if system != "ostler" and not a.trace:
                     break
                 # ostler also says when its stage 2 thinks the boot is complete: wait a little
                 # for that line (not part of the figures).
-                deadline = min(deadline, now + a.grace)
-            if "host" in result and BOOT_COMPLETE.search(text) and not a.shutdown:
+                deadline = min(deadline, now + (120 if a.trace else a.grace))
+            if a.trace:
+                if "TRACE-END" in text:
+                    break
+            elif "host" in result and BOOT_COMPLETE.search(text) and not a.shutdown:
                 break
             if "SVC-ERROR" in text:
                 result["error"] = "a service failed: " + text[text.index("SVC-ERROR"):].splitlines()[0]
@@ -316,12 +329,18 @@ def main():
     p.add_argument("--append", default="console=ttyS0 panic=-1 quiet", help="kernel command line")
     p.add_argument("--icount", type=int, help="also pass -icount shift=N: guest time from the instruction count "
                    "(deterministic, independent of host load; not the default)")
+    p.add_argument("--compress", default="gzip", choices=sorted(COMPRESSORS),
+                   help="how every image is compressed (default gzip; the kernel must support it)")
     p.add_argument("--json", help="write every boot's figures to this file")
     p.add_argument("--logs", help="keep every serial log in this directory")
     p.add_argument("--mark-init", action="store_true",
                    help="put a shim in front of every /init that prints INIT-START <uptime>: adds the column "
                         "'/init to all-up' (one extra small exec per boot, the same in every image)")
     p.add_argument("--initmark", help="the shim (compiled by ./run)")
+    p.add_argument("--trace", action="store_true",
+                   help="implies --mark-init, with a shim that also traces the kernel (tracemark.c): after the "
+                        "table, where each image's last boot spent its time (trace_report.py). Slower; use with --icount 0")
+    p.add_argument("--tracemark", help="the tracing shim (compiled by ./run)")
     p.add_argument("--work", required=True)
     p.add_argument("--kernel", required=True)
     p.add_argument("--qemu", default="qemu-system-x86_64")
@@ -338,6 +357,7 @@ def main():
     p.add_argument("--s6-svscan", dest="s6_svscan", default="/usr/bin/s6-svscan")
     p.add_argument("--s6-supervise", dest="s6_supervise", default="/usr/bin/s6-supervise")
     a = p.parse_args()
+    a.mark_init = a.mark_init or a.trace
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     systems = [s for s in a.systems.split(",") if s]
@@ -352,11 +372,12 @@ def main():
         BUILDERS[s](root, names, a)
         if a.mark_init:
             os.rename(os.path.join(root, "init"), os.path.join(root, "init.real"))
-            shutil.copy2(a.initmark, os.path.join(root, "init"))
-        images[s] = os.path.join(a.work, s + ".cpio.gz")
-        initramfs(root, images[s])
+            shutil.copy2(a.tracemark if a.trace else a.initmark, os.path.join(root, "init"))
+        images[s] = os.path.join(a.work, s + ".cpio." + a.compress)
+        initramfs(root, images[s], a.compress)
     print(f"kernel {a.kernel}, cmdline '{a.append}', qemu -accel tcg -smp 1 -m 256, "
           f"{a.services} services, {a.boots} boots each", flush=True)
+    print(f"initramfs compression: {a.compress}", flush=True)
     print("initramfs sizes: " + ", ".join(f"{s} {os.path.getsize(images[s]) / 1e6:.2f} MB" for s in systems),
           flush=True)
 
@@ -449,6 +470,12 @@ def main():
     if contention:
         print("other processes running on the host during some boots (figures less reliable): " +
               ", ".join(f"{c} in {n} boots" for c, n in sorted(contention.items())))
+    if a.trace:
+        import trace_report
+        for s in systems:
+            if results[s]:
+                print(f"\nwhere {s}'s last boot went (kernel trace):")
+                print(trace_report.summarise(results[s][-1]["log"]))
     if a.json:
         with open(a.json, "w") as f:
             json.dump({s: [{k: v for k, v in r.items() if k != "log"} for r in results[s]] for s in systems}, f,
