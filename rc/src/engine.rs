@@ -14,11 +14,12 @@
 use crate::live::{self, Layout, State, Up};
 use crate::model::{Db, Kind, Service};
 use crate::sys;
-use ostler_core::fifodir::Subscription;
+use ostler_core::fifodir::{self, Subscription};
 use ostler_core::timeline::{now_ms, Entry};
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
@@ -78,7 +79,7 @@ pub fn change(layout: &Layout, db: &Db, change: &Change) -> u8 {
         match db.atoms_of(name) {
             Some(found) => atoms.extend(found),
             None => {
-                eprintln!("ostler rc: {name} is not defined in {}; see ostler rc list all", layout.defs.display());
+                say(format_args!("{name} is not defined in {}; see ostler rc list all", layout.defs.display()));
                 return exit::UNKNOWN;
             }
         }
@@ -90,13 +91,13 @@ pub fn change(layout: &Layout, db: &Db, change: &Change) -> u8 {
         return run.go(&atoms, &mut state.clone());
     }
     if let Err(e) = std::fs::create_dir_all(layout.rc_dir()) {
-        eprintln!("ostler rc: unable to create {}: {e}; is it writable (root)?", layout.rc_dir().display());
+        say(format_args!("unable to create {}: {e}; is it writable (root)?", layout.rc_dir().display()));
         return exit::LIVE;
     }
     let _lock = match sys::lock(&layout.rc_dir().join("lock")) {
         Ok(lock) => lock,
         Err(e) => {
-            eprintln!("ostler rc: unable to lock {}: {e}", layout.rc_dir().join("lock").display());
+            say(format_args!("unable to lock {}: {e}", layout.rc_dir().join("lock").display()));
             return exit::LIVE;
         }
     };
@@ -137,9 +138,34 @@ struct Track {
     step: Step,
     watch: Watch,
     deadline: Option<Instant>,
-    /// A `u` the supervisor could not take yet (it is being started by the scanner).
-    retry_at: Option<Instant>,
+    /// A longrun going up that the scanner starts by itself (see [`live::Prepared`]).
+    started_by_scanner: bool,
+    /// Its live directory may hold a `down` file.
+    down_file: bool,
+    /// Its live directory has a `notification-fd` (`None`: not known yet).
+    notifies: Option<bool>,
+    /// A `u` the supervisor could not take yet (the scanner is starting it): sent again on its
+    /// next event, since a supervisor announces its start once its control FIFO is open.
+    retry: bool,
+    /// The pid its supervisor reported with the status that ended its transition.
+    pid: Option<u64>,
     entry: Entry,
+}
+
+impl Track {
+    fn new(waiting: usize, watch: Watch, entry: Entry) -> Track {
+        Track {
+            step: Step::Waiting(waiting),
+            watch,
+            deadline: None,
+            started_by_scanner: false,
+            down_file: true,
+            notifies: None,
+            retry: false,
+            pid: None,
+            entry,
+        }
+    }
 }
 
 struct Run<'a> {
@@ -153,10 +179,9 @@ struct Run<'a> {
     timed_out: bool,
     started: Instant,
     limit: Option<Instant>,
+    /// The state has changed since it was last written.
+    dirty: bool,
 }
-
-/// How long to wait before sending `u` again to a supervisor that is not listening yet.
-const RETRY: Duration = Duration::from_millis(10);
 
 impl<'a> Run<'a> {
     fn new(layout: &'a Layout, db: &'a Db, direction: Direction, change: &Change) -> Run<'a> {
@@ -171,6 +196,7 @@ impl<'a> Run<'a> {
             timed_out: false,
             started: Instant::now(),
             limit: change.limit.map(|l| Instant::now() + l),
+            dirty: false,
         }
     }
 
@@ -197,9 +223,9 @@ impl<'a> Run<'a> {
             return self.print_plan(&todo);
         }
         let asked = now_ms();
-        // Longruns going up: live directories first, all linked before one rescan. Those that
-        // can start at once are left without a `down` file: the scanner starts them itself.
-        let mut rescan = false;
+        let mut live = live::Builder::default();
+        // Every longrun's events are subscribed to before the first link: whatever the scanner
+        // starts, its supervisor's events are heard.
         for name in &todo {
             let waiting = self.pending(name, &todo, state);
             let Some(service) = self.db.services.get(name) else { continue };
@@ -214,30 +240,39 @@ impl<'a> Run<'a> {
             };
             let mut watch = Watch::Nothing;
             if service.kind == Kind::Longrun {
-                let subscription = match self.subscribe(service) {
-                    Ok(s) => s,
+                match self.subscribe(&mut live, service) {
+                    Ok(subscription) => watch = Watch::Events(subscription),
                     Err(message) => {
-                        eprintln!("ostler rc: {name}: {message}");
+                        say(format_args!("{name}: {message}"));
                         self.failed = true;
                         continue;
                     }
-                };
-                watch = Watch::Events(subscription);
-                if self.going_up() {
-                    match live::prepare(self.layout, self.db, service, waiting > 0) {
-                        Ok((_, new)) => rescan |= new,
-                        Err(e) => {
-                            eprintln!("ostler rc: {name}: unable to make its live service directory: {e}");
-                            self.failed = true;
-                            continue;
-                        }
+                }
+            }
+            self.tracks.insert(name.clone(), Track::new(waiting, watch, entry));
+        }
+        // Longruns going up: live directories, all linked before one rescan. Those that can
+        // start at once are left without a `down` file: the scanner starts them itself.
+        let mut rescan = false;
+        if self.going_up() {
+            for name in &todo {
+                let Some(service) = self.db.services.get(name).filter(|s| s.kind == Kind::Longrun) else { continue };
+                let Some(track) = self.tracks.get_mut(name) else { continue };
+                let down = !matches!(track.step, Step::Waiting(0));
+                match live.prepare(self.layout, self.db, service, down) {
+                    Ok(prepared) => {
+                        rescan |= prepared.linked;
+                        track.started_by_scanner = prepared.started_by_scanner;
+                        track.down_file = prepared.down;
+                        track.notifies = prepared.notifies;
+                    }
+                    Err(e) => {
+                        say(format_args!("{name}: unable to make its live service directory: {e}"));
+                        self.failed = true;
+                        self.tracks.remove(name);
                     }
                 }
             }
-            self.tracks.insert(
-                name.clone(),
-                Track { step: Step::Waiting(waiting), watch, deadline: None, retry_at: None, entry },
-            );
         }
         if rescan {
             let _ = ostler_supervise::client::write_control(&self.layout.scan_dir, ".s6-svscan", "ostler svscan", b"a");
@@ -252,6 +287,7 @@ impl<'a> Run<'a> {
             self.start(&name, state);
         }
         self.wait_all(state);
+        self.flush(state);
         let timeline: String = self.tracks.values().map(|t| t.entry.to_line()).collect();
         if self.going_up() {
             append(&self.layout.timeline(), &timeline);
@@ -279,7 +315,7 @@ impl<'a> Run<'a> {
                         .cloned()
                         .collect();
                     for name in &essential {
-                        eprintln!("ostler rc: warning: {name} is essential: not stopping it (use -D to)");
+                        say(format_args!("warning: {name} is essential: not stopping it (use -D to)"));
                     }
                     // An essential service keeps what it depends on up too.
                     let held = self.db.up_closure(&essential);
@@ -352,42 +388,63 @@ impl<'a> Run<'a> {
             .count()
     }
 
-    fn subscribe(&self, service: &Service) -> Result<Subscription, String> {
-        let event = self.layout.service_dir(service).join("event");
-        if let Some(parent) = event.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| format!("unable to create {}: {e}", parent.display()))?;
-        }
+    fn subscribe(&self, live: &mut live::Builder, service: &Service) -> Result<Subscription, String> {
+        let dir = self.layout.service_dir(service);
+        let made = if self.going_up() {
+            live.make_dir(self.layout, service).map(|_| ())
+        } else {
+            std::fs::create_dir_all(&dir)
+        };
+        made.map_err(|e| format!("unable to create {}: {e}", dir.display()))?;
+        let event = dir.join("event");
         ostler_core::fifodir::create(&event).map_err(|e| e.to_string())?;
         Subscription::new(&event).map_err(|e| e.to_string())
     }
 
+    /// Writes the state if it changed. Done once the events of one wake-up are handled, and
+    /// before anything starts (a script may look at what is up): never ahead of the services.
+    fn flush(&mut self, state: &State) {
+        if std::mem::take(&mut self.dirty) {
+            if let Err(e) = state.save(self.layout) {
+                say(format_args!("warning: {e}; the live state is behind"));
+            }
+        }
+    }
+
     /// Starts one transition.
     fn start(&mut self, name: &str, state: &mut State) {
-        let Some(service) = self.db.services.get(name).cloned() else { return };
+        self.flush(state);
+        let db = self.db;
+        let Some(service) = db.services.get(name) else { return };
         let now = Instant::now();
         let going_up = self.going_up();
         let limit = if going_up { service.timeout_up } else { service.timeout_down };
-        let dir = self.layout.service_dir(&service);
+        let dir = self.layout.service_dir(service);
         let Some(track) = self.tracks.get_mut(name) else { return };
         track.step = Step::Running;
         track.deadline = limit.map(|l| now + l);
         track.entry.started = Some(now_ms());
         let immediate = match service.kind {
+            // Its supervisor, started by the scanner's rescan, starts it: its events will say.
+            Kind::Longrun if going_up && track.started_by_scanner => None,
             Kind::Longrun => {
                 let (letter, down_file) = if going_up { (b"u", false) } else { (b"d", true) };
                 if down_file {
                     let _ = std::fs::write(dir.join("down"), "");
-                } else {
+                } else if track.down_file {
                     let _ = std::fs::remove_file(dir.join("down"));
                 }
                 if ostler_supervise::client::write_control(&dir, "supervise", "ostler supervise", letter).is_err()
                     && going_up
                 {
-                    track.retry_at = Some(now + RETRY);
+                    track.retry = true;
                 }
                 // Maybe there already (a scanner-started service whose events came before we
                 // subscribed): the status says.
-                is_up_as_wanted(&dir, going_up).then_some(Ok(()))
+                as_wanted(&dir, going_up, &mut track.notifies).map(|pid| {
+                    track.pid = Some(pid);
+                    Ok(())
+                })
             }
             Kind::Oneshot => {
                 let script = service.source.as_ref().map(|s| s.join(if going_up { "up" } else { "down" }));
@@ -426,7 +483,7 @@ impl<'a> Run<'a> {
             }
             if self.limit.is_some_and(|limit| Instant::now() >= limit) {
                 for name in running {
-                    eprintln!("ostler rc: {name}: still going after the change's time limit; left as it is");
+                    say(format_args!("{name}: still going after the change's time limit; left as it is"));
                     if let Some(track) = self.tracks.get_mut(&name) {
                         track.step = Step::Done;
                         track.entry.result = "timeout".into();
@@ -435,22 +492,13 @@ impl<'a> Run<'a> {
                 self.timed_out = true;
                 continue;
             }
-            let deadline = running
-                .iter()
-                .filter_map(|n| {
-                    let t = &self.tracks[n];
-                    match (t.deadline, t.retry_at) {
-                        (Some(a), Some(b)) => Some(a.min(b)),
-                        (a, b) => a.or(b),
-                    }
-                })
-                .chain(self.limit)
-                .min();
+            let deadline = running.iter().filter_map(|n| self.tracks[n].deadline).chain(self.limit).min();
             let readable = self.poll(&running, deadline);
             let now = Instant::now();
             for name in running {
                 self.check(&name, readable.contains(&name), now, state);
             }
+            self.flush(state);
         }
     }
 
@@ -473,27 +521,30 @@ impl<'a> Run<'a> {
 
     /// Looks at one running transition after a wake-up.
     fn check(&mut self, name: &str, readable: bool, now: Instant, state: &mut State) {
-        let Some(service) = self.db.services.get(name).cloned() else { return };
-        let dir = self.layout.service_dir(&service);
+        let db = self.db;
+        let Some(service) = db.services.get(name) else { return };
+        let dir = self.layout.service_dir(service);
         let going_up = self.going_up();
         let Some(track) = self.tracks.get_mut(name) else { return };
-        if let Some(at) = track.retry_at {
-            if now >= at {
-                track.retry_at = None;
-                if ostler_supervise::client::write_control(&dir, "supervise", "ostler supervise", b"u").is_err() {
-                    track.retry_at = Some(now + RETRY);
-                }
-            }
-        }
         let outcome = match &mut track.watch {
             Watch::Events(subscription) if readable => {
                 let bytes = subscription.read().unwrap_or_default();
+                if track.retry {
+                    track.retry =
+                        ostler_supervise::client::write_control(&dir, "supervise", "ostler supervise", b"u").is_err();
+                }
                 if bytes.contains(&b'x') && going_up {
                     Some(Err("its supervisor exited".to_string()))
-                } else if is_up_as_wanted(&dir, going_up) {
-                    Some(Ok(()))
-                } else {
+                } else if going_up && !bytes.is_empty() && bytes.iter().all(|&b| b == fifodir::event::START) {
+                    // A supervisor writes its status before it announces a change (s6's
+                    // protocol), and its start alone never brings the service up: its `u` or
+                    // `U` will come.
                     None
+                } else {
+                    as_wanted(&dir, going_up, &mut track.notifies).map(|pid| {
+                        track.pid = Some(pid);
+                        Ok(())
+                    })
                 }
             }
             Watch::Script(child, _) if readable => match child.try_wait() {
@@ -527,8 +578,10 @@ impl<'a> Run<'a> {
 
     /// A transition ended: record it, and let the neighbours go on (or not).
     fn finish(&mut self, name: &str, outcome: Result<(), String>, state: &mut State) {
-        let Some(service) = self.db.services.get(name).cloned() else { return };
+        let db = self.db;
+        let Some(service) = db.services.get(name) else { return };
         let millis = self.started.elapsed().as_millis();
+        let going_up = self.going_up();
         let Some(track) = self.tracks.get_mut(name) else { return };
         track.step = Step::Done;
         track.watch = Watch::Nothing;
@@ -536,29 +589,30 @@ impl<'a> Run<'a> {
             Ok(()) => {
                 track.entry.ready = Some(now_ms());
                 track.entry.result = "ok".into();
-                if self.going_up() {
+                if going_up {
                     state.up.insert(name.to_string(), Up { kind: service.kind, fingerprint: service.fingerprint });
                 } else {
                     state.up.remove(name);
                 }
-                if let Err(e) = state.save(self.layout) {
-                    eprintln!("ostler rc: warning: {e}; the live state is behind");
-                }
+                self.dirty = true;
                 if self.verbose {
-                    let word = if self.going_up() { "up" } else { "down" };
-                    let pid = pid_note(&self.layout.service_dir(&service), service.kind, self.going_up());
-                    eprintln!("ostler rc: {name}: {word}{pid} ({millis} ms)");
+                    let word = if going_up { "up" } else { "down" };
+                    let pid = match track.pid {
+                        Some(pid) if service.kind == Kind::Longrun && going_up => format!(" (pid {pid})"),
+                        _ => pid_note(&self.layout.service_dir(service), service.kind, going_up),
+                    };
+                    say(format_args!("{name}: {word}{pid} ({millis} ms)"));
                 }
             }
             Err(reason) => {
                 track.entry.result = if reason == "timeout" { "timeout".into() } else { format!("failed {reason}") };
                 self.failed = true;
-                let tail = last_log_lines(self.db, &service);
-                eprintln!("ostler rc: {name}: failed: {reason}{tail}");
+                let tail = last_log_lines(db, service);
+                say(format_args!("{name}: failed: {reason}{tail}"));
             }
         }
         let neighbours: Vec<String> = match self.direction {
-            Direction::Up => self.db.dependents(name),
+            Direction::Up => db.dependents(name),
             Direction::Down { .. } => service.dependencies.iter().cloned().collect(),
         };
         for neighbour in neighbours {
@@ -578,6 +632,13 @@ impl<'a> Run<'a> {
     }
 }
 
+/// Writes one line to stderr with one system call (stderr is unbuffered: `eprintln!` writes
+/// each piece of its format on its own).
+fn say(message: std::fmt::Arguments<'_>) {
+    let line = format!("ostler rc: {message}\n");
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+}
+
 /// Spawns a oneshot's script with `RC_NAME` set; stdin is /dev/null.
 fn spawn(script: &std::path::Path, name: &str) -> Result<(Child, OwnedFd), String> {
     let mut command = sys::script_command(script)?;
@@ -590,14 +651,25 @@ fn spawn(script: &std::path::Path, name: &str) -> Result<(Child, OwnedFd), Strin
     Ok((child, pidfd))
 }
 
-/// True when the supervisor's status shows the service up (and ready, if it notifies) or down.
-fn is_up_as_wanted(dir: &std::path::Path, up: bool) -> bool {
-    let Ok(status) = ostler_core::Status::read(&dir.join("supervise")) else { return false };
+/// The pid in the supervisor's status when it shows the service up (and ready, if it
+/// notifies: `notifies` is looked up once) or down, as wanted.
+fn as_wanted(dir: &Path, up: bool, notifies: &mut Option<bool>) -> Option<u64> {
+    let status = read_status(dir)?;
     if !up {
-        return !status.is_up();
+        return (!status.is_up()).then_some(status.pid);
     }
-    let notifies = dir.join("notification-fd").exists();
-    status.is_up() && (!notifies || status.ready)
+    if !status.is_up() {
+        return None;
+    }
+    let notifies = *notifies.get_or_insert_with(|| dir.join("notification-fd").exists());
+    (!notifies || status.ready).then_some(status.pid)
+}
+
+/// `supervise/status`, in one read: the supervisor replaces it whole (rename).
+fn read_status(dir: &Path) -> Option<ostler_core::Status> {
+    let supervise = dir.join("supervise");
+    let bytes = sys::read_small(&supervise.join(ostler_core::status::FILE), 64).ok()?;
+    ostler_core::Status::unpack(&bytes).or_else(|| ostler_core::Status::read(&supervise).ok())
 }
 
 fn describe(status: std::process::ExitStatus) -> String {
@@ -609,11 +681,11 @@ fn describe(status: std::process::ExitStatus) -> String {
     }
 }
 
-fn pid_note(dir: &std::path::Path, kind: Kind, up: bool) -> String {
+fn pid_note(dir: &Path, kind: Kind, up: bool) -> String {
     if kind != Kind::Longrun || !up {
         return String::new();
     }
-    ostler_core::Status::read(&dir.join("supervise")).map(|s| format!(" (pid {})", s.pid)).unwrap_or_default()
+    read_status(dir).map(|s| format!(" (pid {})", s.pid)).unwrap_or_default()
 }
 
 /// The last lines its logger wrote, for a failure report.
@@ -631,9 +703,99 @@ fn last_log_lines(db: &Db, service: &Service) -> String {
     format!("; its last log lines ({}):\n  {}", log_dir.display(), shown.join("\n  "))
 }
 
-fn append(path: &PathBuf, text: &str) {
-    use std::io::Write;
-    if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
-        let _ = file.write_all(text.as_bytes());
+fn append(path: &Path, text: &str) {
+    let _ = sys::append(path, text.as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::fcntl::{open, OFlag};
+    use nix::sys::stat::Mode;
+    use ostler_core::Status;
+
+    /// Plays a supervisor's part: its `supervise/control` FIFO, held open for reading.
+    fn supervise(dir: &Path) -> OwnedFd {
+        let supervise = dir.join("supervise");
+        std::fs::create_dir_all(&supervise).unwrap();
+        nix::unistd::mkfifo(&supervise.join("control"), Mode::from_bits_truncate(0o600)).unwrap();
+        open(&supervise.join("control"), OFlag::O_RDONLY | OFlag::O_NONBLOCK, Mode::empty()).unwrap()
+    }
+
+    /// Writes the status, then announces it, as a supervisor does.
+    fn announce(dir: &Path, pid: u64, event: &[u8]) {
+        Status { pid, want_up: pid != 0, ..Status::default() }.write(&dir.join("supervise")).unwrap();
+        fifodir::notify(&dir.join("event"), event).unwrap();
+    }
+
+    fn letters(control: &OwnedFd) -> Vec<u8> {
+        let mut buf = [0u8; 16];
+        match nix::unistd::read(control, &mut buf) {
+            Ok(n) => buf[..n].to_vec(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+        let give_up = Instant::now() + Duration::from_secs(20);
+        while !done() {
+            assert!(Instant::now() < give_up, "gave up waiting for {what}");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    #[test]
+    fn a_new_longrun_is_left_to_the_scanner_and_one_that_waits_is_told_u() {
+        let root = std::env::temp_dir().join(format!("ostler-rc-engine-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let layout = Layout { defs: root.join("sv"), run_dir: root.join("run"), scan_dir: root.join("scan") };
+        for (name, deps) in [("first", ""), ("second", "first")] {
+            let dir = layout.defs.join(name);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("type"), "longrun\n").unwrap();
+            std::fs::write(dir.join("run"), "#!/bin/sh\n").unwrap();
+            std::fs::set_permissions(dir.join("run"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+            if !deps.is_empty() {
+                std::fs::create_dir_all(dir.join("dependencies.d")).unwrap();
+                std::fs::write(dir.join("dependencies.d").join(deps), "").unwrap();
+            }
+        }
+        std::fs::create_dir_all(&layout.scan_dir).unwrap();
+        let (db, problems) = Db::load(&layout.defs).unwrap();
+        assert_eq!(problems, []);
+        let (first, second) = (layout.run_dir.join("sv/first"), layout.run_dir.join("sv/second"));
+        let code = std::thread::scope(|scope| {
+            let change =
+                scope.spawn(|| change(&layout, &db, &Change::plain(vec!["second".into()], Direction::Up, true)));
+            // The scanner's part: both linked; `first` has no down file and so its supervisor
+            // starts it, `second` waits for `first` and for a `u`.
+            wait_for("the links", || layout.scan_dir.join("first").exists() && layout.scan_dir.join("second").exists());
+            assert!(!first.join("down").exists() && second.join("down").exists());
+            let control = supervise(&first);
+            announce(&first, 0, b"s");
+            announce(&first, 100, b"u");
+            // `second`'s supervisor comes late: the `u` it missed is sent on its start.
+            wait_for("first saved", || State::load(&layout).up.contains_key("first"));
+            let late = supervise(&second);
+            announce(&second, 0, b"s");
+            let mut told = Vec::new();
+            wait_for("a u for second", || {
+                told.extend(letters(&late));
+                !told.is_empty()
+            });
+            assert_eq!(told, b"u");
+            announce(&second, 101, b"u");
+            let code = change.join().unwrap();
+            assert_eq!(letters(&control), b"", "first was started by the scanner: nothing to tell it");
+            code
+        });
+        assert_eq!(code, 0);
+        assert!(!second.join("down").exists());
+        assert_eq!(State::load(&layout).up.keys().collect::<Vec<_>>(), ["first", "second"]);
+        for dir in [&first, &second] {
+            let listeners = std::fs::read_dir(dir.join("event")).unwrap().count();
+            assert_eq!(listeners, 0, "{} keeps a listener FIFO", dir.display());
+        }
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }

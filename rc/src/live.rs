@@ -11,9 +11,11 @@
 //!   start it.
 
 use crate::model::{Db, Kind, Service};
-use crate::source::MANAGER_FILES;
+use crate::source::{Content, File, MANAGER_FILES};
+use crate::sys;
 use ostler_core::paths;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 /// Where the service manager finds and keeps things.
@@ -92,95 +94,257 @@ impl State {
         state
     }
 
-    /// Writes it atomically.
+    /// Writes it atomically (`state.new`, renamed over `state`).
     pub fn save(&self, layout: &Layout) -> Result<(), ostler_core::CoreError> {
         let mut text = String::new();
         for (name, up) in &self.up {
             text.push_str(&format!("{name} {} {:016x}\n", up.kind.word(), up.fingerprint));
         }
-        ostler_core::atomic::write(&layout.rc_dir().join("state"), text.as_bytes(), 0o644)
+        let (path, staged) = (layout.rc_dir().join("state"), layout.rc_dir().join("state.new"));
+        sys::write_plain(&staged, text.as_bytes(), 0o644)
+            .map_err(|e| ostler_core::CoreError::io("write", &staged, e))?;
+        std::fs::rename(&staged, &path).map_err(|e| ostler_core::CoreError::io("rename", &path, e))
     }
 }
 
-/// Makes (or refreshes) a longrun's live service directory; with `down`, marks it wanted down.
-/// Returns the directory and whether the scanner must rescan to see it.
-pub fn prepare(layout: &Layout, db: &Db, service: &Service, down: bool) -> std::io::Result<(PathBuf, bool)> {
-    let dir = layout.service_dir(service);
-    let top = match &service.consumer_of {
-        Some(producer) => layout.run_dir.join("sv").join(producer),
-        None => dir.clone(),
-    };
-    let link = layout.scan_dir.join(top.file_name().unwrap_or_default());
-    let new = !link.exists();
-    fill(service, &dir)?;
-    let down_file = dir.join("down");
-    if down {
-        std::fs::write(&down_file, "")?;
-    } else if down_file.exists() {
-        std::fs::remove_file(&down_file)?;
+/// A longrun's live service directory, ready for the scanner.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Prepared {
+    /// The directory.
+    pub dir: PathBuf,
+    /// Linked into the scan directory now: the scanner must rescan to see it.
+    pub linked: bool,
+    /// It holds a `down` file.
+    pub down: bool,
+    /// The scanner starts a supervisor for it on that rescan, and the supervisor starts it:
+    /// the directory is new (nothing supervised it before), its scan link too, and it has no
+    /// `down` file. Telling its supervisor `u` would be for nothing.
+    pub started_by_scanner: bool,
+    /// Whether it has a `notification-fd` (`None`: unknown without looking, as in a directory
+    /// that was there before).
+    pub notifies: Option<bool>,
+}
+
+/// One change's work on the live tree. It remembers what this change made, so that it does
+/// not look for what cannot be in a directory it has just created, writes each file once, and
+/// knows which services the scanner will start by itself.
+#[derive(Debug, Default)]
+pub struct Builder {
+    /// Live directories this change created (everything in them is its own).
+    made: BTreeMap<PathBuf, Made>,
+    /// Service directories this change linked into the scan directory.
+    linked: BTreeSet<PathBuf>,
+    /// `ostler` and whether the log user exists, for the log companions' `run`.
+    companion: Option<(PathBuf, bool)>,
+}
+
+#[derive(Debug, Default)]
+struct Made {
+    /// It holds a `down` file.
+    down: bool,
+    /// Filled with its service's files, and whether they include a `notification-fd`.
+    filled: Option<Option<bool>>,
+}
+
+impl Builder {
+    /// Makes a longrun's live service directory if it is missing, with the directories above
+    /// it; returns it.
+    pub fn make_dir(&mut self, layout: &Layout, service: &Service) -> std::io::Result<PathBuf> {
+        let dir = layout.service_dir(service);
+        self.mkdir(&dir)?;
+        Ok(dir)
     }
-    // A producer made before its consumer: make the consumer's directory too (down until
-    // asked), so the scanner sets up the pipe when it first sees the pair.
-    if let Some(consumer) = service.producer_for.as_ref().and_then(|c| db.services.get(c)) {
-        let log = layout.service_dir(consumer);
-        if !log.exists() {
-            fill(consumer, &log)?;
-            std::fs::write(log.join("down"), "")?;
+
+    /// Makes (or refreshes) a longrun's live service directory and links it into the scan
+    /// directory; with `down`, marks it wanted down.
+    pub fn prepare(&mut self, layout: &Layout, db: &Db, service: &Service, down: bool) -> std::io::Result<Prepared> {
+        let dir = layout.service_dir(service);
+        let top = match &service.consumer_of {
+            Some(producer) => layout.run_dir.join("sv").join(producer),
+            None => dir.clone(),
+        };
+        self.mkdir(&dir)?;
+        let notifies = self.fill(service, &dir)?;
+        self.mark_down(&dir, down)?;
+        // A producer made before its consumer: make the consumer's directory too (down until
+        // asked), so the scanner sets up the pipe when it first sees the pair.
+        if let Some(consumer) = service.producer_for.as_ref().and_then(|c| db.services.get(c)) {
+            let log = layout.service_dir(consumer);
+            // In a directory this change made, only what it made can be.
+            let there = self.made.contains_key(&log) || (!self.made.contains_key(&dir) && log.exists());
+            if !there {
+                self.mkdir(&log)?;
+                self.fill(consumer, &log)?;
+                self.mark_down(&log, true)?;
+            }
+        }
+        let link = layout.scan_dir.join(top.file_name().unwrap_or_default());
+        let linked = self.link(&top, &link)?;
+        let started_by_scanner =
+            !down && self.made.contains_key(&dir) && self.made.contains_key(&top) && self.linked.contains(&top);
+        Ok(Prepared { dir, linked, down, started_by_scanner, notifies })
+    }
+
+    /// `mkdir -p`, remembering what it made.
+    fn mkdir(&mut self, path: &Path) -> std::io::Result<()> {
+        if self.made.contains_key(path) {
+            return Ok(());
+        }
+        let made = match std::fs::create_dir(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => match path.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() => {
+                    self.mkdir(parent)?;
+                    std::fs::create_dir(path)
+                }
+                _ => Err(e),
+            },
+            made => made,
+        };
+        match made {
+            Ok(()) => {
+                self.made.insert(path.to_path_buf(), Made::default());
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && path.is_dir() => Ok(()),
+            Err(e) => Err(e),
         }
     }
-    if new {
-        let _ = std::fs::remove_file(&link);
-        std::os::unix::fs::symlink(&top, &link)?;
+
+    /// Puts a longrun's supervisor files in `dir`: its definition's, or for a generated log
+    /// companion, the generated ones. Returns whether it has a `notification-fd`, when known.
+    fn fill(&mut self, service: &Service, dir: &Path) -> std::io::Result<Option<bool>> {
+        let fresh = match self.made.get(dir) {
+            Some(Made { filled: Some(notifies), .. }) => return Ok(*notifies),
+            Some(_) => true,
+            None => false,
+        };
+        let notifies = match (&service.source, &service.log_dir) {
+            (Some(source), _) => copy_supervisor_files(&service.files, source, dir, fresh)?,
+            (None, Some(log_dir)) => {
+                let (ostler, has_user) = self.companion.get_or_insert_with(|| {
+                    let ostler = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/bin/ostler"));
+                    (ostler, nix::unistd::User::from_name(LOG_USER).ok().flatten().is_some())
+                });
+                write_log_companion(dir, log_dir, ostler, *has_user, fresh)?;
+                Some(true)
+            }
+            (None, None) => Some(false),
+        };
+        let notifies = if fresh { notifies } else { None };
+        if let Some(made) = self.made.get_mut(dir) {
+            made.filled = Some(notifies);
+        }
+        Ok(notifies)
     }
-    Ok((dir, new))
+
+    /// Makes sure `dir` has a `down` file, or has none.
+    fn mark_down(&mut self, dir: &Path, down: bool) -> std::io::Result<()> {
+        let file = dir.join("down");
+        match self.made.get_mut(dir) {
+            Some(made) if made.down == down => return Ok(()),
+            Some(made) => made.down = down,
+            None => {}
+        }
+        if down {
+            sys::write_plain(&file, b"", 0o666)
+        } else {
+            match std::fs::remove_file(&file) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            }
+        }
+    }
+
+    /// Links `top` into the scan directory as `link`, unless it is there already (leading
+    /// somewhere that was there before this change). Returns whether it linked it.
+    fn link(&mut self, top: &Path, link: &Path) -> std::io::Result<bool> {
+        if self.linked.contains(top) {
+            return Ok(false);
+        }
+        match std::os::unix::fs::symlink(top, link) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                // A link to a directory this change made was dangling until now.
+                if !self.made.contains_key(top) && link.exists() {
+                    return Ok(false);
+                }
+                let _ = std::fs::remove_file(link);
+                std::os::unix::fs::symlink(top, link)?;
+            }
+            Err(e) => return Err(e),
+        }
+        self.linked.insert(top.to_path_buf());
+        Ok(true)
+    }
 }
 
-/// Makes `dir` and puts a longrun's supervisor files in it: its definition's, or for a
-/// generated log companion, the generated ones.
-fn fill(service: &Service, dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    match (&service.source, &service.log_dir) {
-        (Some(source), _) => copy_supervisor_files(source, dir),
-        (None, Some(log_dir)) => write_log_companion(dir, log_dir),
-        (None, None) => Ok(()),
-    }
-}
-
-/// Copies the files a supervisor reads (all but the service manager's) from a definition.
-fn copy_supervisor_files(source: &Path, dir: &Path) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(source)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        let name_str = name.to_string_lossy();
-        // A `log` directory is an s6-svscan-style logger and goes along (s6-rc would drop it);
-        // a `log` file is ostler's log companion, made into its own service.
-        let logger_dir = name_str == "log" && entry.path().is_dir();
-        if (MANAGER_FILES.contains(&name_str.as_ref()) && !logger_dir) || name_str == "supervise" || name_str == "event"
-        {
+/// Copies the files a supervisor reads (all but the service manager's) from a definition, as
+/// read. In a directory this change made (`fresh`), each is written in place: no supervisor
+/// reads it yet. Returns whether there is a `notification-fd`, when that is sure.
+fn copy_supervisor_files(files: &[File], source: &Path, dir: &Path, fresh: bool) -> std::io::Result<Option<bool>> {
+    let mut notifies = Some(false);
+    let mut skipped: Vec<&OsStr> = Vec::new();
+    for file in files {
+        let Some(first) = file.path.iter().next() else { continue };
+        if file.path.parent() == Some(Path::new("")) {
+            let name = first.to_str().unwrap_or_default();
+            // A `log` directory is an s6-svscan-style logger and goes along (s6-rc would drop
+            // it); a `log` file is ostler's log companion, made into its own service.
+            let logger_dir = name == "log"
+                && match file.content {
+                    Content::Dir => true,
+                    Content::Symlink(_) => source.join(name).is_dir(),
+                    Content::Bytes(_) | Content::Other => false,
+                };
+            if (MANAGER_FILES.contains(&name) && !logger_dir) || name == "supervise" || name == "event" {
+                skipped.push(first);
+                continue;
+            }
+            if name == "notification-fd" {
+                // A link may lead nowhere, and then the supervisor sees none.
+                notifies = if matches!(file.content, Content::Symlink(_)) { None } else { Some(true) };
+            }
+        } else if skipped.contains(&first) {
             continue;
         }
-        copy_recursive(&entry.path(), &dir.join(&name))?;
+        copy(file, source, &dir.join(&file.path), fresh)?;
     }
-    Ok(())
+    Ok(notifies)
 }
 
-fn copy_recursive(from: &Path, to: &Path) -> std::io::Result<()> {
-    let meta = std::fs::symlink_metadata(from)?;
-    if meta.file_type().is_symlink() {
-        let _ = std::fs::remove_file(to);
-        std::os::unix::fs::symlink(std::fs::read_link(from)?, to)
-    } else if meta.is_dir() {
-        std::fs::create_dir_all(to)?;
-        for entry in std::fs::read_dir(from)? {
-            let entry = entry?;
-            copy_recursive(&entry.path(), &to.join(entry.file_name()))?;
+fn copy(file: &File, source: &Path, to: &Path, fresh: bool) -> std::io::Result<()> {
+    let exists = |e: &std::io::Error| e.kind() == std::io::ErrorKind::AlreadyExists;
+    match &file.content {
+        Content::Dir => match std::fs::create_dir(to) {
+            Err(e) if exists(&e) => std::fs::create_dir_all(to),
+            done => done,
+        },
+        Content::Symlink(target) => {
+            if fresh {
+                match std::os::unix::fs::symlink(target, to) {
+                    Err(e) if exists(&e) => {}
+                    done => return done,
+                }
+            }
+            let _ = std::fs::remove_file(to);
+            std::os::unix::fs::symlink(target, to)
         }
-        Ok(())
-    } else {
-        // Write a new file and rename it over, so a running service never reads half a file.
-        let staged = to.with_extension("ostler-new");
-        std::fs::copy(from, &staged)?;
-        std::fs::rename(&staged, to)
+        Content::Bytes(bytes) => {
+            if fresh {
+                match sys::write_file(to, bytes, file.mode, true) {
+                    Err(e) if exists(&e) => {}
+                    done => return done,
+                }
+            }
+            // Write a new file and rename it over, so a running service never reads half a file.
+            let staged = to.with_extension("ostler-new");
+            sys::write_file(&staged, bytes, file.mode, false)?;
+            std::fs::rename(&staged, to)
+        }
+        Content::Other => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{}: not a regular file, a directory or a symbolic link", source.join(&file.path).display()),
+        )),
     }
 }
 
@@ -189,10 +353,8 @@ pub const LOG_USER: &str = "log";
 
 /// A generated log companion: `ostler log` into its directory, ready once it runs. As the
 /// `log` user (owning the directory) when `/etc/passwd` has one, else as root.
-fn write_log_companion(dir: &Path, log_dir: &Path) -> std::io::Result<()> {
-    let ostler = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/bin/ostler"));
+fn write_log_companion(dir: &Path, log_dir: &Path, ostler: &Path, has_user: bool, fresh: bool) -> std::io::Result<()> {
     let (ostler, log_dir) = (ostler.display(), log_dir.display());
-    let has_user = nix::unistd::User::from_name(LOG_USER).ok().flatten().is_some();
     let start = if has_user {
         format!("chown {LOG_USER}:{LOG_USER} '{log_dir}' || exit 111\nexec '{ostler}' setuidgid {LOG_USER} '{ostler}'")
     } else {
@@ -202,7 +364,135 @@ fn write_log_companion(dir: &Path, log_dir: &Path) -> std::io::Result<()> {
         "#!/bin/sh\n# Made by ostler rc from the service's `log` file.\nmkdir -p '{log_dir}' || exit 111\n{start} log -d 3 t '{log_dir}'\n"
     );
     let path = dir.join("run");
-    std::fs::write(&path, run)?;
-    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
-    std::fs::write(dir.join("notification-fd"), "3\n")
+    match sys::write_file(&path, run.as_bytes(), 0o755, fresh) {
+        Err(e) if fresh && e.kind() == std::io::ErrorKind::AlreadyExists => {
+            sys::write_file(&path, run.as_bytes(), 0o755, false)?
+        }
+        done => done?,
+    }
+    sys::write_plain(&dir.join("notification-fd"), b"3\n", 0o666)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("ostler-rc-live-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn write(path: &Path, text: &str, mode: u32) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::symlink_metadata(path).unwrap().permissions().mode() & 0o7777
+    }
+
+    fn setup(name: &str) -> (PathBuf, Layout) {
+        let root = scratch(name);
+        let layout = Layout { defs: root.join("sv"), run_dir: root.join("run"), scan_dir: root.join("scan") };
+        std::fs::create_dir_all(&layout.scan_dir).unwrap();
+        (root, layout)
+    }
+
+    fn prepare(live: &mut Builder, layout: &Layout, db: &Db, name: &str, down: bool) -> Prepared {
+        let service = &db.services[name];
+        live.make_dir(layout, service).unwrap();
+        live.prepare(layout, db, service, down).unwrap()
+    }
+
+    #[test]
+    fn a_new_live_directory_is_a_copy_of_the_supervisor_files_and_left_to_the_scanner() {
+        let (root, layout) = setup("copy");
+        let a = layout.defs.join("a");
+        write(&a.join("type"), "longrun\n", 0o644);
+        write(&a.join("run"), "#!/bin/sh\nexec sleep 100\n", 0o755);
+        write(&a.join("finish"), "#!/bin/sh\n", 0o700);
+        write(&a.join("data/deep/conf"), "x = 1\n", 0o640);
+        write(&a.join("log/run"), "#!/bin/sh\nexec cat\n", 0o755);
+        write(&a.join("dependencies.d/b"), "", 0o644);
+        write(&a.join("timeout-up"), "1000\n", 0o644);
+        write(&a.join("supervise/status"), "stale", 0o644);
+        std::os::unix::fs::symlink("/bin/true", a.join("check")).unwrap();
+        write(&layout.defs.join("b/type"), "longrun\n", 0o644);
+        write(&layout.defs.join("b/run"), "#!/bin/sh\n", 0o755);
+        write(&layout.defs.join("b/notification-fd"), "3\n", 0o644);
+        let (db, problems) = Db::load(&layout.defs).unwrap();
+        assert_eq!(problems, []);
+
+        let mut live = Builder::default();
+        let b = prepare(&mut live, &layout, &db, "b", true);
+        assert!(b.linked && b.down && !b.started_by_scanner, "wanted down: {b:?}");
+        assert_eq!(b.notifies, Some(true));
+        assert!(b.dir.join("down").exists());
+        let a = prepare(&mut live, &layout, &db, "a", false);
+        assert!(a.linked && !a.down && a.started_by_scanner, "{a:?}");
+        assert_eq!(a.notifies, Some(false));
+        let dir = &a.dir;
+        assert_eq!(std::fs::read_link(layout.scan_dir.join("a")).unwrap(), *dir);
+        assert_eq!(std::fs::read_to_string(dir.join("run")).unwrap(), "#!/bin/sh\nexec sleep 100\n");
+        assert_eq!((mode(&dir.join("run")), mode(&dir.join("finish"))), (0o755, 0o700));
+        assert_eq!(std::fs::read_to_string(dir.join("data/deep/conf")).unwrap(), "x = 1\n");
+        assert_eq!(mode(&dir.join("data/deep/conf")), 0o640);
+        assert_eq!(std::fs::read_link(dir.join("check")).unwrap(), Path::new("/bin/true"));
+        assert_eq!(std::fs::read_to_string(dir.join("log/run")).unwrap(), "#!/bin/sh\nexec cat\n");
+        for absent in ["type", "dependencies.d", "timeout-up", "supervise", "down"] {
+            assert!(!dir.join(absent).exists(), "{absent} was copied");
+        }
+
+        // The next change finds it there: files are replaced whole, the link is kept, and what
+        // was not made by this change is looked at.
+        write(&layout.defs.join("a/run"), "#!/bin/sh\nexec sleep 200\n", 0o755);
+        let (db, _) = Db::load(&layout.defs).unwrap();
+        let mut live = Builder::default();
+        let again = prepare(&mut live, &layout, &db, "a", true);
+        assert!(!again.linked && again.down && !again.started_by_scanner, "{again:?}");
+        assert_eq!(again.notifies, None);
+        assert_eq!(std::fs::read_to_string(dir.join("run")).unwrap(), "#!/bin/sh\nexec sleep 200\n");
+        assert_eq!(mode(&dir.join("run")), 0o755);
+        assert!(!dir.join("run.ostler-new").exists() && dir.join("down").exists());
+        let again = prepare(&mut Builder::default(), &layout, &db, "a", false);
+        assert!(!again.down && !again.started_by_scanner && !dir.join("down").exists(), "{again:?}");
+        // A scan link left dangling by a removed live directory is made again.
+        std::fs::remove_dir_all(dir).unwrap();
+        let again = prepare(&mut Builder::default(), &layout, &db, "a", false);
+        assert!(again.linked && again.started_by_scanner, "{again:?}");
+        assert!(dir.join("run").exists());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_log_companion_lives_in_its_producer_and_is_left_to_the_scanner_with_it() {
+        let (root, layout) = setup("companion");
+        let web = layout.defs.join("web");
+        write(&web.join("type"), "longrun\n", 0o644);
+        write(&web.join("run"), "#!/bin/sh\n", 0o755);
+        write(&web.join("log"), &format!("{}\n", root.join("logs").display()), 0o644);
+        let (db, problems) = Db::load(&layout.defs).unwrap();
+        assert_eq!(problems, []);
+        let (producer, consumer) = (&db.services["web"], &db.services["web-log"]);
+        // As a change does it: every directory first (for the subscriptions), then in name order.
+        let mut live = Builder::default();
+        live.make_dir(&layout, producer).unwrap();
+        live.make_dir(&layout, consumer).unwrap();
+        let web = live.prepare(&layout, &db, producer, true).unwrap();
+        let log = live.prepare(&layout, &db, consumer, false).unwrap();
+        assert!(web.linked && web.down && !web.started_by_scanner, "{web:?}");
+        assert!(!log.linked && !log.down && log.started_by_scanner, "{log:?}");
+        assert_eq!(log.dir, web.dir.join("log"));
+        assert_eq!(log.notifies, Some(true));
+        let run = std::fs::read_to_string(log.dir.join("run")).unwrap();
+        assert!(run.contains(&format!("log -d 3 t '{}'", root.join("logs").display())), "{run}");
+        assert_eq!(mode(&log.dir.join("run")), 0o755);
+        assert_eq!(std::fs::read_to_string(log.dir.join("notification-fd")).unwrap(), "3\n");
+        assert!(web.dir.join("down").exists() && !log.dir.join("down").exists());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 }

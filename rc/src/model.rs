@@ -3,9 +3,10 @@
 //! timeouts — and every problem found, each naming the file and the fix. A broken definition
 //! is left out (and so is what depends on it); the rest stays usable.
 
-use crate::source::{self, Raw};
+use crate::source::{self, Content, File, Raw};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What a service is.
@@ -58,6 +59,8 @@ pub struct Service {
     pub consumer_of: Option<String>,
     /// Changes whenever a file of the definition changes.
     pub fingerprint: u64,
+    /// A longrun's definition as read (what its live service directory gets a copy of).
+    pub files: Arc<[File]>,
 }
 
 impl Service {
@@ -75,6 +78,7 @@ impl Service {
             producer_for: None,
             consumer_of: None,
             fingerprint: 0,
+            files: Arc::default(),
         }
     }
 }
@@ -290,6 +294,7 @@ fn read_service(raw: &Raw, problems: &mut Vec<Problem>) -> Option<Service> {
     let mut service = Service::new(&raw.name, kind, Some(raw.dir.clone()));
     service.essential = raw.essential;
     service.fingerprint = raw.fingerprint;
+    service.files = raw.files.clone();
     let mut ok = true;
     for (file, text, slot) in [
         ("timeout-up", &raw.timeout_up, &mut service.timeout_up),
@@ -326,20 +331,30 @@ fn read_service(raw: &Raw, problems: &mut Vec<Problem>) -> Option<Service> {
             }
         }
         Kind::Longrun => {
-            let run = raw.dir.join("run");
-            match std::fs::metadata(&run) {
-                Ok(meta) if meta.is_file() => {
-                    if std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o111 == 0 {
+            // The mode `run` has, following a symbolic link (`None`: not a file).
+            let run = match raw.file("run") {
+                Some(File { content: Content::Bytes(_), mode, .. }) => Some(*mode),
+                Some(File { content: Content::Symlink(_) | Content::Other, .. }) => {
+                    std::fs::metadata(raw.dir.join("run"))
+                        .ok()
+                        .filter(|m| m.is_file())
+                        .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()))
+                }
+                Some(File { content: Content::Dir, .. }) | None => None,
+            };
+            match run {
+                Some(mode) => {
+                    if mode & 0o111 == 0 {
                         problem("run", "not executable; chmod +x it".into());
                         ok = false;
                     }
                 }
-                _ => {
+                None => {
                     problem("run", "missing; a longrun needs an executable run file".into());
                     ok = false;
                 }
             }
-            let setting = |file: &str| std::fs::read_to_string(raw.dir.join(file)).ok().map(|t| t.trim().to_string());
+            let setting = |file: &str| raw.text(file).map(|t| t.trim().to_string());
             if let (Some(notify), Some(lock)) = (setting("notification-fd"), setting("lock-fd")) {
                 if notify == lock {
                     problem("lock-fd", format!("the same fd ({lock}) as notification-fd; give them different numbers"));

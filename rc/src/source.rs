@@ -1,8 +1,17 @@
 //! Reading a definitions directory as it is on disk (s6-rc's source format, plus ostler's `log`
 //! file), without judging it: one [`Raw`] per service directory. [`crate::model`] checks them.
+//!
+//! Each definition directory is listed once; only the files the listing shows are opened. A
+//! longrun's files are all read, once: they make its fingerprint (for reload), and they are
+//! what its live service directory gets a copy of ([`crate::live`]), so that neither has to
+//! go back to the disk.
 
+use crate::sys::{self, EntryType};
 use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Files of a definition that describe it to the service manager; everything else in a
 /// longrun's directory belongs to the supervisor and is copied to the live service directory.
@@ -51,74 +60,264 @@ pub struct Raw {
     pub timeout_down: Option<String>,
     /// ostler's log companion: `log` as a file (its trimmed contents; empty = default directory).
     pub log: Option<String>,
-    /// A fingerprint of every file of the definition (for reload).
+    /// For a longrun, every file of the definition (see [`File`]); empty for the others.
+    pub files: Arc<[File]>,
+    /// A fingerprint of every file of a longrun's definition (for reload); 0 for the others.
     pub fingerprint: u64,
+}
+
+impl Raw {
+    /// A longrun's file at the top of its definition directory.
+    pub fn file(&self, name: &str) -> Option<&File> {
+        top_level(&self.files, name)
+    }
+
+    /// The text of a longrun's top-level file, as reading it by its path would give it.
+    pub fn text(&self, name: &str) -> Option<String> {
+        self.file(name).and_then(|file| file.text(&self.dir))
+    }
+}
+
+/// One file of a longrun's definition, as read. A definition's files come in name order, each
+/// directory followed by what it holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct File {
+    /// Its path inside the definition directory.
+    pub path: PathBuf,
+    /// Its type and permission bits (`st_mode`; a symbolic link's are always `0o120777`).
+    pub mode: u32,
+    /// What it holds.
+    pub content: Content,
+}
+
+/// What a [`File`] holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Content {
+    /// A directory (its files follow it).
+    Dir,
+    /// A symbolic link, with its target.
+    Symlink(PathBuf),
+    /// A regular file's bytes.
+    Bytes(Vec<u8>),
+    /// Not read: a FIFO, a socket, a device (opening a FIFO would block), or a file that could
+    /// not be read.
+    Other,
+}
+
+impl File {
+    /// Its text, as `std::fs::read_to_string` of its path in `dir` would give it (a symbolic
+    /// link is followed there).
+    fn text(&self, dir: &Path) -> Option<String> {
+        match &self.content {
+            Content::Bytes(bytes) => String::from_utf8(bytes.clone()).ok(),
+            Content::Symlink(_) => std::fs::read_to_string(dir.join(&self.path)).ok(),
+            Content::Dir | Content::Other => None,
+        }
+    }
+}
+
+fn top_level<'a>(files: &'a [File], name: &str) -> Option<&'a File> {
+    files.iter().find(|f| f.path.as_os_str() == name)
 }
 
 /// Reads every definition of `dir`, by name. Names starting with `.` and non-directories are
 /// skipped, as s6-rc does.
 pub fn read_all(dir: &Path) -> std::io::Result<BTreeMap<String, Raw>> {
+    let top = sys::Dir::open(dir)?;
     let mut all = BTreeMap::new();
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') || !entry.path().is_dir() {
+    for (entry, kind) in top.list()? {
+        let name = entry.to_string_lossy().into_owned();
+        if name.starts_with('.') {
             continue;
         }
-        all.insert(name.clone(), read_one(&name, &entry.path()));
+        let path = dir.join(&entry);
+        let is_dir = match kind {
+            EntryType::Dir => true,
+            EntryType::Symlink => path.is_dir(),
+            EntryType::File | EntryType::Other => false,
+        };
+        if !is_dir {
+            continue;
+        }
+        let handle = top.open_dir(&entry, true).ok();
+        all.insert(name.clone(), read_one(&name, &path, handle));
     }
     Ok(all)
 }
 
-fn read_one(name: &str, dir: &Path) -> Raw {
-    let text = |file: &str| std::fs::read_to_string(dir.join(file)).ok();
-    let trimmed = |file: &str| text(file).map(|t| t.trim().to_string());
-    let kind = trimmed("type");
-    Raw {
-        name: name.to_string(),
-        dir: dir.to_path_buf(),
-        dependencies: names(dir, "dependencies"),
-        contents: names(dir, "contents"),
-        producer_for: trimmed("producer-for").filter(|t| !t.is_empty()),
-        consumer_for: text("consumer-for").map(|t| lines(&t)).unwrap_or_default(),
-        pipeline_name: trimmed("pipeline-name").filter(|t| !t.is_empty()),
-        essential: dir.join("flag-essential").exists(),
-        timeout_up: trimmed("timeout-up"),
-        timeout_down: trimmed("timeout-down"),
-        log: if dir.join("log").is_file() { trimmed("log") } else { None },
-        // Only a longrun's definition is compared on reload (a oneshot that is up stays up):
-        // reading every file of every oneshot and bundle would slow check and -n for nothing.
-        fingerprint: if kind.as_deref() == Some("longrun") { fingerprint(dir) } else { 0 },
-        kind,
+/// One definition directory (`handle`: it, open; `None` when it cannot be: nothing in it can be
+/// read then).
+fn read_one(name: &str, dir: &Path, handle: Option<sys::Dir>) -> Raw {
+    let mut raw = Raw { name: name.to_string(), dir: dir.to_path_buf(), ..Raw::default() };
+    let Some(handle) = handle else { return raw };
+    let mut top = handle.list().unwrap_or_default();
+    top.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut reader = Reader { dir, handle, top, files: Vec::new() };
+    let type_file = reader.read_top("type");
+    let kind = type_file.as_ref().and_then(|f| f.text(dir)).map(|t| t.trim().to_string());
+    // Only a longrun's definition is compared on reload (a oneshot that is up stays up), and
+    // copied: reading every file of every oneshot and bundle would slow check and -n for nothing.
+    if kind.as_deref() == Some("longrun") {
+        let mut files = Vec::new();
+        walk(&reader.handle, &reader.top, Path::new(""), &mut files, type_file);
+        reader.files = files;
+        raw.fingerprint = fingerprint(&reader.files);
+    }
+    let trimmed = |file: &str| reader.text(file).map(|t| t.trim().to_string());
+    raw.dependencies = reader.names("dependencies");
+    raw.contents = reader.names("contents");
+    raw.producer_for = trimmed("producer-for").filter(|t| !t.is_empty());
+    raw.consumer_for = reader.text("consumer-for").map(|t| lines(&t)).unwrap_or_default();
+    raw.pipeline_name = trimmed("pipeline-name").filter(|t| !t.is_empty());
+    raw.essential = reader.exists("flag-essential");
+    raw.timeout_up = trimmed("timeout-up");
+    raw.timeout_down = trimmed("timeout-down");
+    raw.log = if reader.is_file("log") { trimmed("log") } else { None };
+    raw.kind = kind;
+    raw.files = reader.files.into();
+    raw
+}
+
+/// A definition directory being read: its listing, and once known to be a longrun's, its files.
+struct Reader<'a> {
+    dir: &'a Path,
+    handle: sys::Dir,
+    /// The top level, sorted.
+    top: Vec<(OsString, EntryType)>,
+    files: Vec<File>,
+}
+
+impl Reader<'_> {
+    fn kind_of(&self, name: &str) -> Option<EntryType> {
+        self.top.iter().find(|(n, _)| n.as_os_str() == name).map(|(_, kind)| *kind)
+    }
+
+    /// A top-level file, read now (`None`: there is none).
+    fn read_top(&self, name: &str) -> Option<File> {
+        let kind = self.kind_of(name)?;
+        Some(read_entry(&self.handle, OsStr::new(name), kind, PathBuf::from(name)))
+    }
+
+    /// A top-level file's text, as reading it by its path would give it.
+    fn text(&self, name: &str) -> Option<String> {
+        match top_level(&self.files, name) {
+            Some(file) => file.text(self.dir),
+            // Not a longrun: the file is read now, if the listing has it.
+            None if self.files.is_empty() => self.read_top(name)?.text(self.dir),
+            None => None,
+        }
+    }
+
+    /// As `Path::exists` (a symbolic link counts when it leads somewhere).
+    fn exists(&self, name: &str) -> bool {
+        match self.kind_of(name) {
+            None => false,
+            Some(EntryType::Symlink) => self.dir.join(name).exists(),
+            Some(_) => true,
+        }
+    }
+
+    /// As `Path::is_file`.
+    fn is_file(&self, name: &str) -> bool {
+        match self.kind_of(name) {
+            Some(EntryType::File) => true,
+            Some(EntryType::Symlink) => self.dir.join(name).is_file(),
+            _ => false,
+        }
+    }
+
+    /// `NAME.d/` (the file names) or the legacy `NAME` (one name per line, `#` comments).
+    fn names(&self, list: &str) -> Vec<(String, PathBuf)> {
+        let listed = format!("{list}.d");
+        let listing = self.dir.join(&listed);
+        let entries: Option<Vec<OsString>> = match self.kind_of(&listed) {
+            Some(EntryType::Dir) if !self.files.is_empty() => Some(
+                self.files
+                    .iter()
+                    .filter(|f| f.path.parent() == Some(Path::new(&listed)))
+                    .filter_map(|f| f.path.file_name().map(OsStr::to_os_string))
+                    .collect(),
+            ),
+            Some(EntryType::Dir) => self
+                .handle
+                .open_dir(OsStr::new(&listed), false)
+                .and_then(|d| d.list())
+                .ok()
+                .map(|entries| entries.into_iter().map(|(name, _)| name).collect()),
+            Some(EntryType::Symlink) => {
+                std::fs::read_dir(&listing).ok().map(|entries| entries.flatten().map(|e| e.file_name()).collect())
+            }
+            _ => None,
+        };
+        if let Some(entries) = entries {
+            let mut found: Vec<(String, PathBuf)> = entries
+                .into_iter()
+                .filter(|n| !n.as_bytes().starts_with(b"."))
+                .map(|n| (n.to_string_lossy().into_owned(), listing.join(&n)))
+                .collect();
+            found.sort();
+            return found;
+        }
+        let file = self.dir.join(list);
+        self.text(list).map(|t| lines(&t).into_iter().map(|n| (n, file.clone())).collect()).unwrap_or_default()
     }
 }
 
-/// `NAME.d/` (the file names) or the legacy `NAME` (one name per line, `#` comments).
-fn names(dir: &Path, list: &str) -> Vec<(String, PathBuf)> {
-    let listing = dir.join(format!("{list}.d"));
-    if let Ok(entries) = std::fs::read_dir(&listing) {
-        let mut found: Vec<(String, PathBuf)> = entries
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| !n.starts_with('.'))
-            .map(|n| (n.clone(), listing.join(n)))
-            .collect();
-        found.sort();
-        return found;
+/// Reads the files of one directory of a longrun's definition (`entries`, sorted) and of its
+/// subdirectories; `known`: the `type` file, read already.
+fn walk(dir: &sys::Dir, entries: &[(OsString, EntryType)], prefix: &Path, files: &mut Vec<File>, known: Option<File>) {
+    let mut known = known;
+    for (name, kind) in entries {
+        let path = prefix.join(name);
+        if let Some(file) = known.take_if(|f| f.path == path) {
+            files.push(file);
+            continue;
+        }
+        if *kind != EntryType::Dir {
+            files.push(read_entry(dir, name, *kind, path));
+            continue;
+        }
+        match dir.open_dir(name, false) {
+            Ok(sub) => {
+                let mode = sub.mode().or_else(|_| dir.mode_of(name)).unwrap_or(0);
+                files.push(File { path: path.clone(), mode, content: Content::Dir });
+                let mut inside = sub.list().unwrap_or_default();
+                inside.sort_by(|a, b| a.0.cmp(&b.0));
+                walk(&sub, &inside, &path, files, None);
+            }
+            Err(_) => {
+                let mode = dir.mode_of(name).unwrap_or(0);
+                files.push(File { path, mode, content: Content::Dir });
+            }
+        }
     }
-    let file = dir.join(list);
-    std::fs::read_to_string(&file)
-        .map(|t| lines(&t).into_iter().map(|n| (n, file.clone())).collect())
-        .unwrap_or_default()
+}
+
+/// One entry of a directory that is not a directory, or a directory left unread.
+fn read_entry(dir: &sys::Dir, name: &OsStr, kind: EntryType, path: PathBuf) -> File {
+    match kind {
+        EntryType::Symlink => File {
+            path,
+            mode: libc::S_IFLNK | 0o777,
+            content: Content::Symlink(dir.read_link(name).unwrap_or_default()),
+        },
+        EntryType::File => match dir.read(name) {
+            Ok((mode, bytes)) => File { path, mode, content: Content::Bytes(bytes) },
+            Err(_) => File { path, mode: dir.mode_of(name).unwrap_or(0), content: Content::Other },
+        },
+        EntryType::Dir => File { path, mode: dir.mode_of(name).unwrap_or(0), content: Content::Dir },
+        EntryType::Other => File { path, mode: dir.mode_of(name).unwrap_or(0), content: Content::Other },
+    }
 }
 
 fn lines(text: &str) -> Vec<String> {
     text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_string).collect()
 }
 
-/// FNV-1a over every path, mode and content under `dir` (in name order): equal definitions
-/// have equal fingerprints, and any edit changes it.
-pub fn fingerprint(dir: &Path) -> u64 {
+/// FNV-1a over every path, mode and content of a definition (in order): equal definitions
+/// have equal fingerprints, and any edit — of a file, a mode, a link's target, anywhere below
+/// the directory — changes it.
+pub fn fingerprint(files: &[File]) -> u64 {
     let mut hash: u64 = 0xcbf29ce484222325;
     let mut feed = |bytes: &[u8]| {
         for &b in bytes {
@@ -126,25 +325,161 @@ pub fn fingerprint(dir: &Path) -> u64 {
             hash = hash.wrapping_mul(0x100000001b3);
         }
     };
-    let mut pending = vec![PathBuf::new()];
-    while let Some(relative) = pending.pop() {
-        let Ok(entries) = std::fs::read_dir(dir.join(&relative)) else { continue };
-        let mut names: Vec<_> = entries.flatten().map(|e| e.file_name()).collect();
-        names.sort();
-        for name in names.into_iter().rev() {
-            let inside = relative.join(&name);
-            let path = dir.join(&inside);
-            let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
-            feed(inside.as_os_str().as_encoded_bytes());
-            feed(&std::os::unix::fs::PermissionsExt::mode(&meta.permissions()).to_le_bytes());
-            if meta.is_dir() {
-                pending.push(inside);
-            } else if meta.file_type().is_symlink() {
-                feed(std::fs::read_link(&path).unwrap_or_default().as_os_str().as_encoded_bytes());
-            } else {
-                feed(&std::fs::read(&path).unwrap_or_default());
-            }
+    // Lengths first, so that no two different lists feed the same bytes.
+    let mut field = |bytes: &[u8]| {
+        feed(&(bytes.len() as u64).to_le_bytes());
+        feed(bytes);
+    };
+    for file in files {
+        field(file.path.as_os_str().as_bytes());
+        field(&file.mode.to_le_bytes());
+        match &file.content {
+            Content::Dir => field(b"d"),
+            Content::Symlink(target) => field(target.as_os_str().as_bytes()),
+            Content::Bytes(bytes) => field(bytes),
+            Content::Other => field(b"?"),
         }
     }
     hash
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("ostler-rc-source-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn write(path: &Path, text: &str) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    fn chmod(path: &Path, mode: u32) {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    fn print_of(defs: &Path, name: &str) -> u64 {
+        read_all(defs).unwrap()[name].fingerprint
+    }
+
+    #[test]
+    fn the_fingerprint_follows_every_file_mode_and_link_below_the_definition() {
+        let defs = scratch("fingerprint");
+        let a = defs.join("a");
+        write(&a.join("type"), "longrun\n");
+        write(&a.join("run"), "#!/bin/sh\nexec sleep 100\n");
+        chmod(&a.join("run"), 0o755);
+        write(&a.join("data/deep/conf"), "x = 1\n");
+        std::os::unix::fs::symlink("/bin/true", a.join("finish")).unwrap();
+        let first = print_of(&defs, "a");
+        assert_ne!(first, 0);
+        assert_eq!(print_of(&defs, "a"), first, "reading twice changes nothing");
+
+        // What changes, how, and how to undo it.
+        type Edit<'a> = (&'a str, &'a dyn Fn(), &'a dyn Fn());
+        let edits: [Edit; 5] = [
+            ("a file deep down", &|| write(&a.join("data/deep/conf"), "x = 2\n"), &|| {
+                write(&a.join("data/deep/conf"), "x = 1\n")
+            }),
+            ("a mode", &|| chmod(&a.join("run"), 0o700), &|| chmod(&a.join("run"), 0o755)),
+            (
+                "a link's target",
+                &|| {
+                    std::fs::remove_file(a.join("finish")).unwrap();
+                    std::os::unix::fs::symlink("/bin/false", a.join("finish")).unwrap();
+                },
+                &|| {
+                    std::fs::remove_file(a.join("finish")).unwrap();
+                    std::os::unix::fs::symlink("/bin/true", a.join("finish")).unwrap();
+                },
+            ),
+            ("a new empty file in a subdirectory", &|| write(&a.join("data/deep/new"), ""), &|| {
+                std::fs::remove_file(a.join("data/deep/new")).unwrap()
+            }),
+            ("a subdirectory's mode", &|| chmod(&a.join("data"), 0o700), &|| chmod(&a.join("data"), 0o755)),
+        ];
+        for (what, edit, undo) in edits {
+            edit();
+            assert_ne!(print_of(&defs, "a"), first, "{what} changed and the fingerprint did not");
+            undo();
+            assert_eq!(print_of(&defs, "a"), first, "{what} undone: the fingerprint is the first one again");
+        }
+
+        // Equal definitions have equal fingerprints, wherever they are.
+        let copy = defs.join("b");
+        std::fs::create_dir_all(copy.join("data/deep")).unwrap();
+        for file in ["type", "run", "data/deep/conf"] {
+            std::fs::copy(a.join(file), copy.join(file)).unwrap();
+        }
+        chmod(&copy.join("data"), 0o755);
+        chmod(&copy.join("data/deep"), std::fs::metadata(a.join("data/deep")).unwrap().permissions().mode());
+        std::os::unix::fs::symlink("/bin/true", copy.join("finish")).unwrap();
+        assert_eq!(print_of(&defs, "b"), first);
+        std::fs::remove_dir_all(&defs).unwrap();
+    }
+
+    #[test]
+    fn reads_only_what_the_listing_shows_as_the_paths_would_read() {
+        let defs = scratch("fields");
+        let web = defs.join("web");
+        write(&web.join("type"), "longrun\n");
+        write(&web.join("run"), "#!/bin/sh\n");
+        write(&web.join("dependencies.d/db"), "");
+        write(&web.join("dependencies.d/.hidden"), "");
+        write(&web.join("timeout-up"), " 250\n");
+        write(&web.join("flag-essential"), "");
+        write(&web.join("log"), "/var/log/web\n");
+        write(&web.join("producer-for"), "\n");
+        let db = defs.join("db");
+        write(&db.join("type"), "oneshot\n");
+        write(&db.join("up"), "true\n");
+        write(&db.join("dependencies"), "# legacy list\nbase\n\n  other  \n");
+        write(&db.join("timeout-down"), "10");
+        let default = defs.join("default");
+        write(&default.join("type"), "bundle\n");
+        write(&default.join("contents.d/web"), "");
+        write(&default.join("contents.d/db"), "");
+        let logged = defs.join("logged");
+        write(&logged.join("type"), "longrun\n");
+        write(&logged.join("log/run"), "#!/bin/sh\n");
+        std::os::unix::fs::symlink(&web, defs.join("alias")).unwrap();
+        std::os::unix::fs::symlink("nowhere", defs.join("dangling")).unwrap();
+        write(&defs.join("plain-file"), "");
+        write(&defs.join(".hidden/type"), "longrun\n");
+
+        let all = read_all(&defs).unwrap();
+        assert_eq!(all.keys().collect::<Vec<_>>(), ["alias", "db", "default", "logged", "web"]);
+        let raw = &all["web"];
+        assert_eq!(raw.kind.as_deref(), Some("longrun"));
+        assert_eq!(raw.dependencies, [("db".to_string(), web.join("dependencies.d/db"))]);
+        assert_eq!(raw.timeout_up.as_deref(), Some("250"));
+        assert_eq!(raw.timeout_down, None);
+        assert!(raw.essential);
+        assert_eq!(raw.log.as_deref(), Some("/var/log/web"));
+        assert_eq!(raw.producer_for, None, "an empty producer-for names nothing");
+        assert_eq!(raw.text("run").as_deref(), Some("#!/bin/sh\n"));
+        assert_eq!(raw.file("run").unwrap().mode & 0o777, 0o644);
+        assert_eq!(all["alias"].fingerprint, raw.fingerprint, "a linked definition reads as its target");
+
+        let raw = &all["db"];
+        let legacy = db.join("dependencies");
+        assert_eq!(raw.dependencies, [("base".to_string(), legacy.clone()), ("other".to_string(), legacy)]);
+        assert_eq!(raw.timeout_down.as_deref(), Some("10"));
+        assert!(!raw.essential && raw.log.is_none());
+        assert_eq!((raw.fingerprint, raw.files.len()), (0, 0), "only longruns are read whole");
+
+        let raw = &all["default"];
+        let names: Vec<&str> = raw.contents.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["db", "web"]);
+        assert_eq!((raw.fingerprint, raw.files.len()), (0, 0));
+
+        assert_eq!(all["logged"].log, None, "a log directory is a logger, not a companion");
+        std::fs::remove_dir_all(&defs).unwrap();
+    }
 }

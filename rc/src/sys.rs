@@ -1,8 +1,14 @@
 //! Processes of the service manager: a oneshot's script as a child with a pidfd (so that the
-//! event loop polls it beside the supervisors' events), and the lock of the live state.
+//! event loop polls it beside the supervisors' events), and the lock of the live state; and
+//! the file system calls of reading definitions and making live directories, as few as they
+//! can be (under emulation each one costs a boot several microseconds).
 
-use std::os::fd::{FromRawFd, OwnedFd};
-use std::path::Path;
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
+use std::ffi::{OsStr, OsString};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 
 /// A pidfd for a child (Linux 5.3+).
@@ -48,7 +54,8 @@ pub fn script_command(path: &Path) -> Result<Command, String> {
 /// Takes the live state's lock (fcntl, whole file), waiting for another `ostler rc` to finish;
 /// it lasts as long as the returned file is open.
 pub fn lock(path: &Path) -> std::io::Result<std::fs::File> {
-    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path)?;
+    let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_CLOEXEC;
+    let file = std::fs::File::from(nix::fcntl::openat(AT_CWD, path, flags, Mode::from_bits_truncate(0o666))?);
     // SAFETY: a zeroed flock is a valid "whole file" description once type and whence are set.
     let mut lock: libc::flock = unsafe { std::mem::zeroed() };
     lock.l_type = libc::F_WRLCK as libc::c_short;
@@ -60,4 +67,221 @@ pub fn lock(path: &Path) -> std::io::Result<std::fs::File> {
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// What a directory entry is, as the directory says (a symbolic link is not followed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntryType {
+    /// A directory.
+    Dir,
+    /// A regular file.
+    File,
+    /// A symbolic link.
+    Symlink,
+    /// A FIFO, a socket, a device.
+    Other,
+}
+
+impl EntryType {
+    fn of_mode(mode: u32) -> EntryType {
+        match mode & libc::S_IFMT {
+            libc::S_IFDIR => EntryType::Dir,
+            libc::S_IFREG => EntryType::File,
+            libc::S_IFLNK => EntryType::Symlink,
+            _ => EntryType::Other,
+        }
+    }
+}
+
+/// An open directory, listed and read through its fd: no `DIR` to allocate, no stat per entry
+/// (the entry types come with the listing), paths resolved from the directory.
+///
+/// Files are opened with `openat`, not `open`: musl's `open` follows every `O_CLOEXEC` open
+/// with an `fcntl(F_SETFD)` for kernels older than 2.6.23, a system call for nothing here.
+#[derive(Debug)]
+pub struct Dir {
+    fd: OwnedFd,
+}
+
+const AT_CWD: BorrowedFd<'static> = nix::fcntl::AT_FDCWD;
+
+impl Dir {
+    /// Opens `path` (following a symbolic link, as a path given by the user may be one).
+    pub fn open(path: &Path) -> std::io::Result<Dir> {
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        Ok(Dir { fd: nix::fcntl::openat(AT_CWD, path, flags, Mode::empty())? })
+    }
+
+    /// Opens the subdirectory `name`; `follow`: or the directory a symbolic link leads to.
+    pub fn open_dir(&self, name: &OsStr, follow: bool) -> std::io::Result<Dir> {
+        let no_follow = if follow { OFlag::empty() } else { OFlag::O_NOFOLLOW };
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC | no_follow;
+        Ok(Dir { fd: nix::fcntl::openat(&self.fd, name, flags, Mode::empty())? })
+    }
+
+    /// The directory's own mode (type and permission bits).
+    pub fn mode(&self) -> std::io::Result<u32> {
+        Ok(nix::sys::stat::fstat(&self.fd)?.st_mode)
+    }
+
+    /// The mode of `name`, not following a symbolic link.
+    pub fn mode_of(&self, name: &OsStr) -> std::io::Result<u32> {
+        Ok(nix::sys::stat::fstatat(&self.fd, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)?.st_mode)
+    }
+
+    /// Every entry but `.` and `..`, with its type, in the directory's order.
+    pub fn list(&self) -> std::io::Result<Vec<(OsString, EntryType)>> {
+        // Aligned as the kernel's records are (their offsets are multiples of 8).
+        #[repr(C, align(8))]
+        struct Buffer([u8; 4096]);
+        let mut buffer = Buffer([0; 4096]);
+        let mut entries = Vec::new();
+        loop {
+            // SAFETY: getdents64 writes at most `len` bytes of records into the buffer we own,
+            // from an fd we own, and returns how many it wrote (or -1).
+            let got = unsafe {
+                libc::syscall(libc::SYS_getdents64, self.fd.as_raw_fd(), buffer.0.as_mut_ptr(), buffer.0.len())
+            };
+            if got < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if got == 0 {
+                return Ok(entries);
+            }
+            let records = &buffer.0[..got as usize];
+            let mut at = 0;
+            // A record: d_ino (8), d_off (8), d_reclen (2), d_type (1), d_name (NUL-terminated).
+            while at + 19 <= records.len() {
+                let length = u16::from_ne_bytes([records[at + 16], records[at + 17]]) as usize;
+                if length < 19 || at + length > records.len() {
+                    break;
+                }
+                let name_bytes = &records[at + 19..at + length];
+                let name_bytes = &name_bytes[..name_bytes.iter().position(|&b| b == 0).unwrap_or(name_bytes.len())];
+                let kind = records[at + 18];
+                at += length;
+                if name_bytes == b"." || name_bytes == b".." {
+                    continue;
+                }
+                let name = OsStr::from_bytes(name_bytes).to_os_string();
+                let kind = match kind {
+                    libc::DT_DIR => EntryType::Dir,
+                    libc::DT_REG => EntryType::File,
+                    libc::DT_LNK => EntryType::Symlink,
+                    // Some file systems do not say: ask.
+                    libc::DT_UNKNOWN => match self.mode_of(&name) {
+                        Ok(mode) => EntryType::of_mode(mode),
+                        Err(_) => continue,
+                    },
+                    _ => EntryType::Other,
+                };
+                entries.push((name, kind));
+            }
+        }
+    }
+
+    /// The mode and contents of the regular file `name` (a symbolic link is followed).
+    pub fn read(&self, name: &OsStr) -> std::io::Result<(u32, Vec<u8>)> {
+        read_at(self.fd.as_fd(), name)
+    }
+
+    /// The target of the symbolic link `name`.
+    pub fn read_link(&self, name: &OsStr) -> std::io::Result<PathBuf> {
+        Ok(PathBuf::from(nix::fcntl::readlinkat(&self.fd, name)?))
+    }
+}
+
+fn read_at<P: ?Sized + nix::NixPath>(dir: BorrowedFd<'_>, path: &P) -> std::io::Result<(u32, Vec<u8>)> {
+    let mut file =
+        std::fs::File::from(nix::fcntl::openat(dir, path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())?);
+    let meta = nix::sys::stat::fstat(&file)?;
+    let size = usize::try_from(meta.st_size).unwrap_or(0);
+    // One byte more than the size: a read that comes back short with the whole size in hand is
+    // at the end of the file, so the usual read of 0 bytes to make sure is not needed.
+    let mut bytes = Vec::with_capacity(size + 1);
+    loop {
+        if bytes.len() == bytes.capacity() {
+            bytes.reserve(bytes.capacity().max(64));
+        }
+        let asked = bytes.capacity() - bytes.len();
+        let got = read_into(&mut file, &mut bytes)?;
+        if got == 0 || (got < asked && bytes.len() == size) {
+            return Ok((meta.st_mode, bytes));
+        }
+    }
+}
+
+/// Appends to `bytes` what one read gives, up to its capacity; returns how much.
+fn read_into(file: &mut std::fs::File, bytes: &mut Vec<u8>) -> std::io::Result<usize> {
+    let start = bytes.len();
+    bytes.resize(bytes.capacity(), 0);
+    let got = loop {
+        match std::io::Read::read(file, &mut bytes[start..]) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            got => break got,
+        }
+    };
+    bytes.truncate(start + *got.as_ref().unwrap_or(&0));
+    got
+}
+
+/// A small file, in one read when it holds less than `limit` bytes: a read that comes back
+/// short is taken as the end, as it is for a regular file on a local file system. For the
+/// supervisor's files, which are replaced whole by rename; a caller that finds what it read
+/// malformed reads again the usual way.
+pub fn read_small(path: &Path, limit: usize) -> std::io::Result<Vec<u8>> {
+    let mut file =
+        std::fs::File::from(nix::fcntl::openat(AT_CWD, path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())?);
+    let mut bytes = Vec::with_capacity(limit.max(1));
+    while read_into(&mut file, &mut bytes)? > 0 && bytes.len() == bytes.capacity() {
+        bytes.reserve(limit.max(1));
+    }
+    Ok(bytes)
+}
+
+/// Writes `contents` to `path` with exactly `mode`, as a copy keeps its source's mode. `new`:
+/// the file must not exist yet (it is created with its mode, and needs no chmod unless the
+/// umask takes bits away); otherwise it is created or truncated, and its mode set.
+pub fn write_file(path: &Path, contents: &[u8], mode: u32, new: bool) -> std::io::Result<()> {
+    let exclusive = if new { OFlag::O_EXCL } else { OFlag::empty() };
+    let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_CLOEXEC | exclusive;
+    let permissions = Mode::from_bits_truncate((mode & 0o7777) as libc::mode_t);
+    let fd = nix::fcntl::openat(AT_CWD, path, flags, permissions)?;
+    let mut file = std::fs::File::from(fd);
+    std::io::Write::write_all(&mut file, contents)?;
+    // Set-user-ID and set-group-ID bits may be dropped by the kernel at creation, too.
+    if !new || (mode & (umask() | 0o7000)) != 0 {
+        nix::sys::stat::fchmod(&file, permissions)?;
+    }
+    Ok(())
+}
+
+/// Creates or truncates `path` and writes `contents`, as `std::fs::write` does; a new file
+/// gets `mode` less the umask (`std::fs::write`'s is 0o666).
+pub fn write_plain(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<()> {
+    write_opened(path, contents, mode, OFlag::O_TRUNC)
+}
+
+/// Appends `contents` to `path`, creating it (0o666 less the umask) if need be.
+pub fn append(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    write_opened(path, contents, 0o666, OFlag::O_APPEND)
+}
+
+fn write_opened(path: &Path, contents: &[u8], mode: u32, how: OFlag) -> std::io::Result<()> {
+    let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_CLOEXEC | how;
+    let fd = nix::fcntl::openat(AT_CWD, path, flags, Mode::from_bits_truncate((mode & 0o7777) as libc::mode_t))?;
+    if !contents.is_empty() {
+        std::io::Write::write_all(&mut std::fs::File::from(fd), contents)?;
+    }
+    Ok(())
+}
+
+/// The process's umask, asked once (the service manager never changes it).
+fn umask() -> u32 {
+    static UMASK: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *UMASK.get_or_init(|| {
+        let mask = nix::sys::stat::umask(Mode::empty());
+        nix::sys::stat::umask(mask);
+        mask.bits() as u32
+    })
 }
