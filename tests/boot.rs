@@ -166,13 +166,52 @@ fn image_build_is_byte_reproducible() {
     build_image(&first, 1_700_000_000);
     build_image(&second, 1_700_000_000);
     build_image(&later, 1_700_000_001);
-    for output in ["initramfs.cpio.gz", "disk.ext4", "boot.cpio.gz"] {
-        let a = std::fs::read(first.join(output)).unwrap();
+    for output in ["initramfs.cpio.lz4", "disk.ext4", "boot.cpio.lz4"] {
+        let a = std::fs::read(first.join(output)).unwrap_or_else(|e| panic!("{output}: {e}"));
         let b = std::fs::read(second.join(output)).unwrap();
         let c = std::fs::read(later.join(output)).unwrap();
         assert!(a == b, "{output} differs between two builds of the same inputs");
         assert!(a != c, "{output} does not change with the epoch: the epoch is not applied");
     }
+    // gzip too (`gzip -n`: no name, no time), rebuilt over the lz4 build.
+    let gzip = |out: &Path| {
+        build_image_with(out, 1_700_000_000, &["--compress", "gzip"]);
+        ["initramfs.cpio.gz", "boot.cpio.gz"].map(|name| std::fs::read(out.join(name)).unwrap())
+    };
+    assert!(gzip(&first) == gzip(&second), "the gzip initramfs images differ between two builds of the same inputs");
+}
+
+/// lz4 by default, in its legacy frame format (the only one the kernel reads); gzip on request;
+/// a rebuild with the other leaves no image of the first behind (qemu/boot prefers .lz4).
+#[test]
+fn image_build_compresses_with_lz4_by_default_and_gzip_on_request() {
+    const LZ4_LEGACY: [u8; 4] = [0x02, 0x21, 0x4c, 0x18];
+    const GZIP: [u8; 2] = [0x1f, 0x8b];
+    let tree = TempTree::new("image-compress");
+    let out = tree.join("out");
+    let magic = |name: &str, len: usize| {
+        let bytes = std::fs::read(out.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        bytes[..len].to_vec()
+    };
+    let exists = |name: &str| out.join(name).exists();
+
+    build_image(&out, 1_704_067_200);
+    assert_eq!(magic("initramfs.cpio.lz4", 4), LZ4_LEGACY, "initramfs.cpio.lz4 is not lz4's legacy format");
+    assert_eq!(magic("boot.cpio.lz4", 4), LZ4_LEGACY, "boot.cpio.lz4 is not lz4's legacy format");
+    assert!(!exists("initramfs.cpio.gz") && !exists("boot.cpio.gz"));
+    // What the kernel will unpack: lz4 gives back the archive, a newc cpio.
+    let plain = tree.join("initramfs.cpio");
+    let (code, _, err) = outcome(&run(
+        "lz4",
+        ["-d".as_ref(), "-q".as_ref(), out.join("initramfs.cpio.lz4").as_os_str(), plain.as_os_str()],
+    ));
+    assert_eq!(code, 0, "lz4 -d: {err}");
+    assert!(std::fs::read(&plain).unwrap().starts_with(b"070701"), "the lz4 image does not hold a newc archive");
+
+    build_image_with(&out, 1_704_067_200, &["--compress", "gzip"]);
+    assert_eq!(magic("initramfs.cpio.gz", 2), GZIP);
+    assert_eq!(magic("boot.cpio.gz", 2), GZIP);
+    assert!(!exists("initramfs.cpio.lz4") && !exists("boot.cpio.lz4"), "the gzip rebuild left the lz4 images");
 }
 
 #[test]

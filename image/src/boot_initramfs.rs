@@ -1,8 +1,9 @@
-//! `boot.cpio.gz`: the small initramfs that boots `disk.ext4`. Debian's kernel builds the
-//! disk's drivers (virtio_pci, virtio_blk) and ext4 as modules, so something must load them
-//! before the disk can be the root. That something is ostler's own stage 1: given `root=`
-//! while running from an initramfs, it loads the modules `/etc/ostler/modules` names (with
-//! what `modules.dep` says they need), mounts the disk and switches to it.
+//! `boot.cpio.lz4` (`boot.cpio.gz` with `--compress gzip`): the small initramfs that boots
+//! `disk.ext4`. Debian's kernel builds the disk's drivers (virtio_pci, virtio_blk) and ext4 as
+//! modules, so something must load them before the disk can be the root. That something is
+//! ostler's own stage 1: given `root=` while running from an initramfs, it loads the modules
+//! `/etc/ostler/modules` names (with what `modules.dep` says they need), mounts the disk and
+//! switches to it.
 //!
 //! The tree: ostler (as `/init`, `/sbin/init`), busybox with `sh` for an emergency shell, the
 //! mount points, `/etc/ostler/modules`, and under `/lib/modules/VERSION/` only the modules

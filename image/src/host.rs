@@ -1,5 +1,5 @@
-//! The host programs the builder runs (dpkg-deb, apt-get, mke2fs, debugfs, gzip), found on
-//! PATH or in the sbin directories, each with the Debian package to install when it is missing.
+//! The host programs the builder runs (dpkg-deb, apt-get, mke2fs, debugfs, lz4 or gzip), found
+//! on PATH or in the sbin directories, each with the Debian package to install when it is missing.
 
 use crate::ImageError;
 use std::ffi::OsStr;
@@ -24,8 +24,10 @@ pub const APT_GET: Tool = Tool { name: "apt-get", package: "apt" };
 pub const MKE2FS: Tool = Tool { name: "mke2fs", package: "e2fsprogs" };
 /// Fixes owners and times inside the ext4 image.
 pub const DEBUGFS: Tool = Tool { name: "debugfs", package: "e2fsprogs" };
-/// Compresses the initramfs.
+/// Compresses the initramfs with `--compress gzip`.
 pub const GZIP: Tool = Tool { name: "gzip", package: "gzip" };
+/// Compresses the initramfs (the default, in lz4's legacy frame format: the kernel's).
+pub const LZ4: Tool = Tool { name: "lz4", package: "lz4" };
 
 impl Tool {
     /// The program's path, or the error naming the package to install.

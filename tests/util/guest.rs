@@ -87,6 +87,11 @@ pub fn deb_cache() -> PathBuf {
 
 /// Runs `ostler image build` into `out` with `epoch`; panics with its stderr on failure.
 pub fn build_image(out: &Path, epoch: u64) {
+    build_image_with(out, epoch, &[]);
+}
+
+/// [`build_image`] with more options (`--compress gzip`…).
+pub fn build_image_with(out: &Path, epoch: u64, options: &[&str]) {
     let output = run(
         ostler(),
         [
@@ -102,7 +107,9 @@ pub fn build_image(out: &Path, epoch: u64) {
             deb_cache().as_os_str(),
             "--epoch".as_ref(),
             epoch.to_string().as_ref(),
-        ],
+        ]
+        .into_iter()
+        .chain(options.iter().map(std::ffi::OsStr::new)),
     );
     let (code, stdout, stderr) = outcome(&output);
     assert_eq!(code, 0, "ostler image build failed:\n{stdout}{stderr}");
@@ -138,7 +145,7 @@ impl Guest {
     /// Boots the shared initramfs with `append` added to the kernel command line.
     pub fn boot(label: &str, append: &str) -> Guest {
         let image = shared_image();
-        Guest::start(&["--initramfs".into(), image.join("initramfs.cpio.gz")], append, TempTree::new(label))
+        Guest::start(&["--initramfs".into(), image.join("initramfs.cpio.lz4")], append, TempTree::new(label))
     }
 
     /// Boots a copy of the shared disk image (kept in the guest's tree, as `disk.ext4`) through
@@ -148,7 +155,7 @@ impl Guest {
         let tree = TempTree::new(label);
         let disk = tree.join("disk.ext4");
         std::fs::copy(image.join("disk.ext4"), &disk).unwrap();
-        let media = ["--disk".into(), disk, "--initramfs".into(), image.join("boot.cpio.gz")];
+        let media = ["--disk".into(), disk, "--initramfs".into(), image.join("boot.cpio.lz4")];
         Guest::start(&media, append, tree)
     }
 
@@ -156,7 +163,7 @@ impl Guest {
     /// shared image's boot initramfs.
     pub fn boot_disk_file(label: &str, disk: &Path, append: &str) -> Guest {
         let image = shared_image();
-        let media = ["--disk".into(), disk.to_path_buf(), "--initramfs".into(), image.join("boot.cpio.gz")];
+        let media = ["--disk".into(), disk.to_path_buf(), "--initramfs".into(), image.join("boot.cpio.lz4")];
         Guest::start(&media, append, TempTree::new(label))
     }
 
@@ -246,7 +253,7 @@ impl Guest {
         if reboot {
             options.push("--reboot".into());
         }
-        Guest::start_with(&["--initramfs".into(), image.join("initramfs.cpio.gz")], append, tree, &options)
+        Guest::start_with(&["--initramfs".into(), image.join("initramfs.cpio.lz4")], append, tree, &options)
     }
 
     /// Sends one command to QEMU's monitor (see [`Guest::boot_with_monitor`]): waits for its
