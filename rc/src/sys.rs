@@ -6,7 +6,7 @@
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 use std::ffi::{OsStr, OsString};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -94,7 +94,8 @@ impl EntryType {
 }
 
 /// An open directory, listed and read through its fd: no `DIR` to allocate, no stat per entry
-/// (the entry types come with the listing), paths resolved from the directory.
+/// (the entry types come with the listing, [`ostler_core::listing`]), paths resolved from the
+/// directory.
 ///
 /// Files are opened with `openat`, not `open`: musl's `open` follows every `O_CLOEXEC` open
 /// with an `fcntl(F_SETFD)` for kernels older than 2.6.23, a system call for nothing here.
@@ -131,53 +132,22 @@ impl Dir {
 
     /// Every entry but `.` and `..`, with its type, in the directory's order.
     pub fn list(&self) -> std::io::Result<Vec<(OsString, EntryType)>> {
-        // Aligned as the kernel's records are (their offsets are multiples of 8).
-        #[repr(C, align(8))]
-        struct Buffer([u8; 4096]);
-        let mut buffer = Buffer([0; 4096]);
         let mut entries = Vec::new();
-        loop {
-            // SAFETY: getdents64 writes at most `len` bytes of records into the buffer we own,
-            // from an fd we own, and returns how many it wrote (or -1).
-            let got = unsafe {
-                libc::syscall(libc::SYS_getdents64, self.fd.as_raw_fd(), buffer.0.as_mut_ptr(), buffer.0.len())
-            };
-            if got < 0 {
-                return Err(std::io::Error::last_os_error());
+        let mut unknown = Vec::new();
+        ostler_core::listing::each(&self.fd, |name, kind| {
+            let name = OsStr::from_bytes(name.to_bytes()).to_os_string();
+            // An unknown type comes as S_IFMT: some file systems do not say, and must be asked.
+            match kind.as_raw_mode() & libc::S_IFMT {
+                libc::S_IFMT => unknown.push(name),
+                mode => entries.push((name, EntryType::of_mode(mode))),
             }
-            if got == 0 {
-                return Ok(entries);
-            }
-            let records = &buffer.0[..got as usize];
-            let mut at = 0;
-            // A record: d_ino (8), d_off (8), d_reclen (2), d_type (1), d_name (NUL-terminated).
-            while at + 19 <= records.len() {
-                let length = u16::from_ne_bytes([records[at + 16], records[at + 17]]) as usize;
-                if length < 19 || at + length > records.len() {
-                    break;
-                }
-                let name_bytes = &records[at + 19..at + length];
-                let name_bytes = &name_bytes[..name_bytes.iter().position(|&b| b == 0).unwrap_or(name_bytes.len())];
-                let kind = records[at + 18];
-                at += length;
-                if name_bytes == b"." || name_bytes == b".." {
-                    continue;
-                }
-                let name = OsStr::from_bytes(name_bytes).to_os_string();
-                let kind = match kind {
-                    libc::DT_DIR => EntryType::Dir,
-                    libc::DT_REG => EntryType::File,
-                    libc::DT_LNK => EntryType::Symlink,
-                    // Some file systems do not say: ask.
-                    libc::DT_UNKNOWN => match self.mode_of(&name) {
-                        Ok(mode) => EntryType::of_mode(mode),
-                        Err(_) => continue,
-                    },
-                    _ => EntryType::Other,
-                };
-                entries.push((name, kind));
+        })?;
+        for name in unknown {
+            if let Ok(mode) = self.mode_of(&name) {
+                entries.push((name, EntryType::of_mode(mode)));
             }
         }
+        Ok(entries)
     }
 
     /// The mode and contents of the regular file `name` (a symbolic link is followed).
