@@ -77,6 +77,9 @@ fn notifying_service_story(daemon: Daemon) -> Vec<String> {
     // Up once, then SIGKILL: it stays down, since `o` does not want it up.
     svc(&service, &["-o"]);
     let second = wait_up(&service, first, LONG);
+    // Ready before the kill, under either supervisor: whether it had notified changes what
+    // svstat says of the death, and how fast each supervisor starts it must not.
+    wait_until("ready", LONG, || status_flags(&service) & 8 == 8);
     story.push(svstat(&service, &[]));
     svc(&service, &["-k"]);
     wait_until("killed", LONG, || !is_up(&service));

@@ -406,8 +406,9 @@ unsafe fn child_exec(plan: &SpawnPlan, argv: &[*const libc::c_char], report: Rep
 /// Opens a FIFO for reading without blocking and without ever seeing EOF: on Linux an
 /// O_RDWR open of a FIFO succeeds at once and is its own writer.
 pub fn open_fifo_rdwr(path: &std::path::Path) -> nix::Result<OwnedFd> {
-    use nix::fcntl::{open, OFlag};
-    open(path, OFlag::O_RDWR | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+    use rustix::fs::{open, Mode, OFlags};
+    open(path, OFlags::RDWR | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| Errno::from_raw(e.raw_os_error()))
 }
 
 /// Makes this process the reaper of its descendants' orphans, so that a scanner that is not

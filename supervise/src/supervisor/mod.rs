@@ -16,6 +16,7 @@ use ostler_core::fifodir;
 use ostler_core::letter::Letter;
 use ostler_core::settings::Settings;
 use ostler_core::{lock, Tain};
+use rustix::fs::{Mode, OFlags};
 use state::{Action, Env, Event, Machine, Program, State, Target};
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -61,6 +62,9 @@ pub struct Supervisor {
     /// The status changed and is not written yet: written once per event, before any
     /// announcement (a listener woken by an event must read the new status).
     status_dirty: bool,
+    /// The start (`s`) is not announced yet: it goes out with the first announcement, or at
+    /// the end of the first event at the latest.
+    start_untold: bool,
 }
 
 impl Supervisor {
@@ -77,15 +81,10 @@ impl Supervisor {
         let supervise_dir = dir.join("supervise");
         make_dir(&supervise_dir, 0o700)?;
         let lock_path = supervise_dir.join("lock");
-        let lock_file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o644)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(&lock_path)
-            .map_err(|e| SuperviseError::io("open", &lock_path, e))?;
+        let lock_file = std::fs::File::from(
+            rustix::fs::open(&lock_path, OFlags::RDWR | OFlags::CREATE | OFlags::CLOEXEC, Mode::from_raw_mode(0o644))
+                .map_err(|e| SuperviseError::io("open", &lock_path, e.into()))?,
+        );
         match lock::try_lock(&lock_file) {
             Ok(true) => {}
             Ok(false) => return Err(SuperviseError::AlreadySupervised(dir.to_path_buf())),
@@ -113,13 +112,24 @@ impl Supervisor {
             deaths: Vec::new(),
             builtins,
             status_dirty: false,
+            start_untold: false,
         };
         // A fresh, empty death tally, as s6 truncates it at start (no rename needed: empty).
-        let _ = std::fs::File::create(supervise_dir.join(death_tally::FILE));
-        supervisor.write_status();
-        let _ = fifodir::notify(&dir.join("event"), state::START_EVENT);
+        let tally = supervise_dir.join(death_tally::FILE);
+        let _ = rustix::fs::open(
+            &tally,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o644),
+        );
         if want_up {
+            // `s` goes out with the spawn's `u`, after the status that says up: one status
+            // write and one pass over the listeners instead of two — a fifth of what a
+            // service's start costs its supervisor.
+            supervisor.start_untold = true;
             supervisor.handle(Event::Control(Letter::Up));
+        } else {
+            supervisor.write_status();
+            let _ = fifodir::notify(&dir.join("event"), state::START_EVENT);
         }
         Ok(supervisor)
     }
@@ -255,15 +265,27 @@ impl Supervisor {
                     Some(Feedback::Event(next)) => pending.push(next),
                     Some(Feedback::Exit) => {
                         self.flush_status();
-                        let _ = fifodir::notify(&self.dir.join("event"), &[fifodir::event::EXIT]);
+                        self.announce(&[fifodir::event::EXIT]);
                         return Outcome::Exited;
                     }
                     None => {}
                 }
             }
         }
+        if self.start_untold {
+            self.status_dirty = true;
+        }
         self.flush_status();
+        if self.start_untold {
+            self.announce(&[]);
+        }
         Outcome::Running
+    }
+
+    /// Posts `events` to the listeners, after the start if that is still untold.
+    fn announce(&mut self, events: &[u8]) {
+        let start = if std::mem::take(&mut self.start_untold) { state::START_EVENT } else { &[] };
+        let _ = fifodir::notify(&self.dir.join("event"), &[start, events].concat());
     }
 
     fn flush_status(&mut self) {
@@ -281,7 +303,7 @@ impl Supervisor {
             Action::WriteStatus => self.status_dirty = true,
             Action::Announce(bytes) => {
                 self.flush_status();
-                let _ = fifodir::notify(&self.dir.join("event"), bytes);
+                self.announce(bytes);
             }
             Action::RecordDeath(wstat) => self.record_death(wstat, settings.max_death_tally),
             Action::CreateDownFile => {
