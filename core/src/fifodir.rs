@@ -7,8 +7,8 @@
 //! exactly 39 characters, and removes the ones nobody reads any more.
 
 use crate::{CoreError, Tain};
-use nix::fcntl::{open, OFlag};
 use nix::sys::stat::Mode;
+use rustix::fs::OFlags;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -57,7 +57,7 @@ pub fn is_listener(name: &[u8]) -> bool {
 /// Writes `bytes` to every listener in `dir`, in one write each; removes listeners whose
 /// reader is gone. Never blocks. A missing directory is not an error (nobody listens).
 pub fn notify(dir: &Path, bytes: &[u8]) -> Result<(), CoreError> {
-    use rustix::fs::{openat, unlinkat, AtFlags, Mode, OFlags};
+    use rustix::fs::{openat, unlinkat, AtFlags, Mode};
     use rustix::io::Errno;
     let fifodir = match crate::listing::open(dir) {
         Ok(fd) => fd,
@@ -99,8 +99,10 @@ impl Subscription {
                 Err(nix::errno::Errno::EEXIST) => continue,
                 Err(e) => return Err(CoreError::io("mkfifo", &hidden, e.into())),
             }
-            let opened = open(&hidden, OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty())
-                .and_then(|reader| Ok((reader, open(&hidden, OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())?)));
+            // rustix, not libc: musl's open adds an fcntl after each, and a boot subscribes once
+            // per service.
+            let end = |flags| rustix::fs::open(&hidden, flags | OFlags::CLOEXEC, rustix::fs::Mode::empty());
+            let opened = end(OFlags::RDONLY | OFlags::NONBLOCK).and_then(|reader| Ok((reader, end(OFlags::WRONLY)?)));
             let (reader, writer) = match opened {
                 Ok(pair) => pair,
                 Err(e) => {
