@@ -15,7 +15,7 @@ use crate::source::{Content, File, MANAGER_FILES};
 use crate::sys;
 use ostler_core::paths;
 use std::collections::{BTreeMap, BTreeSet};
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
 /// Where the service manager finds and keeps things.
@@ -96,9 +96,11 @@ impl State {
 
     /// Writes it atomically (`state.new`, renamed over `state`).
     pub fn save(&self, layout: &Layout) -> Result<(), ostler_core::CoreError> {
-        let mut text = String::new();
+        use std::fmt::Write;
+        // Saved at every wake-up of a change: one buffer, no String per line.
+        let mut text = String::with_capacity(self.up.len() * 48);
         for (name, up) in &self.up {
-            text.push_str(&format!("{name} {} {:016x}\n", up.kind.word(), up.fingerprint));
+            let _ = writeln!(text, "{name} {} {:016x}", up.kind.word(), up.fingerprint);
         }
         let (path, staged) = (layout.rc_dir().join("state"), layout.rc_dir().join("state.new"));
         sys::write_plain(&staged, text.as_bytes(), 0o644)
@@ -131,9 +133,11 @@ pub struct Prepared {
 #[derive(Debug, Default)]
 pub struct Builder {
     /// Live directories this change created (everything in them is its own).
-    made: BTreeMap<PathBuf, Made>,
+    /// Keyed by the path's bytes: these paths are all built the same way from the layout, and
+    /// `Path`'s own ordering (component by component) was a sixth of a change's instructions.
+    made: BTreeMap<OsString, Made>,
     /// Service directories this change linked into the scan directory.
-    linked: BTreeSet<PathBuf>,
+    linked: BTreeSet<OsString>,
     /// `ostler` and whether the log user exists, for the log companions' `run`.
     companion: Option<(PathBuf, bool)>,
 }
@@ -171,7 +175,8 @@ impl Builder {
         if let Some(consumer) = service.producer_for.as_ref().and_then(|c| db.services.get(c)) {
             let log = layout.service_dir(consumer);
             // In a directory this change made, only what it made can be.
-            let there = self.made.contains_key(&log) || (!self.made.contains_key(&dir) && log.exists());
+            let there =
+                self.made.contains_key(log.as_os_str()) || (!self.made.contains_key(dir.as_os_str()) && log.exists());
             if !there {
                 self.mkdir(&log)?;
                 self.fill(consumer, &log)?;
@@ -180,14 +185,16 @@ impl Builder {
         }
         let link = layout.scan_dir.join(top.file_name().unwrap_or_default());
         let linked = self.link(&top, &link)?;
-        let started_by_scanner =
-            !down && self.made.contains_key(&dir) && self.made.contains_key(&top) && self.linked.contains(&top);
+        let started_by_scanner = !down
+            && self.made.contains_key(dir.as_os_str())
+            && self.made.contains_key(top.as_os_str())
+            && self.linked.contains(top.as_os_str());
         Ok(Prepared { dir, linked, down, started_by_scanner, notifies })
     }
 
     /// `mkdir -p`, remembering what it made.
     fn mkdir(&mut self, path: &Path) -> std::io::Result<()> {
-        if self.made.contains_key(path) {
+        if self.made.contains_key(path.as_os_str()) {
             return Ok(());
         }
         let made = match std::fs::create_dir(path) {
@@ -202,7 +209,7 @@ impl Builder {
         };
         match made {
             Ok(()) => {
-                self.made.insert(path.to_path_buf(), Made::default());
+                self.made.insert(path.as_os_str().to_owned(), Made::default());
                 Ok(())
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && path.is_dir() => Ok(()),
@@ -213,7 +220,7 @@ impl Builder {
     /// Puts a longrun's supervisor files in `dir`: its definition's, or for a generated log
     /// companion, the generated ones. Returns whether it has a `notification-fd`, when known.
     fn fill(&mut self, service: &Service, dir: &Path) -> std::io::Result<Option<bool>> {
-        let fresh = match self.made.get(dir) {
+        let fresh = match self.made.get(dir.as_os_str()) {
             Some(Made { filled: Some(notifies), .. }) => return Ok(*notifies),
             Some(_) => true,
             None => false,
@@ -231,7 +238,7 @@ impl Builder {
             (None, None) => Some(false),
         };
         let notifies = if fresh { notifies } else { None };
-        if let Some(made) = self.made.get_mut(dir) {
+        if let Some(made) = self.made.get_mut(dir.as_os_str()) {
             made.filled = Some(notifies);
         }
         Ok(notifies)
@@ -240,7 +247,7 @@ impl Builder {
     /// Makes sure `dir` has a `down` file, or has none.
     fn mark_down(&mut self, dir: &Path, down: bool) -> std::io::Result<()> {
         let file = dir.join("down");
-        match self.made.get_mut(dir) {
+        match self.made.get_mut(dir.as_os_str()) {
             Some(made) if made.down == down => return Ok(()),
             Some(made) => made.down = down,
             None => {}
@@ -258,14 +265,14 @@ impl Builder {
     /// Links `top` into the scan directory as `link`, unless it is there already (leading
     /// somewhere that was there before this change). Returns whether it linked it.
     fn link(&mut self, top: &Path, link: &Path) -> std::io::Result<bool> {
-        if self.linked.contains(top) {
+        if self.linked.contains(top.as_os_str()) {
             return Ok(false);
         }
         match std::os::unix::fs::symlink(top, link) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 // A link to a directory this change made was dangling until now.
-                if !self.made.contains_key(top) && link.exists() {
+                if !self.made.contains_key(top.as_os_str()) && link.exists() {
                     return Ok(false);
                 }
                 let _ = std::fs::remove_file(link);
@@ -273,7 +280,7 @@ impl Builder {
             }
             Err(e) => return Err(e),
         }
-        self.linked.insert(top.to_path_buf());
+        self.linked.insert(top.as_os_str().to_owned());
         Ok(true)
     }
 }
