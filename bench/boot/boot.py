@@ -338,7 +338,7 @@ def main():
                         "'/init to all-up' (one extra small exec per boot, the same in every image)")
     p.add_argument("--initmark", help="the shim (compiled by ./run)")
     p.add_argument("--trace", action="store_true",
-                   help="implies --mark-init, with a shim that also traces the kernel (tracemark.c): after the "
+                   help="implies --mark-init, with a shim that also traces the kernel (initmark.c built with -DBENCH_TRACE): after the "
                         "table, where each image's last boot spent its time (trace_report.py). Slower; use with --icount 0")
     p.add_argument("--tracemark", help="the tracing shim (compiled by ./run)")
     p.add_argument("--work", required=True)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reads a serial log of a `--trace` boot (see tracemark.c) and says where the time from
+"""Reads a serial log of a `--trace` boot (see initmark.c, BENCH_TRACE) and says where the time from
 INIT-START to ALL-UP went: time on the CPU per process, its system calls and page faults, and
 the system calls of the whole boot by kind.
 

@@ -48,7 +48,7 @@ pub enum Profile {
 ///
 /// The kernel decompresses the initramfs before it runs `/init`, so the choice is boot time:
 /// measured under QEMU TCG (`bench/boot/run --icount 0 --compress …`), gzip's inflate costs
-/// about 20 ms per MB of image and lz4 about a fifth of that (the same boot reached `/init`
+/// about 20 ms per MB it unpacks and lz4 about a fifth of that (the same boot reached `/init`
 /// ≈ 50 ms earlier with lz4).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Compression {

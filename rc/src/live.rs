@@ -102,10 +102,7 @@ impl State {
         for (name, up) in &self.up {
             let _ = writeln!(text, "{name} {} {:016x}", up.kind.word(), up.fingerprint);
         }
-        let (path, staged) = (layout.rc_dir().join("state"), layout.rc_dir().join("state.new"));
-        sys::write_plain(&staged, text.as_bytes(), 0o644)
-            .map_err(|e| ostler_core::CoreError::io("write", &staged, e))?;
-        std::fs::rename(&staged, &path).map_err(|e| ostler_core::CoreError::io("rename", &path, e))
+        ostler_core::atomic::write(&layout.rc_dir().join("state"), text.as_bytes(), 0o644)
     }
 }
 

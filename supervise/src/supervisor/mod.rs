@@ -284,8 +284,12 @@ impl Supervisor {
 
     /// Posts `events` to the listeners, after the start if that is still untold.
     fn announce(&mut self, events: &[u8]) {
-        let start = if std::mem::take(&mut self.start_untold) { state::START_EVENT } else { &[] };
-        let _ = fifodir::notify(&self.dir.join("event"), &[start, events].concat());
+        let event_dir = self.dir.join("event");
+        let _ = if std::mem::take(&mut self.start_untold) {
+            fifodir::notify(&event_dir, &[state::START_EVENT, events].concat())
+        } else {
+            fifodir::notify(&event_dir, events)
+        };
     }
 
     fn flush_status(&mut self) {
