@@ -277,6 +277,83 @@ fn longruns_log_companion_pipeline_and_essential_under_a_real_scanner() {
 }
 
 #[test]
+fn a_funnel_into_a_filter_into_a_sink_under_a_real_scanner() {
+    // s6-rc's longer pipelines: a and b both feed `filter` (a funnel), which feeds `sink`.
+    let tree = TempTree::new("rc-funnel");
+    let defs = Defs { tree: &tree };
+    let out = tree.join("sink.out");
+    for name in ["a", "b"] {
+        defs.longrun(name, &format!("echo from-{name}\nexec sleep 1000"), &[]);
+        defs.file(&format!("{name}/producer-for"), "filter\n");
+    }
+    defs.longrun("filter", "while read -r line; do echo \"filtered:$line\"; done", &[]);
+    defs.file("filter/consumer-for", "a\nb\n");
+    defs.file("filter/producer-for", "sink\n");
+    defs.longrun("sink", &format!("exec cat >> {}", out.display()), &[]);
+    defs.file("sink/consumer-for", "filter\n");
+    defs.file("sink/pipeline-name", "funnel\n");
+    let (code, out_check, err) = rc(&tree, &["rc", "check", tree.join("sv").to_str().unwrap()]);
+    assert_eq!(code, 0, "{out_check}{err}");
+    let (_, members, _) = rc(&tree, &["rc", "list", "funnel"]);
+    assert_eq!(members, "a\nb\nfilter\nsink\n", "the pipeline's bundle holds every member upstream");
+    let mut procs = Processes::new();
+    scanner(&mut procs, &tree);
+    let (code, _, err) = rc(&tree, &["rc", "change", "-u", "funnel"]);
+    assert_eq!(code, 0, "{err}");
+    let live = tree.join("run/sv");
+    // The funnel's members have their own directories and name the scanner's pipes; the sink,
+    // fed by one producer, is the filter's log/ as a two-member pipeline's consumer is.
+    assert_eq!(std::fs::read_to_string(live.join("a/ostler-pipes")).unwrap(), "stdout filter\n");
+    assert_eq!(std::fs::read_to_string(live.join("b/ostler-pipes")).unwrap(), "stdout filter\n");
+    assert_eq!(std::fs::read_to_string(live.join("filter/ostler-pipes")).unwrap(), "stdin filter\n");
+    for dir in ["a", "b", "filter", "filter/log"] {
+        assert!(is_up(&live.join(dir)), "{dir} not up: {err}");
+    }
+    let count = |what: &str| std::fs::read_to_string(&out).unwrap_or_default().lines().filter(|l| *l == what).count();
+    wait_until("both producers through the filter", LONG, || {
+        count("filtered:from-a") == 1 && count("filtered:from-b") == 1
+    });
+    // The pipe outlives the filter: killed, restarted, it reads what a writes next.
+    let filter = pid_of(&tree, "filter");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(filter as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+    wait_until("filter back", LONG, || pid_of(&tree, "filter") != filter && is_up(&live.join("filter")));
+    let a = pid_of(&tree, "a");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(a as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+    wait_until("a's second line through the new filter", LONG, || count("filtered:from-a") == 2);
+    assert_eq!(count("filtered:from-b"), 1, "nothing repeated");
+    let (code, _, err) = rc(&tree, &["rc", "change", "-d", "funnel"]);
+    assert_eq!(code, 0, "{err}");
+    for dir in ["a", "b", "filter", "filter/log"] {
+        assert!(!is_up(&live.join(dir)), "{dir} still up");
+    }
+}
+
+#[test]
+fn a_pipeline_that_loops_is_refused_and_left_out() {
+    let tree = TempTree::new("rc-pipe-loop");
+    let defs = Defs { tree: &tree };
+    for (name, next) in [("x", "y"), ("y", "z"), ("z", "x")] {
+        defs.longrun(name, "exec cat", &[]);
+        defs.file(&format!("{name}/producer-for"), &format!("{next}\n"));
+        defs.file(&format!("{next}/consumer-for"), &format!("{name}\n"));
+    }
+    defs.longrun("fine", "exec sleep 1000", &[]);
+    let sv = tree.join("sv");
+    let (code, _, err) = rc(&tree, &["rc", "check", sv.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}: pipeline cycle: x → y → z → x; a pipeline must end in a consumer that feeds nobody",
+            sv.join("x/producer-for").display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("3 problem(s)"), "one report per member: {err}");
+    let (_, all, _) = rc(&tree, &["rc", "list", "all"]);
+    assert!(all.contains("fine") && !all.contains('x'), "the loop is left out, the rest kept: {all}");
+}
+
+#[test]
 fn reload_adds_removes_and_restarts_only_what_changed() {
     let tree = TempTree::new("rc-reload");
     let defs = Defs { tree: &tree };

@@ -5,8 +5,10 @@
 //!   fingerprint of the definition it was started from, for reload);
 //! - `RUNDIR/rc/lock`: taken by every `ostler rc` that changes something;
 //! - `RUNDIR/sv/NAME`: a longrun's live service directory (the definition's supervisor files),
-//!   linked as `SCANDIR/NAME`; a pipeline's consumer lives in its producer's, as `log/`, so the
-//!   scanner holds the pipe between them and either side restarts without losing a byte. A
+//!   linked as `SCANDIR/NAME`; a pipeline's consumer of one producer lives in its producer's,
+//!   as `log/`, so the scanner holds the pipe between them and either side restarts without
+//!   losing a byte; the members of funnels and longer pipelines have directories of their own
+//!   and name the pipes the scanner holds for them in `ostler-pipes`. A
 //!   `down` file in it means "the service manager wants it down", so a scanner restart does not
 //!   start it.
 
@@ -169,7 +171,8 @@ impl Builder {
         self.mark_down(&dir, down)?;
         // A producer made before its consumer: make the consumer's directory too (down until
         // asked), so the scanner sets up the pipe when it first sees the pair.
-        if let Some(consumer) = service.producer_for.as_ref().and_then(|c| db.services.get(c)) {
+        let nested = |c: &&Service| c.consumer_of.as_deref() == Some(service.name.as_str());
+        if let Some(consumer) = service.producer_for.as_ref().and_then(|c| db.services.get(c)).filter(nested) {
             let log = layout.service_dir(consumer);
             // In a directory this change made, only what it made can be.
             let there =
@@ -234,6 +237,7 @@ impl Builder {
             }
             (None, None) => Some(false),
         };
+        write_pipes(service, dir, fresh)?;
         let notifies = if fresh { notifies } else { None };
         if let Some(made) = self.made.get_mut(dir.as_os_str()) {
             made.filled = Some(notifies);
@@ -300,7 +304,11 @@ fn copy_supervisor_files(files: &[File], source: &Path, dir: &Path, fresh: bool)
                     Content::Symlink(_) => source.join(name).is_dir(),
                     Content::Bytes(_) | Content::Other => false,
                 };
-            if (MANAGER_FILES.contains(&name) && !logger_dir) || name == "supervise" || name == "event" {
+            if (MANAGER_FILES.contains(&name) && !logger_dir)
+                || name == "supervise"
+                || name == "event"
+                || name == PIPES_FILE
+            {
                 skipped.push(first);
                 continue;
             }
@@ -351,6 +359,32 @@ fn copy(file: &File, source: &Path, to: &Path, fresh: bool) -> std::io::Result<(
         )),
     }
 }
+
+/// The pipes a member of a funnel or longer pipeline reads and writes, for the scanner
+/// (`ostler-pipes`, see the scanner's `pipes` module); none for everyone else.
+fn write_pipes(service: &Service, dir: &Path, fresh: bool) -> std::io::Result<()> {
+    let mut text = String::new();
+    if let Some(pipe) = &service.pipe_in {
+        text.push_str(&format!("stdin {pipe}\n"));
+    }
+    if let Some(pipe) = &service.pipe_out {
+        text.push_str(&format!("stdout {pipe}\n"));
+    }
+    let path = dir.join(PIPES_FILE);
+    if !text.is_empty() {
+        return sys::write_plain(&path, text.as_bytes(), 0o644);
+    }
+    match fresh {
+        true => Ok(()),
+        false => match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        },
+    }
+}
+
+/// The file naming a service's pipes (the scanner's `ostler_supervise` reads it).
+pub const PIPES_FILE: &str = "ostler-pipes";
 
 /// The unprivileged user log companions run as, when the system has one.
 pub const LOG_USER: &str = "log";

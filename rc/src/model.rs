@@ -55,8 +55,14 @@ pub struct Service {
     pub timeout_down: Option<Duration>,
     /// The longrun this one's output goes to.
     pub producer_for: Option<String>,
-    /// The longrun whose output this one reads.
+    /// Set when this one reads the output of exactly one longrun and feeds no other: it lives
+    /// inside that producer's live directory, as `log/`, and the scanner joins the pair.
     pub consumer_of: Option<String>,
+    /// Every other consumer (of several producers, or itself a producer): the name of the
+    /// pipe the scanner holds for its input (its own name), given in its `ostler-pipes`.
+    pub pipe_in: Option<String>,
+    /// A producer whose consumer is not its `log/`: the pipe its output goes to.
+    pub pipe_out: Option<String>,
     /// Changes whenever a file of the definition changes.
     pub fingerprint: u64,
     /// A longrun's definition as read (what its live service directory gets a copy of).
@@ -77,6 +83,8 @@ impl Service {
             timeout_down: None,
             producer_for: None,
             consumer_of: None,
+            pipe_in: None,
+            pipe_out: None,
             fingerprint: 0,
             files: Arc::default(),
         }
@@ -177,6 +185,7 @@ impl Db {
         dependency_cycles(&services, &mut problems);
         let mut db = Db { services };
         db.drop_unusable(&problems);
+        db.join_pipelines();
         problems.sort();
         problems.dedup();
         (db, problems)
@@ -211,6 +220,47 @@ impl Db {
         let names: BTreeSet<String> = self.services.keys().cloned().collect();
         for service in self.services.values_mut() {
             service.contents.retain(|c| names.contains(c));
+        }
+    }
+
+    /// Decides, among the services left, how each producer reaches its consumer: a consumer
+    /// of one producer that feeds nobody lives in that producer's directory as `log/` (the
+    /// scanner's own pairing, as s6-svscan's); any other consumer (a funnel's, or the middle
+    /// of a longer pipeline) gets a pipe of its own name, named in each member's
+    /// `ostler-pipes`. A producer whose consumer was left out writes where others do.
+    fn join_pipelines(&mut self) {
+        let mut producers: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for service in self.services.values() {
+            if let Some(consumer) = &service.producer_for {
+                if self.services.contains_key(consumer) {
+                    producers.entry(consumer.clone()).or_default().push(service.name.clone());
+                }
+            }
+        }
+        for service in self.services.values_mut() {
+            service.consumer_of = None;
+            service.pipe_in = None;
+            service.pipe_out = None;
+            if service.producer_for.as_ref().is_some_and(|c| !producers.contains_key(c)) {
+                service.producer_for = None;
+            }
+        }
+        for (consumer, its_producers) in producers {
+            let feeds = self.services.get(&consumer).is_some_and(|c| c.producer_for.is_some());
+            if let ([only], false) = (its_producers.as_slice(), feeds) {
+                if let Some(c) = self.services.get_mut(&consumer) {
+                    c.consumer_of = Some(only.clone());
+                }
+                continue;
+            }
+            if let Some(c) = self.services.get_mut(&consumer) {
+                c.pipe_in = Some(consumer.clone());
+            }
+            for producer in its_producers {
+                if let Some(p) = self.services.get_mut(&producer) {
+                    p.pipe_out = Some(consumer.clone());
+                }
+            }
         }
     }
 
@@ -402,7 +452,6 @@ fn log_companions(
         };
         let mut companion = Service::new(&name, Kind::Longrun, None);
         companion.log_dir = Some(log_dir);
-        companion.consumer_of = Some(raw.name.clone());
         companion.essential = service.essential;
         companion.fingerprint = raw.fingerprint;
         services.insert(name.clone(), companion);
@@ -414,8 +463,10 @@ fn log_companions(
     }
 }
 
-/// `producer-for` / `consumer-for` / `pipeline-name`: reciprocal, between longruns, one
-/// producer and one consumer per pipe; the pipeline's name becomes a bundle of its members.
+/// `producer-for` / `consumer-for` / `pipeline-name`: reciprocal, between longruns; a
+/// producer feeds one consumer, a consumer may read several producers (a funnel) and feed a
+/// consumer of its own (a longer pipeline), but a pipeline never loops back. The pipeline's
+/// name, on its last consumer, becomes a bundle of every member upstream.
 fn pipelines(
     raws: &BTreeMap<String, Raw>,
     services: &mut BTreeMap<String, Service>,
@@ -424,6 +475,8 @@ fn pipelines(
 ) {
     let is_longrun =
         |services: &BTreeMap<String, Service>, name: &str| services.get(name).is_some_and(|s| s.kind == Kind::Longrun);
+    // Producer → consumer, for the pairs that name each other.
+    let mut feeds: BTreeMap<String, String> = BTreeMap::new();
     for raw in raws.values() {
         let Some(consumer) = &raw.producer_for else { continue };
         let file = raw.dir.join("producer-for");
@@ -450,13 +503,14 @@ fn pipelines(
             });
             continue;
         }
-        if let Some(s) = services.get_mut(&raw.name) {
+        feeds.insert(raw.name.clone(), consumer.clone());
+    }
+    for (producer, consumer) in &feeds {
+        if let Some(s) = services.get_mut(producer) {
             s.producer_for = Some(consumer.clone());
         }
-        if let Some(s) = services.get_mut(consumer) {
-            s.consumer_of = Some(raw.name.clone());
-        }
     }
+    pipeline_cycles(raws, &feeds, problems);
     for raw in raws.values() {
         let file = raw.dir.join("consumer-for");
         for producer in &raw.consumer_for {
@@ -476,18 +530,6 @@ fn pipelines(
                 });
             }
         }
-        if raw.consumer_for.len() > 1 {
-            problems.push(Problem {
-                file: file.clone(),
-                message: "several producers for one consumer (a funnel) are not supported by ostler rc yet; give each producer its own logger".into(),
-            });
-        }
-        if !raw.consumer_for.is_empty() && raw.producer_for.is_some() {
-            problems.push(Problem {
-                file: raw.dir.join("producer-for"),
-                message: "a consumer that is also a producer (a pipeline of three or more) is not supported by ostler rc yet; end the pipeline here".into(),
-            });
-        }
         if let Some(pipeline) = &raw.pipeline_name {
             let file = raw.dir.join("pipeline-name");
             if raw.consumer_for.is_empty() || raw.producer_for.is_some() {
@@ -501,14 +543,61 @@ fn pipelines(
                     message: format!("{pipeline} is already a service name; choose another pipeline name"),
                 });
             } else {
-                let mut members: Vec<(String, PathBuf)> =
-                    raw.consumer_for.iter().map(|p| (p.clone(), file.clone())).collect();
-                members.push((raw.name.clone(), file.clone()));
+                let members = upstream(&raw.name, &feeds).into_iter().map(|m| (m, file.clone())).collect();
                 bundles.insert(pipeline.clone(), members);
                 services.insert(pipeline.clone(), Service::new(pipeline, Kind::Bundle, None));
             }
         }
     }
+}
+
+/// Reports each loop of producer → consumer pairs once, on the `producer-for` of each member
+/// (so all of them are left out): `pipeline cycle: a → b → a`.
+fn pipeline_cycles(raws: &BTreeMap<String, Raw>, feeds: &BTreeMap<String, String>, problems: &mut Vec<Problem>) {
+    let mut reported: BTreeSet<String> = BTreeSet::new();
+    for start in feeds.keys() {
+        if reported.contains(start) {
+            continue;
+        }
+        let mut path = vec![start.clone()];
+        let mut at = start;
+        while let Some(next) = feeds.get(at) {
+            if next == start {
+                path.push(start.clone());
+                let cycle = path.join(" → ");
+                for member in &path[..path.len() - 1] {
+                    reported.insert(member.clone());
+                    problems.push(Problem {
+                        file: raws[member].dir.join("producer-for"),
+                        message: format!(
+                            "pipeline cycle: {cycle}; a pipeline must end in a consumer that feeds nobody"
+                        ),
+                    });
+                }
+                break;
+            }
+            if path.contains(next) {
+                // A loop further down, not through `start`: reported from one of its members.
+                break;
+            }
+            path.push(next.clone());
+            at = next;
+        }
+    }
+}
+
+/// `last` and every service whose output reaches it, sorted.
+fn upstream(last: &str, feeds: &BTreeMap<String, String>) -> BTreeSet<String> {
+    let mut members = BTreeSet::from([last.to_string()]);
+    let mut pending = vec![last.to_string()];
+    while let Some(consumer) = pending.pop() {
+        for (producer, _) in feeds.iter().filter(|(_, c)| **c == consumer) {
+            if members.insert(producer.clone()) {
+                pending.push(producer.clone());
+            }
+        }
+    }
+    members
 }
 
 /// A bundle's atoms, recursively; reports bundle cycles and unknown members.

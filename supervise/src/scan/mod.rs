@@ -1,6 +1,8 @@
 //! The scanner, in s6-svscan's role: one supervisor per service directory of the scan
 //! directory, plus one for `X/log` when it exists, joined by a pipe the scanner creates and
-//! holds while the pair is known, so either side can restart without losing a byte.
+//! holds while the pair is known, so either side can restart without losing a byte. Pipes
+//! between other services (longer pipelines, funnels) are named in `ostler-pipes` and held the
+//! same way ([`pipes`]).
 //!
 //! By default the supervisors live inside the scanner's own process ([`Supervisor`] objects
 //! driven by this loop): one process for the whole tree instead of one per service, while each
@@ -12,6 +14,7 @@
 //! given, and reaps every child, orphans included: when it is not PID 1 it makes itself the
 //! subreaper of its descendants, so orphans come to it rather than to the real init.
 
+mod pipes;
 mod rescan;
 
 use crate::error::SuperviseError;
@@ -101,6 +104,8 @@ struct Entry {
     log: Option<Slot>,
     /// The log pipe: (read end, write end), held while the pair is known.
     pipe: Option<(Rc<OwnedFd>, Rc<OwnedFd>)>,
+    /// The named pipes its directory asks for (`ostler-pipes`), held while it is known.
+    pipes: pipes::Held,
 }
 
 impl Slot {
@@ -475,6 +480,7 @@ impl Scanner {
         } else {
             None
         };
+        let Some(pipes) = self.named_pipes(&service.name) else { return };
         self.entries.push(Entry {
             name: service.name,
             id: service.id,
@@ -482,6 +488,7 @@ impl Scanner {
             main: Slot::Stopped(None),
             log: service.logged.then_some(Slot::Stopped(None)),
             pipe,
+            pipes,
         });
         let index = self.entries.len() - 1;
         // The logger first, so that it is reading before the service writes.
@@ -491,11 +498,52 @@ impl Scanner {
         self.start_half(index, Half::Main);
     }
 
+    /// The named pipes `NAME/ostler-pipes` asks for: found in the services that hold them
+    /// already, or made. `None` when a pipe cannot be made (tried again at the next scan).
+    fn named_pipes(&self, name: &str) -> Option<pipes::Held> {
+        let file = format!("{name}/{}", pipes::FILE);
+        let text = match std::fs::read_to_string(&file) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(pipes::Held::default()),
+            Err(e) => {
+                say!("{PROGRAM}: warning: unable to read {file}: {e}; {name} starts without its pipes");
+                return Some(pipes::Held::default());
+            }
+        };
+        let (wanted, problems) = pipes::Wanted::parse(&text);
+        for problem in problems {
+            say!("{PROGRAM}: warning: {file}: {problem}; the line is ignored");
+        }
+        let get = |pipe: &Option<String>| -> Result<Option<Rc<pipes::Pipe>>, ()> {
+            let Some(pipe) = pipe else { return Ok(None) };
+            if let Some(held) = self.entries.iter().find_map(|e| e.pipes.find(pipe)) {
+                return Ok(Some(held.clone()));
+            }
+            pipes::make(pipe).map(Some).map_err(|e| {
+                say!("{PROGRAM}: warning: unable to make the pipe {pipe} of {name}: {e}; trying at the next scan");
+            })
+        };
+        let stdin = get(&wanted.stdin).ok()?;
+        // The same name on both sides: one pipe, not two made in turn.
+        let stdout = match (&stdin, &wanted.stdout) {
+            (Some(pipe), Some(out)) if &pipe.name == out => Some(pipe.clone()),
+            _ => get(&wanted.stdout).ok()?,
+        };
+        Some(pipes::Held { stdin, stdout })
+    }
+
     /// Starts the supervisor of one side of an entry.
     fn start_half(&mut self, index: usize, half: Half) {
         let entry = &mut self.entries[index];
         let (name, stdio) = match half {
-            Half::Main => (entry.name.clone(), Stdio { stdin: None, stdout: entry.pipe.as_ref().map(|p| p.1.clone()) }),
+            Half::Main => {
+                let stdin = entry.pipes.stdin.as_ref().map(|p| p.read.clone());
+                let stdout = entry.pipes.stdout.as_ref().map(|p| p.write.clone());
+                (
+                    entry.name.clone(),
+                    Stdio { stdin, stdout: stdout.or_else(|| entry.pipe.as_ref().map(|p| p.1.clone())) },
+                )
+            }
             Half::Log => {
                 (format!("{}/log", entry.name), Stdio { stdin: entry.pipe.as_ref().map(|p| p.0.clone()), stdout: None })
             }
@@ -557,6 +605,7 @@ impl Scanner {
             // Our copy of the pipe goes; each side's own copy lives until it exits, so the
             // logger reads to the end of what the service wrote, then sees EOF.
             self.entries[index].pipe = None;
+            self.entries[index].pipes = pipes::Held::default();
         }
     }
 
@@ -587,6 +636,7 @@ impl Scanner {
             // sees EOF once the service's last writer is gone.
             if !entry.active && matches!(entry.main, Slot::Stopped(_)) {
                 entry.pipe = None;
+                entry.pipes = pipes::Held::default();
             }
         }
         self.entries.retain(|e| e.active || !e.all_stopped());
