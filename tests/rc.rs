@@ -354,6 +354,50 @@ fn a_pipeline_that_loops_is_refused_and_left_out() {
 }
 
 #[test]
+fn reload_turns_a_pipeline_into_a_funnel_and_back() {
+    let tree = TempTree::new("rc-reshape");
+    let defs = Defs { tree: &tree };
+    let out = tree.join("c.out");
+    let producer = |name: &str| {
+        defs.longrun(name, &format!("echo from-{name}\nexec sleep 1000"), &[]);
+        defs.file(&format!("{name}/producer-for"), "c\n");
+        defs.file(&format!("default/contents.d/{name}"), "");
+    };
+    producer("p");
+    defs.longrun("c", &format!("exec cat >> {}", out.display()), &[]);
+    defs.file("c/consumer-for", "p\n");
+    defs.bundle("default", &["c"]);
+    let mut procs = Processes::new();
+    scanner(&mut procs, &tree);
+    assert_eq!(rc(&tree, &["rc", "change", "-u", "default"]).0, 0);
+    let live = tree.join("run/sv");
+    let count = |what: &str| std::fs::read_to_string(&out).unwrap_or_default().lines().filter(|l| *l == what).count();
+    assert!(is_up(&live.join("p/log")), "one producer: c is p's log/");
+    wait_until("p through c", LONG, || count("from-p") == 1);
+    // A second producer: c gets a directory and a pipe of its own, p writes to that pipe.
+    producer("q");
+    defs.file("c/consumer-for", "p\nq\n");
+    assert_eq!(rc(&tree, &["rc", "reload", "-n"]).1, "restart c\nrestart p\nstart q\n");
+    let (code, _, err) = rc(&tree, &["rc", "reload"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(is_up(&live.join("c")) && is_up(&live.join("p")) && is_up(&live.join("q")), "{err}");
+    assert!(!live.join("p/log").exists(), "c's old place under p is gone");
+    assert_eq!(std::fs::read_to_string(live.join("p/ostler-pipes")).unwrap(), "stdout c\n");
+    wait_until("p again and q, through c's own pipe", LONG, || count("from-p") == 2 && count("from-q") == 1);
+    // And back: q goes, c is p's log/ again.
+    std::fs::remove_dir_all(tree.join("sv/q")).unwrap();
+    std::fs::remove_file(tree.join("sv/default/contents.d/q")).unwrap();
+    defs.file("c/consumer-for", "p\n");
+    let (code, _, err) = rc(&tree, &["rc", "reload"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(is_up(&live.join("p/log")) && is_up(&live.join("p")), "{err}");
+    assert!(!live.join("c").exists() && !tree.join("scan/c").exists(), "c's own directory is gone");
+    assert!(!live.join("p/ostler-pipes").exists());
+    wait_until("p through c, nested again", LONG, || count("from-p") == 3);
+    assert_eq!(rc(&tree, &["rc", "reload", "-n"]).1, "");
+}
+
+#[test]
 fn reload_adds_removes_and_restarts_only_what_changed() {
     let tree = TempTree::new("rc-reload");
     let defs = Defs { tree: &tree };

@@ -434,10 +434,12 @@ impl<'a> Run<'a> {
                 } else if track.down_file {
                     let _ = std::fs::remove_file(dir.join("down"));
                 }
-                if ostler_supervise::client::write_control(&dir, "supervise", "ostler supervise", letter).is_err()
-                    && going_up
-                {
-                    track.retry = true;
+                match ostler_supervise::client::write_control(&dir, "supervise", "ostler supervise", letter) {
+                    Err(_) if going_up => track.retry = true,
+                    // Nothing supervises it, and the `down` file keeps any supervisor that
+                    // comes from starting it: it is down.
+                    Err(_) => return self.finish(name, Ok(()), state),
+                    Ok(()) => {}
                 }
                 // Maybe there already (a scanner-started service whose events came before we
                 // subscribed): the status says.

@@ -363,13 +363,7 @@ fn copy(file: &File, source: &Path, to: &Path, fresh: bool) -> std::io::Result<(
 /// The pipes a member of a funnel or longer pipeline reads and writes, for the scanner
 /// (`ostler-pipes`, see the scanner's `pipes` module); none for everyone else.
 fn write_pipes(service: &Service, dir: &Path, fresh: bool) -> std::io::Result<()> {
-    let mut text = String::new();
-    if let Some(pipe) = &service.pipe_in {
-        text.push_str(&format!("stdin {pipe}\n"));
-    }
-    if let Some(pipe) = &service.pipe_out {
-        text.push_str(&format!("stdout {pipe}\n"));
-    }
+    let text = pipes_text(service);
     let path = dir.join(PIPES_FILE);
     if !text.is_empty() {
         return sys::write_plain(&path, text.as_bytes(), 0o644);
@@ -381,6 +375,26 @@ fn write_pipes(service: &Service, dir: &Path, fresh: bool) -> std::io::Result<()
             _ => Ok(()),
         },
     }
+}
+
+/// What a longrun's `ostler-pipes` says (empty: it has none).
+fn pipes_text(service: &Service) -> String {
+    let mut text = String::new();
+    if let Some(pipe) = &service.pipe_in {
+        text.push_str(&format!("stdin {pipe}\n"));
+    }
+    if let Some(pipe) = &service.pipe_out {
+        text.push_str(&format!("stdout {pipe}\n"));
+    }
+    text
+}
+
+/// Whether a longrun's live directory is where the model puts it, naming the pipes the model
+/// gives it. When not, the scanner supervises it with an old shape (the pipes are read, and
+/// `log/` found, when it adds a service): a reload must make it add the service again.
+pub fn wired_as_modelled(layout: &Layout, service: &Service) -> bool {
+    let dir = layout.service_dir(service);
+    dir.is_dir() && std::fs::read_to_string(dir.join(PIPES_FILE)).unwrap_or_default() == pipes_text(service)
 }
 
 /// The file naming a service's pipes (the scanner's `ostler_supervise` reads it).

@@ -262,6 +262,15 @@ impl Db {
                 }
             }
         }
+        // A producer's files do not change when its consumer gains a second producer, but its
+        // wiring does: the fingerprint says so, and a reload rewires it.
+        for service in self.services.values_mut().filter(|s| s.pipe_in.is_some() || s.pipe_out.is_some()) {
+            for pipe in [&service.pipe_in, &service.pipe_out] {
+                let name = pipe.as_deref().unwrap_or_default();
+                let hash = source::extend_fingerprint(service.fingerprint, &(name.len() as u64).to_le_bytes());
+                service.fingerprint = source::extend_fingerprint(hash, name.as_bytes());
+            }
+        }
     }
 
     /// The service whose definition directory holds `file`.
@@ -695,4 +704,56 @@ fn deps_of<'a>(services: &'a BTreeMap<String, Service>, name: &str) -> Vec<&'a s
         services.get(name).map(|s| s.dependencies.iter().map(String::as_str).collect()).unwrap_or_default();
     deps.reverse();
     deps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn longrun(defs: &Path, name: &str, files: &[(&str, &str)]) {
+        let dir = defs.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("type"), "longrun\n").unwrap();
+        std::fs::write(dir.join("run"), "#!/bin/sh\nexec cat\n").unwrap();
+        std::fs::set_permissions(dir.join("run"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        for (file, text) in files {
+            std::fs::write(dir.join(file), text).unwrap();
+        }
+    }
+
+    #[test]
+    fn pipelines_nest_a_lone_consumer_and_pipe_the_rest() {
+        let defs = std::env::temp_dir().join(format!("ostler-rc-model-pipes-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&defs);
+        // a, b → f (a funnel) → s (f is also a producer), s with a log companion; p → q alone.
+        longrun(&defs, "a", &[("producer-for", "f\n")]);
+        longrun(&defs, "b", &[("producer-for", "f\n")]);
+        longrun(&defs, "f", &[("consumer-for", "a\nb\n"), ("producer-for", "s\n")]);
+        longrun(&defs, "s", &[("consumer-for", "f\n"), ("log", "/var/log/s\n")]);
+        longrun(&defs, "p", &[("producer-for", "q\n")]);
+        longrun(&defs, "q", &[("consumer-for", "p\n")]);
+        let (db, problems) = Db::load(&defs).unwrap();
+        assert_eq!(problems, []);
+        let wiring = |name: &str| {
+            let s = &db.services[name];
+            (s.consumer_of.as_deref(), s.pipe_in.as_deref(), s.pipe_out.as_deref())
+        };
+        assert_eq!(wiring("a"), (None, None, Some("f")));
+        assert_eq!(wiring("b"), (None, None, Some("f")));
+        assert_eq!(wiring("f"), (None, Some("f"), Some("s")), "a funnel's consumer has a pipe of its own");
+        assert_eq!(wiring("s"), (None, Some("s"), None), "one producer, but a producer itself (of s-log)");
+        assert_eq!(wiring("s-log"), (Some("s"), None, None), "the companion is s's log/");
+        assert_eq!(wiring("p"), (None, None, None));
+        assert_eq!(wiring("q"), (Some("p"), None, None), "a lone consumer is its producer's log/");
+        // The wiring is in the fingerprint: a producer whose files did not change still restarts
+        // when its consumer gains a producer.
+        let before = db.services["p"].fingerprint;
+        longrun(&defs, "r", &[("producer-for", "q\n")]);
+        std::fs::write(defs.join("q/consumer-for"), "p\nr\n").unwrap();
+        let (db, problems) = Db::load(&defs).unwrap();
+        assert_eq!(problems, []);
+        assert_eq!(db.services["p"].pipe_out.as_deref(), Some("q"));
+        assert_ne!(db.services["p"].fingerprint, before);
+        std::fs::remove_dir_all(&defs).unwrap();
+    }
 }

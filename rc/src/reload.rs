@@ -4,10 +4,13 @@
 //! not up comes up; everything else is left alone (same processes, same PIDs).
 
 use crate::engine::{self, Change, Direction};
-use crate::live::{Layout, State};
-use crate::model::{Db, Kind};
+use crate::live::{self, Layout, State};
+use crate::model::{Db, Kind, Service};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use ostler_core::fifodir::{self, Subscription};
 use ostler_supervise::client::wait::{Listener, Quorum, Target};
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// How long a removed longrun gets to go down before it leaves the scan directory anyway.
@@ -59,8 +62,11 @@ pub fn apply(layout: &Layout, db: &Db, verbose: bool) -> u8 {
     if !plan.changed.is_empty() {
         let changed: BTreeSet<String> = plan.changed.iter().cloned().collect();
         // Down with what depends on them, then everything back up from the new definitions.
+        // Which changed shape, seen before going down makes directories where the model wants them.
+        let rewired = reshaped(layout, db, &changed);
         let down = Change::plain(changed.iter().cloned().collect(), Direction::Down { essential_too: true }, verbose);
         code = code.max(engine::change(layout, db, &down));
+        rewire(layout, db, &rewired);
         let again: BTreeSet<String> =
             db.down_closure(&changed).into_iter().filter(|n| state.up.contains_key(n)).collect();
         let up = Change::plain(again.into_iter().collect(), Direction::Up, verbose);
@@ -71,6 +77,71 @@ pub fn apply(layout: &Layout, db: &Db, verbose: bool) -> u8 {
         code = code.max(engine::change(layout, db, &up));
     }
     code
+}
+
+/// The changed longruns whose live directory is not where the model puts it, or does not name
+/// the pipes the model gives it.
+fn reshaped<'a>(layout: &Layout, db: &'a Db, changed: &BTreeSet<String>) -> Vec<&'a Service> {
+    changed
+        .iter()
+        .filter_map(|name| db.services.get(name))
+        .filter(|s| s.kind == Kind::Longrun && !live::wired_as_modelled(layout, s))
+        .collect()
+}
+
+/// Changed longruns whose pipeline changed shape (a consumer gained or lost a producer, or
+/// became a producer): the scanner reads a service's pipes, and finds its `log/`, when it adds
+/// it, so these leave the scan directory, the scanner forgets them, and the change going up
+/// links them again in their new places. Directories left where nothing belongs any more are
+/// removed once their supervisors are gone. They are down already.
+fn rewire(layout: &Layout, db: &Db, rewired: &[&Service]) {
+    let sv = layout.run_dir.join("sv");
+    if rewired.is_empty() {
+        return;
+    }
+    // Where each one may be supervised now: its own directory and the one it may be the log/ of.
+    let mut gone: Vec<PathBuf> = Vec::new();
+    let mut stale: Vec<PathBuf> = Vec::new();
+    for service in rewired {
+        let own = sv.join(&service.name);
+        if std::fs::remove_file(layout.scan_dir.join(&service.name)).is_ok() {
+            gone.push(own.clone());
+        }
+        if service.consumer_of.is_some() && own.is_dir() {
+            // Now its producer's log/: its old directory of its own is left behind.
+            stale.push(own.clone());
+        }
+        let nests_a_consumer = db.services.values().any(|c| c.consumer_of.as_deref() == Some(service.name.as_str()));
+        let defines_a_logger = service.source.as_ref().is_some_and(|d| d.join("log").is_dir());
+        if !nests_a_consumer && !defines_a_logger && own.join("log").is_dir() {
+            // Its consumer of old has a directory of its own now.
+            stale.push(own.join("log"));
+        }
+    }
+    // The prune ends their supervisors; each says so with `x` on its way out. Subscribed
+    // first, so no `x` is missed.
+    let supervised = gone
+        .iter()
+        .chain(&stale)
+        .filter(|d| ostler_core::lock::path_is_locked(&d.join("supervise/lock")).unwrap_or(false));
+    let mut waiting: Vec<Subscription> = supervised.filter_map(|d| Subscription::new(&d.join("event")).ok()).collect();
+    let _ = ostler_supervise::client::write_control(&layout.scan_dir, ".s6-svscan", "ostler svscan", b"an");
+    let deadline = Instant::now() + REMOVED_DOWN_LIMIT;
+    while !waiting.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut fds: Vec<PollFd> = waiting.iter().map(|w| PollFd::new(w.fd(), PollFlags::POLLIN)).collect();
+        let timeout = PollTimeout::try_from(left.as_millis().min(60_000) as i32).unwrap_or(PollTimeout::ZERO);
+        if left.is_zero() || matches!(poll(&mut fds, timeout), Ok(0) | Err(_)) {
+            break;
+        }
+        drop(fds);
+        waiting.retain(|w| !w.read().is_ok_and(|bytes| bytes.contains(&fifodir::event::EXIT)));
+    }
+    for dir in stale {
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            eprintln!("ostler rc: warning: unable to remove {}: {e}; nothing uses it any more", dir.display());
+        }
+    }
 }
 
 /// A service no longer defined: a longrun is stopped and unlinked (the scanner forgets it),

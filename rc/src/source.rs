@@ -310,6 +310,15 @@ fn read_entry(dir: &sys::Dir, name: &OsStr, kind: EntryType, path: PathBuf) -> F
     }
 }
 
+/// FNV-1a, continued from `hash` over `bytes`.
+pub fn extend_fingerprint(mut hash: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x100000001b3);
+    }
+    hash
+}
+
 fn lines(text: &str) -> Vec<String> {
     text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_string).collect()
 }
@@ -319,12 +328,7 @@ fn lines(text: &str) -> Vec<String> {
 /// the directory — changes it.
 pub fn fingerprint(files: &[File]) -> u64 {
     let mut hash: u64 = 0xcbf29ce484222325;
-    let mut feed = |bytes: &[u8]| {
-        for &b in bytes {
-            hash ^= u64::from(b);
-            hash = hash.wrapping_mul(0x100000001b3);
-        }
-    };
+    let mut feed = |bytes: &[u8]| hash = extend_fingerprint(hash, bytes);
     // Lengths first, so that no two different lists feed the same bytes.
     let mut field = |bytes: &[u8]| {
         feed(&(bytes.len() as u64).to_le_bytes());
