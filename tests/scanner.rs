@@ -194,3 +194,35 @@ fn a_service_whose_link_left_is_stopped_and_its_status_says_so() {
     let err = std::fs::read_to_string(tree.join("err")).unwrap_or_default();
     assert!(!err.contains("unable to open"), "{err}");
 }
+
+#[test]
+fn named_pipes_join_services_and_a_bad_line_is_reported() {
+    // Two producers and a consumer joined by the pipe `sink` the scanner holds (ostler-pipes,
+    // what the service manager writes for a funnel), without the service manager.
+    let tree = TempTree::new("named-pipes");
+    let scan = tree.dir("scan");
+    let out = tree.join("out");
+    for name in ["p1", "p2"] {
+        tree.service(&format!("scan/{name}"), &format!("#!/bin/sh\necho from-{name}\nexec sleep 1000"));
+        tree.file(format!("scan/{name}/ostler-pipes"), "stdout sink\n");
+    }
+    let sink = tree.service("scan/sink", &format!("#!/bin/sh\nexec cat >> {}", out.display()));
+    tree.file("scan/sink/ostler-pipes", "# the funnel's end\nstdin sink\nstderr sink\n");
+    let mut procs = Processes::new();
+    let err = tree.join("err");
+    start_scanner(&mut procs, &scan, &[], &err);
+    let lines = || std::fs::read_to_string(&out).unwrap_or_default();
+    wait_until("both producers in the sink", LONG, || lines().contains("from-p1") && lines().contains("from-p2"));
+    let warning = std::fs::read_to_string(&err).unwrap_or_default();
+    assert!(
+        warning.contains("sink/ostler-pipes: line 3: `stderr sink`: write `stdin NAME` or `stdout NAME`"),
+        "{warning}"
+    );
+    // The pipe outlives its reader: the next line of p1 reaches a new sink.
+    let first = status_pid(&sink);
+    signal(first as u32, Signal::SIGKILL);
+    wait_until("sink back", LONG, || is_up(&sink) && status_pid(&sink) != first);
+    signal(status_pid(&scan.join("p1")) as u32, Signal::SIGKILL);
+    wait_until("p1's second line", LONG, || lines().matches("from-p1").count() == 2);
+    assert_eq!(lines().matches("from-p2").count(), 1);
+}
