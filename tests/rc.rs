@@ -394,7 +394,24 @@ fn reload_turns_a_pipeline_into_a_funnel_and_back() {
     assert!(!live.join("c").exists() && !tree.join("scan/c").exists(), "c's own directory is gone");
     assert!(!live.join("p/ostler-pipes").exists());
     wait_until("p through c, nested again", LONG, || count("from-p") == 3);
+    assert!(!live.join("q").exists(), "a removed service's live directory goes");
     assert_eq!(rc(&tree, &["rc", "reload", "-n"]).1, "");
+    // c goes altogether: p's log/ goes with it, and so does c's process.
+    let cat = pid_of(&tree, "p/log");
+    std::fs::remove_dir_all(tree.join("sv/c")).unwrap();
+    std::fs::remove_file(tree.join("sv/p/producer-for")).unwrap();
+    let (code, _, err) = rc(&tree, &["rc", "reload"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!live.join("p/log").exists() && is_up(&live.join("p")), "{err}");
+    wait_until("c's process gone", LONG, || !alive(cat as i32));
+    // And back: a consumer added to a running producer is its log/ again.
+    defs.longrun("c", &format!("exec cat >> {}", out.display()), &[]);
+    defs.file("c/consumer-for", "p\n");
+    defs.file("p/producer-for", "c\n");
+    let (code, _, err) = rc(&tree, &["rc", "reload"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(is_up(&live.join("p/log")), "{err}");
+    wait_until("p through the new c", LONG, || count("from-p") == 4);
 }
 
 #[test]

@@ -392,9 +392,15 @@ fn pipes_text(service: &Service) -> String {
 /// Whether a longrun's live directory is where the model puts it, naming the pipes the model
 /// gives it. When not, the scanner supervises it with an old shape (the pipes are read, and
 /// `log/` found, when it adds a service): a reload must make it add the service again.
-pub fn wired_as_modelled(layout: &Layout, service: &Service) -> bool {
+pub fn wired_as_modelled(layout: &Layout, db: &Db, service: &Service) -> bool {
     let dir = layout.service_dir(service);
-    dir.is_dir() && std::fs::read_to_string(dir.join(PIPES_FILE)).unwrap_or_default() == pipes_text(service)
+    if !dir.is_dir() || std::fs::read_to_string(dir.join(PIPES_FILE)).unwrap_or_default() != pipes_text(service) {
+        return false;
+    }
+    // A log/ is there exactly when a consumer lives in it, or the definition has one.
+    let nests = db.services.values().any(|c| c.consumer_of.as_deref() == Some(service.name.as_str()));
+    let defines = service.source.as_ref().is_some_and(|d| d.join("log").is_dir());
+    service.consumer_of.is_some() || dir.join("log").is_dir() == (nests || defines)
 }
 
 /// The file naming a service's pipes (the scanner's `ostler_supervise` reads it).

@@ -85,7 +85,7 @@ fn reshaped<'a>(layout: &Layout, db: &'a Db, changed: &BTreeSet<String>) -> Vec<
     changed
         .iter()
         .filter_map(|name| db.services.get(name))
-        .filter(|s| s.kind == Kind::Longrun && !live::wired_as_modelled(layout, s))
+        .filter(|s| s.kind == Kind::Longrun && !live::wired_as_modelled(layout, db, s))
         .collect()
 }
 
@@ -118,12 +118,17 @@ fn rewire(layout: &Layout, db: &Db, rewired: &[&Service]) {
             stale.push(own.join("log"));
         }
     }
-    // The prune ends their supervisors; each says so with `x` on its way out. Subscribed
-    // first, so no `x` is missed.
-    let supervised = gone
-        .iter()
-        .chain(&stale)
-        .filter(|d| ostler_core::lock::path_is_locked(&d.join("supervise/lock")).unwrap_or(false));
+    let dirs: Vec<PathBuf> = gone.into_iter().chain(stale.iter().cloned()).collect();
+    prune_and_wait(layout, &dirs);
+    remove_dirs(&stale);
+}
+
+/// Tells the scanner to rescan and prune, and waits (within a limit) until the supervisors of
+/// `dirs` that run now are gone: each says so with `x` on its way out, and is subscribed to
+/// before the prune, so no `x` is missed.
+fn prune_and_wait(layout: &Layout, dirs: &[PathBuf]) {
+    let supervised =
+        dirs.iter().filter(|d| ostler_core::lock::path_is_locked(&d.join("supervise/lock")).unwrap_or(false));
     let mut waiting: Vec<Subscription> = supervised.filter_map(|d| Subscription::new(&d.join("event")).ok()).collect();
     let _ = ostler_supervise::client::write_control(&layout.scan_dir, ".s6-svscan", "ostler svscan", b"an");
     let deadline = Instant::now() + REMOVED_DOWN_LIMIT;
@@ -137,9 +142,15 @@ fn rewire(layout: &Layout, db: &Db, rewired: &[&Service]) {
         drop(fds);
         waiting.retain(|w| !w.read().is_ok_and(|bytes| bytes.contains(&fifodir::event::EXIT)));
     }
-    for dir in stale {
-        if let Err(e) = std::fs::remove_dir_all(&dir) {
-            eprintln!("ostler rc: warning: unable to remove {}: {e}; nothing uses it any more", dir.display());
+}
+
+/// Removes live directories nothing uses any more.
+fn remove_dirs(dirs: &[PathBuf]) {
+    for dir in dirs {
+        if let Err(e) = std::fs::remove_dir_all(dir) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                eprintln!("ostler rc: warning: unable to remove {}: {e}; nothing uses it any more", dir.display());
+            }
         }
     }
 }
@@ -156,8 +167,11 @@ fn take_down_removed(layout: &Layout, state: &State, name: &str, verbose: bool) 
         if let Ok(listener) = listener {
             let _ = listener.wait(Target::Down, Quorum::All, Some(Instant::now() + REMOVED_DOWN_LIMIT));
         }
-        let _ = std::fs::remove_file(layout.scan_dir.join(name));
-        let _ = ostler_supervise::client::write_control(&layout.scan_dir, ".s6-svscan", "ostler svscan", b"an");
+        if std::fs::remove_file(layout.scan_dir.join(name)).is_ok() {
+            // Out of the scanner, then out of /run: its directory goes once its supervisor has.
+            prune_and_wait(layout, std::slice::from_ref(&dir));
+            remove_dirs(std::slice::from_ref(&dir));
+        }
     }
     let mut state = State::load(layout);
     state.up.remove(name);
