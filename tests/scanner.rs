@@ -226,3 +226,24 @@ fn named_pipes_join_services_and_a_bad_line_is_reported() {
     wait_until("p1's second line", LONG, || lines().matches("from-p1").count() == 2);
     assert_eq!(lines().matches("from-p2").count(), 1);
 }
+
+#[test]
+fn a_fifo_under_a_settings_name_never_blocks_the_scanner() {
+    // The supervisors run inside the scanner (PID 1 at boot): opening a FIFO for reading
+    // would wait for a writer forever. It is reported and the default used instead.
+    let tree = TempTree::new("fifo-settings");
+    let scan = tree.dir("scan");
+    let odd = tree.service("scan/odd", "#!/bin/sh\nexec sleep 1000");
+    for name in ["timeout-kill", "ostler-pipes"] {
+        nix::unistd::mkfifo(&odd.join(name), nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    }
+    let other = tree.service("scan/other", "#!/bin/sh\nexec sleep 1000");
+    let mut procs = Processes::new();
+    let err = tree.join("err");
+    start_scanner(&mut procs, &scan, &[], &err);
+    wait_until("both up", LONG, || is_up(&odd) && is_up(&other));
+    let said = std::fs::read_to_string(&err).unwrap_or_default();
+    for name in ["timeout-kill", "ostler-pipes"] {
+        assert!(said.contains(&format!("{name}: is not a regular file")), "{name}: {said}");
+    }
+}

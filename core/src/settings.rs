@@ -170,13 +170,23 @@ impl Found {
     }
 }
 
-/// Reads a whole small text file; `Ok(None)` when it does not exist.
+/// Reads a whole small text file; `Ok(None)` when it does not exist. Never blocks: the
+/// scanner and its supervisors run in PID 1, and a FIFO or a device under a setting's name
+/// must be an error, not a wait for a writer that never comes.
 pub fn read_small(path: &Path) -> Result<Option<String>, CoreError> {
-    let file = match std::fs::File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(CoreError::io("open", path, e)),
+    use rustix::fs::{Mode, OFlags};
+    let file = match rustix::fs::open(path, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty()) {
+        Ok(fd) => std::fs::File::from(fd),
+        Err(rustix::io::Errno::NOENT) => return Ok(None),
+        Err(e) => return Err(CoreError::io("open", path, e.into())),
     };
+    if !file.metadata().map_err(|e| CoreError::io("stat", path, e))?.is_file() {
+        return Err(CoreError::BadSetting {
+            path: path.into(),
+            problem: "is not a regular file".into(),
+            fix: "make it a plain file holding one short value; the default is used until then",
+        });
+    }
     let mut bytes = Vec::new();
     file.take(MAX_LEN + 1).read_to_end(&mut bytes).map_err(|e| CoreError::io("read", path, e))?;
     if bytes.len() as u64 > MAX_LEN {

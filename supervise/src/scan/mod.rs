@@ -502,11 +502,11 @@ impl Scanner {
     /// already, or made. `None` when a pipe cannot be made (tried again at the next scan).
     fn named_pipes(&self, name: &str) -> Option<pipes::Held> {
         let file = format!("{name}/{}", pipes::FILE);
-        let text = match std::fs::read_to_string(&file) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(pipes::Held::default()),
+        let text = match ostler_core::settings::read_small(Path::new(&file)) {
+            Ok(Some(text)) => text,
+            Ok(None) => return Some(pipes::Held::default()),
             Err(e) => {
-                say!("{PROGRAM}: warning: unable to read {file}: {e}; {name} starts without its pipes");
+                say!("{PROGRAM}: warning: {e}; {name} starts without its pipes");
                 return Some(pipes::Held::default());
             }
         };
