@@ -234,7 +234,8 @@ fn a_fifo_under_a_settings_name_never_blocks_the_scanner() {
     let tree = TempTree::new("fifo-settings");
     let scan = tree.dir("scan");
     let odd = tree.service("scan/odd", "#!/bin/sh\nexec sleep 1000");
-    for name in ["timeout-kill", "ostler-pipes"] {
+    for name in ["timeout-kill", "ostler-pipes", "supervise/death_tally", "supervise/status.new"] {
+        std::fs::create_dir_all(odd.join("supervise")).unwrap();
         nix::unistd::mkfifo(&odd.join(name), nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
     }
     let other = tree.service("scan/other", "#!/bin/sh\nexec sleep 1000");

@@ -115,10 +115,11 @@ impl Supervisor {
             start_untold: false,
         };
         // A fresh, empty death tally, as s6 truncates it at start (no rename needed: empty).
+        // NONBLOCK: a FIFO under that name must not hang the scanner.
         let tally = supervise_dir.join(death_tally::FILE);
         let _ = rustix::fs::open(
             &tally,
-            OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC | OFlags::NONBLOCK,
             Mode::from_raw_mode(0o644),
         );
         if want_up {
