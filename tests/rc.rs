@@ -321,6 +321,12 @@ fn a_funnel_into_a_filter_into_a_sink_under_a_real_scanner() {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(a as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
     wait_until("a's second line through the new filter", LONG, || count("filtered:from-a") == 2);
     assert_eq!(count("filtered:from-b"), 1, "nothing repeated");
+    // Going down, each consumer waits for its producers, so it reads their last words.
+    let (_, plan, _) = rc(&tree, &["rc", "change", "-d", "-n", "funnel"]);
+    assert_eq!(
+        plan,
+        "down a (longrun)\ndown b (longrun)\ndown filter (longrun) after a b\ndown sink (longrun) after filter\n"
+    );
     let (code, _, err) = rc(&tree, &["rc", "change", "-d", "funnel"]);
     assert_eq!(code, 0, "{err}");
     for dir in ["a", "b", "filter", "filter/log"] {

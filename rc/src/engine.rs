@@ -210,7 +210,7 @@ impl<'a> Run<'a> {
             Direction::Up => {
                 self.db.services.get(name).map(|s| s.dependencies.iter().cloned().collect()).unwrap_or_default()
             }
-            Direction::Down { .. } => self.db.dependents(name),
+            Direction::Down { .. } => self.db.down_waits(name),
         }
     }
 
@@ -345,9 +345,7 @@ impl<'a> Run<'a> {
         let waiting_on = |name: &str| -> Vec<String> {
             match self.direction {
                 Direction::Up => self.db.dependents(name),
-                Direction::Down { .. } => {
-                    self.db.services.get(name).map(|s| s.dependencies.iter().cloned().collect()).unwrap_or_default()
-                }
+                Direction::Down { .. } => self.db.down_waited_by(name),
             }
         };
         fn visit(
@@ -615,7 +613,7 @@ impl<'a> Run<'a> {
         }
         let neighbours: Vec<String> = match self.direction {
             Direction::Up => db.dependents(name),
-            Direction::Down { .. } => service.dependencies.iter().cloned().collect(),
+            Direction::Down { .. } => db.down_waited_by(name),
         };
         for neighbour in neighbours {
             let Some(track) = self.tracks.get_mut(&neighbour) else { continue };

@@ -63,6 +63,9 @@ pub struct Service {
     pub pipe_in: Option<String>,
     /// A producer whose consumer is not its `log/`: the pipe its output goes to.
     pub pipe_out: Option<String>,
+    /// A producer's consumer when, going down, the consumer waits for this one to be down (so
+    /// it reads the producer's last words): unless the consumer depends on the producer.
+    pub drains_into: Option<String>,
     /// Changes whenever a file of the definition changes.
     pub fingerprint: u64,
     /// A longrun's definition as read (what its live service directory gets a copy of).
@@ -85,6 +88,7 @@ impl Service {
             consumer_of: None,
             pipe_in: None,
             pipe_out: None,
+            drains_into: None,
             fingerprint: 0,
             files: Arc::default(),
         }
@@ -241,8 +245,17 @@ impl Db {
             service.consumer_of = None;
             service.pipe_in = None;
             service.pipe_out = None;
+            service.drains_into = None;
             if service.producer_for.as_ref().is_some_and(|c| !producers.contains_key(c)) {
                 service.producer_for = None;
+            }
+        }
+        for (consumer, its_producers) in &producers {
+            let needs = self.up_closure(&BTreeSet::from([consumer.clone()]));
+            for producer in its_producers.iter().filter(|p| !needs.contains(*p)) {
+                if let Some(p) = self.services.get_mut(producer) {
+                    p.drains_into = Some(consumer.clone());
+                }
             }
         }
         for (consumer, its_producers) in producers {
@@ -315,6 +328,22 @@ impl Db {
             }
         }
         closure
+    }
+
+    /// Going down, what `name` waits for: what depends on it, and the producers it drains.
+    pub fn down_waits(&self, name: &str) -> Vec<String> {
+        let mut waits: BTreeSet<String> = self.dependents(name).into_iter().collect();
+        let producers = self.services.values().filter(|s| s.drains_into.as_deref() == Some(name));
+        waits.extend(producers.map(|s| s.name.clone()));
+        waits.into_iter().collect()
+    }
+
+    /// Going down, who waits for `name`: what it depends on, and the consumer it drains into.
+    pub fn down_waited_by(&self, name: &str) -> Vec<String> {
+        let Some(service) = self.services.get(name) else { return Vec::new() };
+        let mut waited: BTreeSet<String> = service.dependencies.clone();
+        waited.extend(service.drains_into.iter().cloned());
+        waited.into_iter().collect()
     }
 
     /// The atoms that depend directly on `name`.
@@ -732,7 +761,12 @@ mod tests {
         longrun(&defs, "s", &[("consumer-for", "f\n"), ("log", "/var/log/s\n")]);
         longrun(&defs, "p", &[("producer-for", "q\n")]);
         longrun(&defs, "q", &[("consumer-for", "p\n")]);
+        // A consumer that depends on its producer: no down-order edge the other way (no deadlock).
+        longrun(&defs, "x", &[("producer-for", "y\n")]);
+        longrun(&defs, "y", &[("consumer-for", "x\n"), ("dependencies", "x\n")]);
         let (db, problems) = Db::load(&defs).unwrap();
+        assert_eq!(db.services["x"].drains_into, None);
+        assert_eq!(db.down_waits("x"), ["y"], "y depends on x: x waits for y, as any dependency");
         assert_eq!(problems, []);
         let wiring = |name: &str| {
             let s = &db.services[name];
@@ -745,6 +779,10 @@ mod tests {
         assert_eq!(wiring("s-log"), (Some("s"), None, None), "the companion is s's log/");
         assert_eq!(wiring("p"), (None, None, None));
         assert_eq!(wiring("q"), (Some("p"), None, None), "a lone consumer is its producer's log/");
+        // Going down, a consumer waits for its producers, a companion for its service.
+        assert_eq!(db.down_waits("f"), ["a", "b"]);
+        assert_eq!(db.down_waits("s-log"), ["s"]);
+        assert_eq!(db.down_waited_by("a"), ["f"]);
         // The wiring is in the fingerprint: a producer whose files did not change still restarts
         // when its consumer gains a producer.
         let before = db.services["p"].fingerprint;
