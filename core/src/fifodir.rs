@@ -83,8 +83,9 @@ pub fn notify(dir: &Path, bytes: &[u8]) -> Result<(), CoreError> {
 #[derive(Debug)]
 pub struct Subscription {
     path: PathBuf,
+    /// Opened read-write: Linux lets a FIFO be opened so, at once, and its own writer keeps
+    /// it from ever reading as closed (one open instead of a reader and a writer).
     reader: OwnedFd,
-    _writer: OwnedFd,
 }
 
 impl Subscription {
@@ -101,10 +102,9 @@ impl Subscription {
             }
             // rustix, not libc: musl's open adds an fcntl after each, and a boot subscribes once
             // per service.
-            let end = |flags| rustix::fs::open(&hidden, flags | OFlags::CLOEXEC, rustix::fs::Mode::empty());
-            let opened = end(OFlags::RDONLY | OFlags::NONBLOCK).and_then(|reader| Ok((reader, end(OFlags::WRONLY)?)));
-            let (reader, writer) = match opened {
-                Ok(pair) => pair,
+            let flags = OFlags::RDWR | OFlags::NONBLOCK | OFlags::CLOEXEC;
+            let reader = match rustix::fs::open(&hidden, flags, rustix::fs::Mode::empty()) {
+                Ok(fd) => fd,
                 Err(e) => {
                     let _ = std::fs::remove_file(&hidden);
                     return Err(CoreError::io("open", &hidden, e.into()));
@@ -115,7 +115,7 @@ impl Subscription {
                 let _ = std::fs::remove_file(&hidden);
                 return Err(CoreError::io("rename", &hidden, e));
             }
-            return Ok(Subscription { path, reader, _writer: writer });
+            return Ok(Subscription { path, reader });
         }
         Err(CoreError::io("mkfifo", dir, std::io::Error::from_raw_os_error(libc::EEXIST)))
     }

@@ -15,7 +15,8 @@
 //! - [`atomic`]: write `NAME.new`, then rename it over `NAME`;
 //! - [`timeline`]: the boot timeline the service manager writes and `ostler analyze` reads;
 //! - [`signame`]: signal names as s6 prints and reads them;
-//! - [`listing`]: a directory's entries without allocating.
+//! - [`listing`]: a directory's entries without allocating;
+//! - [`umask`]: the process's umask, asked once.
 #![deny(missing_docs)]
 
 pub mod atomic;
@@ -34,6 +35,7 @@ pub mod signame;
 pub mod status;
 pub mod tain;
 pub mod timeline;
+pub mod umask;
 
 pub use error::CoreError;
 pub use status::Status;

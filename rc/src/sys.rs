@@ -220,7 +220,7 @@ pub fn write_file(path: &Path, contents: &[u8], mode: u32, new: bool) -> std::io
     let mut file = std::fs::File::from(fd);
     std::io::Write::write_all(&mut file, contents)?;
     // Set-user-ID and set-group-ID bits may be dropped by the kernel at creation, too.
-    if !new || (mode & (umask() | 0o7000)) != 0 {
+    if !new || !ostler_core::umask::keeps(mode) {
         nix::sys::stat::fchmod(&file, permissions)?;
     }
     Ok(())
@@ -244,14 +244,4 @@ fn write_opened(path: &Path, contents: &[u8], mode: u32, how: OFlag) -> std::io:
         std::io::Write::write_all(&mut std::fs::File::from(fd), contents)?;
     }
     Ok(())
-}
-
-/// The process's umask, asked once (the service manager never changes it).
-fn umask() -> u32 {
-    static UMASK: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
-    *UMASK.get_or_init(|| {
-        let mask = nix::sys::stat::umask(Mode::empty());
-        nix::sys::stat::umask(mask);
-        mask.bits() as u32
-    })
 }

@@ -458,11 +458,12 @@ enum Feedback {
 
 fn make_dir(path: &Path, mode: u32) -> Result<(), SuperviseError> {
     match std::fs::DirBuilder::new().mode(mode).create(path) {
-        Ok(()) => {
-            // The umask may have cleared bits s6's clients rely on.
+        // The umask may have cleared bits s6's clients rely on.
+        Ok(()) if !ostler_core::umask::keeps(mode) => {
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
                 .map_err(|e| SuperviseError::io("chmod", path, e))
         }
+        Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(SuperviseError::io("mkdir", path, e)),
     }
