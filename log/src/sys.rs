@@ -34,8 +34,9 @@ pub fn utc_for_tests() {
 /// The calendar time of a Unix second in the local time zone, `None` when the C library
 /// cannot represent it (a year beyond its range).
 pub fn localtime(unix: i64) -> Option<libc::tm> {
-    // time_t is 64 bits here, but not on every target.
-    #[allow(clippy::useless_conversion)]
+    // time_t is 64 bits here, but not on every target. The libc crate marks musl's time_t
+    // deprecated (a notice for 32-bit musl targets, whose time_t it will widen).
+    #[allow(clippy::useless_conversion, deprecated)]
     let time: libc::time_t = unix.try_into().ok()?;
     // SAFETY: tm is a plain C struct; zeroes are a valid value for localtime_r to overwrite.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
