@@ -62,7 +62,8 @@ pub fn apply(layout: &Layout, db: &Db, verbose: bool) -> u8 {
     if !plan.changed.is_empty() {
         let changed: BTreeSet<String> = plan.changed.iter().cloned().collect();
         // Down with what depends on them, then everything back up from the new definitions.
-        // Which changed shape, seen before going down makes directories where the model wants them.
+        // Which of them changed shape: looked at before going down, since going down makes
+        // directories where the new model puts them.
         let rewired = reshaped(layout, db, &changed);
         let down = Change::plain(changed.iter().cloned().collect(), Direction::Down { essential_too: true }, verbose);
         code = code.max(engine::change(layout, db, &down));
@@ -99,7 +100,8 @@ fn rewire(layout: &Layout, db: &Db, rewired: &[&Service]) {
     if rewired.is_empty() {
         return;
     }
-    // Where each one may be supervised now: its own directory and the one it may be the log/ of.
+    // Out of the scan directory goes each one's own link; stale are a directory of its own it
+    // no longer uses, and a log/ in it no consumer lives in any more.
     let mut gone: Vec<PathBuf> = Vec::new();
     let mut stale: Vec<PathBuf> = Vec::new();
     for service in rewired {
