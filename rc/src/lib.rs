@@ -18,5 +18,7 @@ pub mod model;
 pub mod reload;
 pub mod source;
 mod sys;
+#[cfg(test)]
+mod testing;
 
 pub use model::{Db, Kind, Problem};

@@ -397,10 +397,14 @@ pub fn wired_as_modelled(layout: &Layout, db: &Db, service: &Service) -> bool {
     if !dir.is_dir() || std::fs::read_to_string(dir.join(PIPES_FILE)).unwrap_or_default() != pipes_text(service) {
         return false;
     }
-    // A log/ is there exactly when a consumer lives in it, or the definition has one.
-    let nests = db.services.values().any(|c| c.consumer_of.as_deref() == Some(service.name.as_str()));
-    let defines = service.source.as_ref().is_some_and(|d| d.join("log").is_dir());
-    service.consumer_of.is_some() || dir.join("log").is_dir() == (nests || defines)
+    service.consumer_of.is_some() || dir.join("log").is_dir() == wants_log_dir(db, service)
+}
+
+/// Whether a top-level live directory holds a `log/`: a consumer lives in it, or the
+/// definition has an s6-svscan-style logger directory.
+pub fn wants_log_dir(db: &Db, service: &Service) -> bool {
+    db.services.values().any(|c| c.consumer_of.as_deref() == Some(service.name.as_str()))
+        || service.source.as_ref().is_some_and(|d| d.join("log").is_dir())
 }
 
 /// The file naming a service's pipes (the scanner's `ostler_supervise` reads it).
@@ -436,17 +440,10 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
-    fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("ostler-rc-live-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
+    use crate::testing::write;
 
-    fn write(path: &Path, text: &str, mode: u32) {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    fn scratch(name: &str) -> PathBuf {
+        crate::testing::scratch(&format!("live-{name}"))
     }
 
     fn mode(path: &Path) -> u32 {

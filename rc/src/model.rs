@@ -739,21 +739,20 @@ fn deps_of<'a>(services: &'a BTreeMap<String, Service>, name: &str) -> Vec<&'a s
 mod tests {
     use super::*;
 
+    use crate::testing::{scratch, write};
+
     fn longrun(defs: &Path, name: &str, files: &[(&str, &str)]) {
         let dir = defs.join(name);
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("type"), "longrun\n").unwrap();
-        std::fs::write(dir.join("run"), "#!/bin/sh\nexec cat\n").unwrap();
-        std::fs::set_permissions(dir.join("run"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        write(&dir.join("type"), "longrun\n", 0o644);
+        write(&dir.join("run"), "#!/bin/sh\nexec cat\n", 0o755);
         for (file, text) in files {
-            std::fs::write(dir.join(file), text).unwrap();
+            write(&dir.join(file), text, 0o644);
         }
     }
 
     #[test]
     fn pipelines_nest_a_lone_consumer_and_pipe_the_rest() {
-        let defs = std::env::temp_dir().join(format!("ostler-rc-model-pipes-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&defs);
+        let defs = scratch("model-pipes");
         // a, b → f (a funnel) → s (f is also a producer), s with a log companion; p → q alone.
         longrun(&defs, "a", &[("producer-for", "f\n")]);
         longrun(&defs, "b", &[("producer-for", "f\n")]);

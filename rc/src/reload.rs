@@ -113,9 +113,7 @@ fn rewire(layout: &Layout, db: &Db, rewired: &[&Service]) {
             // Now its producer's log/: its old directory of its own is left behind.
             stale.push(own.clone());
         }
-        let nests_a_consumer = db.services.values().any(|c| c.consumer_of.as_deref() == Some(service.name.as_str()));
-        let defines_a_logger = service.source.as_ref().is_some_and(|d| d.join("log").is_dir());
-        if !nests_a_consumer && !defines_a_logger && own.join("log").is_dir() {
+        if !live::wants_log_dir(db, service) && own.join("log").is_dir() {
             // Its consumer of old has a directory of its own now.
             stale.push(own.join("log"));
         }
