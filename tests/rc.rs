@@ -22,9 +22,12 @@ impl Defs<'_> {
     fn file(&self, path: &str, text: &str) {
         self.tree.file(format!("sv/{path}"), text);
     }
+    /// A oneshot whose `up` names a shell script doing `up` (s6-rc reads `up` as execline: a
+    /// bare path to a script is the common shape).
     fn oneshot(&self, name: &str, up: &str, deps: &[&str]) {
         self.file(&format!("{name}/type"), "oneshot\n");
-        self.file(&format!("{name}/up"), &format!("#!/bin/sh\n{up}\n"));
+        let script = self.tree.script(format!("sv/{name}/up.sh"), &format!("#!/bin/sh\n{up}\n"));
+        self.file(&format!("{name}/up"), &format!("{}\n", script.display()));
         for dep in deps {
             self.file(&format!("{name}/dependencies.d/{dep}"), "");
         }
@@ -95,13 +98,15 @@ fn check_reports_every_problem_with_its_file_and_fix() {
             sv.join("ghost").display()
         ),
         format!("{}: nobody is not defined", sv.join("pack/contents.d/nobody").display()),
-        format!("{}: pack is a bundle: bundles have no dependencies", sv.join("pack/dependencies").display()),
+        format!(
+            "{}: warning: pack is a bundle, and a bundle's dependencies are ignored (as s6-rc does)",
+            sv.join("pack/dependencies.d/a").display()
+        ),
         format!(
             "{}: \"daemon\" is not a service type; write longrun, oneshot or bundle",
             sv.join("odd/type").display()
         ),
-        format!("{}: not executable; chmod +x it", sv.join("lazy/run").display()),
-        format!("{}: missing; a oneshot needs an up script", sv.join("empty/up").display()),
+        format!("{}: missing; a oneshot needs an up file", sv.join("empty/up").display()),
         format!(
             "{}: prod names cons in producer-for, but this file does not name prod; add it",
             sv.join("cons/consumer-for").display()
@@ -110,7 +115,12 @@ fn check_reports_every_problem_with_its_file_and_fix() {
     for message in expect {
         assert!(err.contains(&message), "missing {message:?} in:\n{err}");
     }
-    assert!(err.contains("8 problem(s)"), "{err}");
+    assert!(err.contains("6 problem(s)"), "{err}");
+    // One message per root cause: the cycle is one problem, its other members consequences.
+    assert_eq!(err.matches("dependency cycle").count(), 1, "{err}");
+    assert_eq!(err.matches(" left out: it depends on ").count(), 2, "{err}");
+    // A run without the execute bit is fine: its live copy is made executable, as s6-rc does.
+    assert!(!err.contains("lazy"), "{err}");
     // The good ones are still usable: `fine` comes up though the tree is broken.
     tree.dir("run");
     tree.dir("scan");

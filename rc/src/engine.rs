@@ -79,7 +79,7 @@ pub fn change(layout: &Layout, db: &Db, change: &Change) -> u8 {
         match db.atoms_of(name) {
             Some(found) => atoms.extend(found),
             None => {
-                say(format_args!("{name} is not defined in {}; see ostler rc list all", layout.defs.display()));
+                say(format_args!("{name} is not defined in {}; see ostler rc list all", layout.defs_text()));
                 return exit::UNKNOWN;
             }
         }
@@ -101,6 +101,9 @@ pub fn change(layout: &Layout, db: &Db, change: &Change) -> u8 {
             return exit::LIVE;
         }
     };
+    if let Err(e) = layout.record_defs() {
+        say(format_args!("warning: {e}; later commands may not find these definitions by themselves"));
+    }
     let mut state = State::load(layout);
     let mut code = 0;
     if change.prune && change.direction == Direction::Up {
@@ -447,9 +450,11 @@ impl<'a> Run<'a> {
                 })
             }
             Kind::Oneshot => {
+                let argv = if going_up { &service.up } else { &service.down };
                 let script = service.source.as_ref().map(|s| s.join(if going_up { "up" } else { "down" }));
                 match script {
-                    Some(script) if script.exists() => match spawn(&script, name) {
+                    // No file, or one with only comments: nothing to run, done.
+                    Some(script) if !argv.is_empty() => match spawn(argv, &script, name) {
                         Ok((child, pidfd)) => {
                             track.watch = Watch::Script(child, pidfd);
                             None
@@ -639,14 +644,22 @@ fn say(message: std::fmt::Arguments<'_>) {
     let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
 
-/// Spawns a oneshot's script with `RC_NAME` set; stdin is /dev/null.
-fn spawn(script: &std::path::Path, name: &str) -> Result<(Child, OwnedFd), String> {
-    let mut command = sys::script_command(script)?;
+/// Spawns a oneshot's `up` or `down` (`script`), lexed as `argv`, with `RC_NAME` set, in the
+/// definition's directory; stdin is /dev/null.
+fn spawn(argv: &[Vec<u8>], script: &Path, name: &str) -> Result<(Child, OwnedFd), String> {
+    let mut command = sys::script_command(argv);
     command.env("RC_NAME", name).stdin(std::process::Stdio::null());
     if let Some(dir) = script.parent() {
         command.current_dir(dir);
     }
-    let child = command.spawn().map_err(|e| format!("unable to run {}: {e}", script.display()))?;
+    let program = String::from_utf8_lossy(&argv[0]).into_owned();
+    let child = command.spawn().map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => format!(
+            "unable to run {}: {program} not found; install it (execline's programs come with the execline package) or give its full path",
+            script.display()
+        ),
+        _ => format!("unable to run {} ({program}): {e}", script.display()),
+    })?;
     let pidfd = sys::pidfd(&child).map_err(|e| format!("unable to watch {}: {e}", script.display()))?;
     Ok((child, pidfd))
 }
@@ -748,9 +761,9 @@ mod tests {
     fn a_new_longrun_is_left_to_the_scanner_and_one_that_waits_is_told_u() {
         let root = std::env::temp_dir().join(format!("ostler-rc-engine-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
-        let layout = Layout { defs: root.join("sv"), run_dir: root.join("run"), scan_dir: root.join("scan") };
+        let layout = Layout { defs: vec![root.join("sv")], run_dir: root.join("run"), scan_dir: root.join("scan") };
         for (name, deps) in [("first", ""), ("second", "first")] {
-            let dir = layout.defs.join(name);
+            let dir = layout.defs[0].join(name);
             std::fs::create_dir_all(&dir).unwrap();
             std::fs::write(dir.join("type"), "longrun\n").unwrap();
             std::fs::write(dir.join("run"), "#!/bin/sh\n").unwrap();

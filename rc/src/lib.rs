@@ -1,7 +1,9 @@
 //! The service manager (s6-rc's role), reading s6-rc source definitions directly — no compile
 //! step — and keeping its live state under `/run/ostler/rc`.
 //!
-//! - [`source`]: a definitions directory as it is on disk;
+//! - [`source`]: definition directories as they are on disk (several read together, as
+//!   s6-rc-compile takes them);
+//! - [`execline`]: execline's lexer, for oneshots' `up` and `down` (s6-rc's language);
 //! - [`model`]: the checked model (`ostler rc check`): kinds, dependencies with bundles
 //!   expanded, pipelines, log companions, and every problem with its file and fix;
 //! - [`live`]: the live state: which services are up, the live service directories linked
@@ -13,6 +15,7 @@
 #![deny(missing_docs)]
 
 pub mod engine;
+pub mod execline;
 pub mod live;
 pub mod model;
 pub mod reload;
@@ -21,4 +24,4 @@ mod sys;
 #[cfg(test)]
 mod testing;
 
-pub use model::{Db, Kind, Problem};
+pub use model::{Db, Kind, Level, Problem};

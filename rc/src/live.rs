@@ -18,28 +18,66 @@ use crate::sys;
 use ostler_core::paths;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 /// Where the service manager finds and keeps things.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Layout {
-    /// The definitions (`/etc/ostler/sv`).
-    pub defs: PathBuf,
+    /// The definition directories, read together (`/etc/ostler/sv`).
+    pub defs: Vec<PathBuf>,
     /// The private runtime area (`/run/ostler`).
     pub run_dir: PathBuf,
     /// The scanner's directory (`/run/service`).
     pub scan_dir: PathBuf,
 }
 
+/// The definitions directory when nothing says otherwise.
+pub const DEFAULT_DEFS: &str = "/etc/ostler/sv";
+
+/// The file of the live state naming the definition directories it was made from.
+const DEFS_FILE: &str = "defs";
+
 impl Layout {
-    /// The system's paths, or `OSTLER_DEFS`, `OSTLER_RUNDIR`, `OSTLER_SCANDIR`.
+    /// The system's paths, or `OSTLER_RUNDIR`, `OSTLER_SCANDIR`; the definitions from
+    /// `OSTLER_DEFS` (directories separated by `:`), else those the live state was made from
+    /// (see [`Layout::record_defs`]), else `/etc/ostler/sv`.
     pub fn from_env() -> Layout {
         let dir = paths::from_env;
-        Layout {
-            defs: dir("OSTLER_DEFS", "/etc/ostler/sv"),
-            run_dir: dir("OSTLER_RUNDIR", paths::PRIVATE_DIR),
-            scan_dir: dir("OSTLER_SCANDIR", paths::SCAN_DIR),
+        let run_dir = dir("OSTLER_RUNDIR", paths::PRIVATE_DIR);
+        let defs = match std::env::var_os("OSTLER_DEFS") {
+            Some(list) if !list.is_empty() => split_defs(&list),
+            _ => recorded_defs(&run_dir).unwrap_or_else(|| vec![PathBuf::from(DEFAULT_DEFS)]),
+        };
+        Layout { defs, run_dir, scan_dir: dir("OSTLER_SCANDIR", paths::SCAN_DIR) }
+    }
+
+    /// The definition directories, for messages: `A`, or `A, B`.
+    pub fn defs_text(&self) -> String {
+        let names: Vec<String> = self.defs.iter().map(|d| d.display().to_string()).collect();
+        names.join(", ")
+    }
+
+    /// The directory holding definition `name` (the first directory when none does: where a
+    /// new one goes).
+    pub fn def_dir(&self, name: &str) -> PathBuf {
+        let found = self.defs.iter().find(|d| d.join(name).join("type").exists());
+        found.or(self.defs.first()).map(|d| d.join(name)).unwrap_or_else(|| PathBuf::from(DEFAULT_DEFS).join(name))
+    }
+
+    /// Writes down, in the live state, the definition directories it is made from, so that
+    /// every later command (`service`, `ostler rc`, the shutdown daemon) given none reads the
+    /// same ones. Written only when it changes.
+    pub fn record_defs(&self) -> Result<(), ostler_core::CoreError> {
+        if recorded_defs(&self.run_dir).as_ref() == Some(&self.defs) {
+            return Ok(());
         }
+        let mut text = Vec::new();
+        for dir in &self.defs {
+            text.extend_from_slice(dir.as_os_str().as_bytes());
+            text.push(b'\n');
+        }
+        ostler_core::atomic::write(&self.rc_dir().join(DEFS_FILE), &text, 0o644)
     }
 
     /// `RUNDIR/rc`.
@@ -59,6 +97,23 @@ impl Layout {
             None => self.run_dir.join("sv").join(&service.name),
         }
     }
+}
+
+/// `A:B:C` as directories (empty parts skipped).
+pub fn split_defs(list: &OsStr) -> Vec<PathBuf> {
+    list.as_bytes()
+        .split(|&b| b == b':')
+        .filter(|d| !d.is_empty())
+        .map(|d| PathBuf::from(OsStr::from_bytes(d)))
+        .collect()
+}
+
+/// The definition directories the live state under `run_dir` was made from, if it says.
+pub fn recorded_defs(run_dir: &Path) -> Option<Vec<PathBuf>> {
+    let text = std::fs::read(run_dir.join("rc").join(DEFS_FILE)).ok()?;
+    let dirs: Vec<PathBuf> =
+        text.split(|&b| b == b'\n').filter(|d| !d.is_empty()).map(|d| PathBuf::from(OsStr::from_bytes(d))).collect();
+    (!dirs.is_empty()).then_some(dirs)
 }
 
 /// One service that is up.
@@ -316,15 +371,29 @@ fn copy_supervisor_files(files: &[File], source: &Path, dir: &Path, fresh: bool)
                 // A link may lead nowhere, and then the supervisor sees none.
                 notifies = if matches!(file.content, Content::Symlink(_)) { None } else { Some(true) };
             }
+            if name == "run" || name == "finish" {
+                // s6-rc-compile copies both with mode 0755 whatever the source's mode (trees are
+                // committed 0644, and packages install them so), and copies what a symbolic
+                // link leads to: the same here.
+                let resolved = match (&file.content, file.bytes(source)) {
+                    (Content::Symlink(_), Some(bytes)) => {
+                        Some(File { path: file.path.clone(), mode: 0o755, content: Content::Bytes(bytes) })
+                    }
+                    _ => None,
+                };
+                copy(resolved.as_ref().unwrap_or(file), 0o755, source, &dir.join(&file.path), fresh)?;
+                continue;
+            }
         } else if skipped.contains(&first) {
             continue;
         }
-        copy(file, source, &dir.join(&file.path), fresh)?;
+        copy(file, file.mode, source, &dir.join(&file.path), fresh)?;
     }
     Ok(notifies)
 }
 
-fn copy(file: &File, source: &Path, to: &Path, fresh: bool) -> std::io::Result<()> {
+/// Copies one file as `to`, a regular file with `mode`.
+fn copy(file: &File, mode: u32, source: &Path, to: &Path, fresh: bool) -> std::io::Result<()> {
     let exists = |e: &std::io::Error| e.kind() == std::io::ErrorKind::AlreadyExists;
     match &file.content {
         Content::Dir => match std::fs::create_dir(to) {
@@ -343,14 +412,14 @@ fn copy(file: &File, source: &Path, to: &Path, fresh: bool) -> std::io::Result<(
         }
         Content::Bytes(bytes) => {
             if fresh {
-                match sys::write_file(to, bytes, file.mode, true) {
+                match sys::write_file(to, bytes, mode, true) {
                     Err(e) if exists(&e) => {}
                     done => return done,
                 }
             }
             // Write a new file and rename it over, so a running service never reads half a file.
             let staged = to.with_extension("ostler-new");
-            sys::write_file(&staged, bytes, file.mode, false)?;
+            sys::write_file(&staged, bytes, mode, false)?;
             std::fs::rename(&staged, to)
         }
         Content::Other => Err(std::io::Error::new(
@@ -452,7 +521,7 @@ mod tests {
 
     fn setup(name: &str) -> (PathBuf, Layout) {
         let root = scratch(name);
-        let layout = Layout { defs: root.join("sv"), run_dir: root.join("run"), scan_dir: root.join("scan") };
+        let layout = Layout { defs: vec![root.join("sv")], run_dir: root.join("run"), scan_dir: root.join("scan") };
         std::fs::create_dir_all(&layout.scan_dir).unwrap();
         (root, layout)
     }
@@ -466,7 +535,7 @@ mod tests {
     #[test]
     fn a_new_live_directory_is_a_copy_of_the_supervisor_files_and_left_to_the_scanner() {
         let (root, layout) = setup("copy");
-        let a = layout.defs.join("a");
+        let a = layout.defs[0].join("a");
         write(&a.join("type"), "longrun\n", 0o644);
         write(&a.join("run"), "#!/bin/sh\nexec sleep 100\n", 0o755);
         write(&a.join("finish"), "#!/bin/sh\n", 0o700);
@@ -476,9 +545,9 @@ mod tests {
         write(&a.join("timeout-up"), "1000\n", 0o644);
         write(&a.join("supervise/status"), "stale", 0o644);
         std::os::unix::fs::symlink("/bin/true", a.join("check")).unwrap();
-        write(&layout.defs.join("b/type"), "longrun\n", 0o644);
-        write(&layout.defs.join("b/run"), "#!/bin/sh\n", 0o755);
-        write(&layout.defs.join("b/notification-fd"), "3\n", 0o644);
+        write(&layout.defs[0].join("b/type"), "longrun\n", 0o644);
+        write(&layout.defs[0].join("b/run"), "#!/bin/sh\n", 0o755);
+        write(&layout.defs[0].join("b/notification-fd"), "3\n", 0o644);
         let (db, problems) = Db::load(&layout.defs).unwrap();
         assert_eq!(problems, []);
 
@@ -504,7 +573,7 @@ mod tests {
 
         // The next change finds it there: files are replaced whole, the link is kept, and what
         // was not made by this change is looked at.
-        write(&layout.defs.join("a/run"), "#!/bin/sh\nexec sleep 200\n", 0o755);
+        write(&layout.defs[0].join("a/run"), "#!/bin/sh\nexec sleep 200\n", 0o755);
         let (db, _) = Db::load(&layout.defs).unwrap();
         let mut live = Builder::default();
         let again = prepare(&mut live, &layout, &db, "a", true);
@@ -526,7 +595,7 @@ mod tests {
     #[test]
     fn a_log_companion_lives_in_its_producer_and_is_left_to_the_scanner_with_it() {
         let (root, layout) = setup("companion");
-        let web = layout.defs.join("web");
+        let web = layout.defs[0].join("web");
         write(&web.join("type"), "longrun\n", 0o644);
         write(&web.join("run"), "#!/bin/sh\n", 0o755);
         write(&web.join("log"), &format!("{}\n", root.join("logs").display()), 0o644);

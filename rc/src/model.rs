@@ -3,7 +3,8 @@
 //! timeouts — and every problem found, each naming the file and the fix. A broken definition
 //! is left out (and so is what depends on it); the rest stays usable.
 
-use crate::source::{self, Content, File, Raw};
+use crate::execline;
+use crate::source::{self, Content, File, Raw, Sources};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -66,6 +67,10 @@ pub struct Service {
     /// A producer's consumer when, going down, the consumer waits for this one to be down (so
     /// it reads the producer's last words): unless the consumer depends on the producer.
     pub drains_into: Option<String>,
+    /// A oneshot's `up`, lexed as execline: the argv to run (empty: nothing to run).
+    pub up: Vec<Vec<u8>>,
+    /// A oneshot's `down`, the same way (empty: none, or nothing to run).
+    pub down: Vec<Vec<u8>>,
     /// Changes whenever a file of the definition changes.
     pub fingerprint: u64,
     /// A longrun's definition as read (what its live service directory gets a copy of).
@@ -89,24 +94,54 @@ impl Service {
             pipe_in: None,
             pipe_out: None,
             drains_into: None,
+            up: Vec::new(),
+            down: Vec::new(),
             fingerprint: 0,
             files: Arc::default(),
         }
     }
 }
 
+/// How much a [`Problem`] matters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// A root cause: what s6-rc-compile refuses. The service is left out (a bundle only loses
+    /// the member that is wrong).
+    Error,
+    /// Left out because of an error said above (a dependency, a producer): said once, as a
+    /// consequence, so that one mistake reads as one problem.
+    LeftOut,
+    /// Accepted, as s6-rc-compile accepts it, but not what it seems to say (a bundle's
+    /// dependencies, which s6-rc ignores).
+    Warning,
+}
+
 /// A problem with a definition: the file, and what is wrong with the fix.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Problem {
-    /// The file or directory concerned.
+    /// How much it matters.
+    pub level: Level,
+    /// The file or directory concerned (for [`Level::LeftOut`]: the definition left out, when
+    /// it has one).
     pub file: PathBuf,
-    /// What is wrong, and what to do.
+    /// What is wrong, and what to do (for [`Level::LeftOut`]: `NAME left out: why`).
     pub message: String,
+}
+
+impl Problem {
+    /// Whether it is a root cause ([`Level::Error`]).
+    pub fn is_error(&self) -> bool {
+        self.level == Level::Error
+    }
 }
 
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.file.display(), self.message)
+        match self.level {
+            Level::Error => write!(f, "{}: {}", self.file.display(), self.message),
+            Level::LeftOut => f.write_str(&self.message),
+            Level::Warning => write!(f, "{}: warning: {}", self.file.display(), self.message),
+        }
     }
 }
 
@@ -121,33 +156,56 @@ pub struct Db {
 pub const LOG_SUFFIX: &str = "-log";
 
 impl Db {
-    /// Reads and checks a definitions directory.
-    pub fn load(dir: &Path) -> Result<(Db, Vec<Problem>), std::io::Error> {
-        let raws = source::read_all(dir)?;
-        Ok(Db::from_raw(dir, &raws))
+    /// Reads and checks definition directories, together (a name may be defined in one only).
+    pub fn load(dirs: &[PathBuf]) -> Result<(Db, Vec<Problem>), source::ReadError> {
+        let sources = source::read_dirs(dirs)?;
+        Ok(Db::from_sources(&sources))
     }
 
     /// Checks what was read.
-    pub fn from_raw(dir: &Path, raws: &BTreeMap<String, Raw>) -> (Db, Vec<Problem>) {
+    pub fn from_sources(sources: &Sources) -> (Db, Vec<Problem>) {
+        let dir = sources.dirs.first().map(PathBuf::as_path).unwrap_or(Path::new(""));
+        let raws = &sources.raws;
         let mut problems = Vec::new();
+        // Defined, but unusable whatever else is found: defined twice, or of no known type.
+        let mut refused: BTreeSet<String> = BTreeSet::new();
+        for (name, first, second) in &sources.duplicates {
+            problems.push(Problem {
+                level: Level::Error,
+                file: second.clone(),
+                message: format!(
+                    "{name} is defined twice, here and in {}; remove or rename one of them",
+                    first.display()
+                ),
+            });
+            refused.insert(name.clone());
+        }
         let mut services: BTreeMap<String, Service> = BTreeMap::new();
         let mut bundle_members: BTreeMap<String, Vec<(String, PathBuf)>> = BTreeMap::new();
         for raw in raws.values() {
-            if let Some(service) = read_service(raw, &mut problems) {
-                if service.kind == Kind::Bundle {
-                    bundle_members.insert(raw.name.clone(), raw.contents.clone());
+            match read_service(raw, &mut problems) {
+                Some(service) => {
+                    if service.kind == Kind::Bundle {
+                        bundle_members.insert(raw.name.clone(), raw.contents.clone());
+                    }
+                    services.insert(raw.name.clone(), service);
                 }
-                services.insert(raw.name.clone(), service);
+                None => {
+                    refused.insert(raw.name.clone());
+                }
             }
         }
         log_companions(dir, raws, &mut services, &mut problems);
         pipelines(raws, &mut services, &mut bundle_members, &mut problems);
+        // Producer → consumer, as checked: to leave out a consumer whose producers all are.
+        let feeds: BTreeMap<String, String> =
+            services.values().filter_map(|s| s.producer_for.as_ref().map(|c| (s.name.clone(), c.clone()))).collect();
 
         // Bundles to atoms, reporting bundle cycles and unknown members.
         let mut expanded: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for name in bundle_members.keys() {
             let mut path = Vec::new();
-            let atoms = expand(dir, name, &services, &bundle_members, &mut path, &mut problems);
+            let atoms = expand(dir, name, &services, raws, &bundle_members, &mut path, &mut problems);
             expanded.insert(name.clone(), atoms);
         }
         for (name, atoms) in &expanded {
@@ -155,7 +213,8 @@ impl Db {
                 bundle.contents = atoms.clone();
             }
         }
-        // Dependencies to atoms; unknown names reported.
+        // Dependencies to atoms; unknown names reported. A name defined with a problem of its
+        // own stays, so that the dependent is left out as its consequence.
         for raw in raws.values() {
             let Some(kind) = services.get(&raw.name).map(|s| s.kind) else { continue };
             if kind == Kind::Bundle {
@@ -166,6 +225,9 @@ impl Db {
                 match services.get(dep).map(|s| s.kind) {
                     Some(Kind::Bundle) => atoms.extend(expanded.get(dep).cloned().unwrap_or_default()),
                     Some(_) => {
+                        atoms.insert(dep.clone());
+                    }
+                    None if raws.contains_key(dep) => {
                         atoms.insert(dep.clone());
                     }
                     None => problems.push(unknown(dir, file, dep)),
@@ -188,37 +250,58 @@ impl Db {
         }
         dependency_cycles(&services, &mut problems);
         let mut db = Db { services };
-        db.drop_unusable(&problems);
+        let mut broken: BTreeSet<String> = problems
+            .iter()
+            .filter(|p| p.is_error())
+            .filter_map(|p| owner_of(raws, &p.file))
+            .filter(|name| db.services.get(name).is_none_or(|s| s.kind != Kind::Bundle))
+            .collect();
+        broken.extend(refused);
+        db.drop_unusable(&broken, &feeds, &mut problems);
         db.join_pipelines();
         problems.sort();
         problems.dedup();
         (db, problems)
     }
 
-    /// Leaves out services with problems, and (repeatedly) those that depend on a missing one.
-    fn drop_unusable(&mut self, problems: &[Problem]) {
+    /// Leaves out the services with problems of their own (`broken`), then, repeatedly, those
+    /// that depend on one left out, and the consumers whose producers (`feeds`) all are: each
+    /// of these is said once, as a consequence.
+    fn drop_unusable(
+        &mut self,
+        broken: &BTreeSet<String>,
+        feeds: &BTreeMap<String, String>,
+        problems: &mut Vec<Problem>,
+    ) {
         // A bundle only loses the members that are not there: one bad name in `default` must
         // not keep the whole system down.
-        let broken: BTreeSet<String> = problems
-            .iter()
-            .filter_map(|p| self.owner_of(&p.file))
-            .filter(|name| self.services.get(name).is_some_and(|s| s.kind != Kind::Bundle))
-            .collect();
-        for name in &broken {
+        for name in broken {
             self.services.remove(name);
         }
+        let why = |name: &str| if broken.contains(name) { "has a problem" } else { "is left out" };
         loop {
-            let missing: Vec<String> = self
-                .services
-                .values()
-                .filter(|s| s.dependencies.iter().any(|d| !self.services.contains_key(d)))
-                .map(|s| s.name.clone())
-                .collect();
-            if missing.is_empty() {
+            let mut out: Vec<(String, String)> = Vec::new();
+            for service in self.services.values().filter(|s| s.kind != Kind::Bundle) {
+                let name = &service.name;
+                if let Some(dep) = service.dependencies.iter().find(|d| !self.services.contains_key(*d)) {
+                    out.push((name.clone(), format!("it depends on {dep}, which {} (above)", why(dep))));
+                    continue;
+                }
+                let mut producers = feeds.iter().filter(|(_, c)| *c == name).map(|(p, _)| p).peekable();
+                if producers.peek().is_some() {
+                    let gone: Vec<&String> = producers.clone().filter(|p| !self.services.contains_key(*p)).collect();
+                    if gone.len() == producers.count() {
+                        let producer = gone[0];
+                        out.push((name.clone(), format!("its producer {producer} {} (above)", why(producer))));
+                    }
+                }
+            }
+            if out.is_empty() {
                 break;
             }
-            for name in missing {
-                self.services.remove(&name);
+            for (name, reason) in out {
+                let file = self.services.remove(&name).and_then(|s| s.source).unwrap_or_default();
+                problems.push(Problem { level: Level::LeftOut, file, message: format!("{name} left out: {reason}") });
             }
         }
         let names: BTreeSet<String> = self.services.keys().cloned().collect();
@@ -286,15 +369,6 @@ impl Db {
         }
     }
 
-    /// The service whose definition directory holds `file`.
-    fn owner_of(&self, file: &Path) -> Option<String> {
-        self.services
-            .values()
-            .filter_map(|s| s.source.as_ref().map(|dir| (s, dir)))
-            .find(|(_, dir)| file.starts_with(dir))
-            .map(|(s, _)| s.name.clone())
-    }
-
     /// The atoms a name stands for: itself, or a bundle's contents. `None` for an unknown name.
     pub fn atoms_of(&self, name: &str) -> Option<BTreeSet<String>> {
         let service = self.services.get(name)?;
@@ -352,8 +426,14 @@ impl Db {
     }
 }
 
+/// The definition whose directory holds `file`.
+fn owner_of(raws: &BTreeMap<String, Raw>, file: &Path) -> Option<String> {
+    raws.values().find(|raw| file.starts_with(&raw.dir)).map(|raw| raw.name.clone())
+}
+
 fn unknown(dir: &Path, file: &Path, name: &str) -> Problem {
     Problem {
+        level: Level::Error,
         file: file.to_path_buf(),
         message: format!("{name} is not defined; define {} or remove the name", dir.join(name).display()),
     }
@@ -361,7 +441,8 @@ fn unknown(dir: &Path, file: &Path, name: &str) -> Problem {
 
 /// The service of one raw definition, or `None` (with problems) when it cannot be one.
 fn read_service(raw: &Raw, problems: &mut Vec<Problem>) -> Option<Service> {
-    let mut problem = |file: &str, message: String| problems.push(Problem { file: raw.dir.join(file), message });
+    let mut problem =
+        |file: &str, message: String| problems.push(Problem { level: Level::Error, file: raw.dir.join(file), message });
     if raw.name.starts_with("s6rc-") || raw.name.starts_with("s6-rc-") {
         problem("", "names starting with s6rc- or s6-rc- are reserved; rename the directory".into());
         return None;
@@ -383,7 +464,6 @@ fn read_service(raw: &Raw, problems: &mut Vec<Problem>) -> Option<Service> {
     service.essential = raw.essential;
     service.fingerprint = raw.fingerprint;
     service.files = raw.files.clone();
-    let mut ok = true;
     for (file, text, slot) in [
         ("timeout-up", &raw.timeout_up, &mut service.timeout_up),
         ("timeout-down", &raw.timeout_down, &mut service.timeout_down),
@@ -394,64 +474,66 @@ fn read_service(raw: &Raw, problems: &mut Vec<Problem>) -> Option<Service> {
             Ok(ms) => *slot = Some(Duration::from_millis(ms)),
             Err(_) => {
                 problem(file, format!("{text:?} is not a number of milliseconds; write one (0 = no limit)"));
-                ok = false;
             }
         }
     }
     match kind {
         Kind::Bundle => {
             if !raw.dependencies.is_empty() {
-                problem(
-                    "dependencies",
-                    format!(
-                        "{} is a bundle: bundles have no dependencies; remove them, or put them on the bundle's members",
+                // s6-rc-compile reads only a bundle's contents and flags: said, and ignored.
+                problems.push(Problem {
+                    level: Level::Warning,
+                    file: raw.dependencies[0].1.clone(),
+                    message: format!(
+                        "{} is a bundle, and a bundle's dependencies are ignored (as s6-rc does); put them on its members",
                         raw.name
                     ),
-                );
-                // Kept all the same (without them): a bundle is only ever trimmed, never
-                // dropped, so that one bad line does not keep a whole set of services down.
+                });
             }
         }
         Kind::Oneshot => {
-            if !raw.dir.join("up").is_file() {
-                problem("up", "missing; a oneshot needs an up script (execline, or any script with a #! line)".into());
-                ok = false;
+            for (file, script, argv) in [("up", &raw.up, &mut service.up), ("down", &raw.down, &mut service.down)] {
+                let required = file == "up";
+                match script.as_ref().map(|f| f.bytes(&raw.dir)) {
+                    None if required => {
+                        problem(file, "missing; a oneshot needs an up file: an execline command line, such as the path of a script".into());
+                    }
+                    None => {}
+                    Some(None) => {
+                        problem(
+                            file,
+                            "not a file that can be read; make it a plain file holding an execline command line".into(),
+                        );
+                    }
+                    Some(Some(bytes)) => match execline::lex(&bytes) {
+                        Ok(words) => *argv = words,
+                        Err(error) => problem(file, format!("not an execline command line: {error}")),
+                    },
+                }
             }
         }
         Kind::Longrun => {
-            // The mode `run` has, following a symbolic link (`None`: not a file).
-            let run = match raw.file("run") {
-                Some(File { content: Content::Bytes(_), mode, .. }) => Some(*mode),
-                Some(File { content: Content::Symlink(_) | Content::Other, .. }) => {
-                    std::fs::metadata(raw.dir.join("run"))
-                        .ok()
-                        .filter(|m| m.is_file())
-                        .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()))
-                }
-                Some(File { content: Content::Dir, .. }) | None => None,
+            // The mode does not matter: the live copy of `run` (and `finish`) is made executable,
+            // as s6-rc-compile copies them with mode 0755. It must be a file.
+            let run_is_file = match raw.file("run") {
+                Some(File { content: Content::Bytes(_), .. }) => true,
+                Some(File { content: Content::Symlink(_) | Content::Other, .. }) => raw.dir.join("run").is_file(),
+                Some(File { content: Content::Dir, .. }) | None => false,
             };
-            match run {
-                Some(mode) => {
-                    if mode & 0o111 == 0 {
-                        problem("run", "not executable; chmod +x it".into());
-                        ok = false;
-                    }
-                }
-                None => {
-                    problem("run", "missing; a longrun needs an executable run file".into());
-                    ok = false;
-                }
+            if !run_is_file {
+                problem("run", "missing; a longrun needs a run file".into());
             }
             let setting = |file: &str| raw.text(file).map(|t| t.trim().to_string());
             if let (Some(notify), Some(lock)) = (setting("notification-fd"), setting("lock-fd")) {
                 if notify == lock {
                     problem("lock-fd", format!("the same fd ({lock}) as notification-fd; give them different numbers"));
-                    ok = false;
                 }
             }
         }
     }
-    ok.then_some(service)
+    // A service with a problem is kept for now: its kind is known, so that what names it is
+    // told apart from what names nothing (the model leaves both out in the end).
+    Some(service)
 }
 
 /// `log` files: a NAME-log longrun reading NAME's output into the given directory.
@@ -465,17 +547,25 @@ fn log_companions(
         let Some(service) = services.get(&raw.name) else { continue };
         let file = raw.dir.join("log");
         if service.kind != Kind::Longrun {
-            problems.push(Problem { file, message: "only a longrun has a log companion; remove the file".into() });
+            problems.push(Problem {
+                level: Level::Error,
+                file,
+                message: "only a longrun has a log companion; remove the file".into(),
+            });
             continue;
         }
         if raw.producer_for.is_some() {
-            problems
-                .push(Problem { file, message: "the service already has producer-for; keep one of the two".into() });
+            problems.push(Problem {
+                level: Level::Error,
+                file,
+                message: "the service already has producer-for; keep one of the two".into(),
+            });
             continue;
         }
         let name = format!("{}{LOG_SUFFIX}", raw.name);
         if services.contains_key(&name) {
             problems.push(Problem {
+                level: Level::Error,
                 file,
                 message: format!(
                     "{} is defined already; remove the log file or that definition",
@@ -518,21 +608,37 @@ fn pipelines(
     for raw in raws.values() {
         let Some(consumer) = &raw.producer_for else { continue };
         let file = raw.dir.join("producer-for");
+        // A definition of no known type, or a consumer of none, was reported already.
+        if !services.contains_key(&raw.name) || (raws.contains_key(consumer) && !services.contains_key(consumer)) {
+            continue;
+        }
         if !is_longrun(services, &raw.name) {
-            problems.push(Problem { file, message: "only a longrun can be a producer; remove the file".into() });
+            problems.push(Problem {
+                level: Level::Error,
+                file,
+                message: "only a longrun can be a producer; remove the file".into(),
+            });
             continue;
         }
         let Some(other) = raws.get(consumer) else {
-            problems
-                .push(Problem { file, message: format!("{consumer} is not defined; define it or remove the file") });
+            problems.push(Problem {
+                level: Level::Error,
+                file,
+                message: format!("{consumer} is not defined; define it or remove the file"),
+            });
             continue;
         };
         if !is_longrun(services, consumer) {
-            problems.push(Problem { file, message: format!("{consumer} is not a longrun; a pipeline joins longruns") });
+            problems.push(Problem {
+                level: Level::Error,
+                file,
+                message: format!("{consumer} is not a longrun; a pipeline joins longruns"),
+            });
             continue;
         }
         if !other.consumer_for.contains(&raw.name) {
             problems.push(Problem {
+                level: Level::Error,
                 file: other.dir.join("consumer-for"),
                 message: format!(
                     "{} names {consumer} in producer-for, but this file does not name {}; add it",
@@ -551,15 +657,18 @@ fn pipelines(
     pipeline_cycles(raws, &feeds, problems);
     for raw in raws.values() {
         let file = raw.dir.join("consumer-for");
-        for producer in &raw.consumer_for {
+        let known = |name: &str| services.contains_key(name) || !raws.contains_key(name);
+        for producer in raw.consumer_for.iter().filter(|p| known(&raw.name) && known(p)) {
             let reciprocal = raws.get(producer).is_some_and(|p| p.producer_for.as_deref() == Some(raw.name.as_str()));
             if !raws.contains_key(producer) {
                 problems.push(Problem {
+                    level: Level::Error,
                     file: file.clone(),
                     message: format!("{producer} is not defined; define it or remove the name"),
                 });
             } else if !reciprocal {
                 problems.push(Problem {
+                    level: Level::Error,
                     file: raws[producer].dir.join("producer-for"),
                     message: format!(
                         "{} names {producer} in consumer-for, but this file does not name {}; write {} in it",
@@ -572,11 +681,13 @@ fn pipelines(
             let file = raw.dir.join("pipeline-name");
             if raw.consumer_for.is_empty() || raw.producer_for.is_some() {
                 problems.push(Problem {
+                    level: Level::Error,
                     file,
                     message: "pipeline-name belongs to the last consumer of a pipeline; move it there".into(),
                 });
             } else if raws.contains_key(pipeline) || bundles.contains_key(pipeline) {
                 problems.push(Problem {
+                    level: Level::Error,
                     file,
                     message: format!("{pipeline} is already a service name; choose another pipeline name"),
                 });
@@ -606,6 +717,7 @@ fn pipeline_cycles(raws: &BTreeMap<String, Raw>, feeds: &BTreeMap<String, String
                 for member in &path[..path.len() - 1] {
                     reported.insert(member.clone());
                     problems.push(Problem {
+                        level: Level::Error,
                         file: raws[member].dir.join("producer-for"),
                         message: format!(
                             "pipeline cycle: {cycle}; a pipeline must end in a consumer that feeds nobody"
@@ -643,6 +755,7 @@ fn expand(
     dir: &Path,
     name: &str,
     services: &BTreeMap<String, Service>,
+    raws: &BTreeMap<String, Raw>,
     bundles: &BTreeMap<String, Vec<(String, PathBuf)>>,
     path: &mut Vec<String>,
     problems: &mut Vec<Problem>,
@@ -653,6 +766,7 @@ fn expand(
         cycle.push(name.to_string());
         let file = services.get(name).and_then(|s| s.source.clone()).unwrap_or_default().join("contents.d");
         problems.push(Problem {
+            level: Level::Error,
             file,
             message: format!(
                 "bundle cycle: {}; remove one of these names from the other's contents",
@@ -664,10 +778,12 @@ fn expand(
     path.push(name.to_string());
     for (member, file) in bundles.get(name).map(Vec::as_slice).unwrap_or_default() {
         match services.get(member).map(|s| s.kind) {
-            Some(Kind::Bundle) => atoms.extend(expand(dir, member, services, bundles, path, problems)),
+            Some(Kind::Bundle) => atoms.extend(expand(dir, member, services, raws, bundles, path, problems)),
             Some(_) => {
                 atoms.insert(member.clone());
             }
+            // Defined, with a problem of its own (said already): the bundle loses it.
+            None if raws.contains_key(member) => {}
             None => problems.push(unknown(dir, file, member)),
         }
     }
@@ -709,6 +825,7 @@ fn dependency_cycles(services: &BTreeMap<String, Service>, problems: &mut Vec<Pr
                         if seen_cycles.insert(key) {
                             let file = services[next].source.clone().unwrap_or_default().join("dependencies.d");
                             problems.push(Problem {
+                                level: Level::Error,
                                 file,
                                 message: format!(
                                     "dependency cycle: {}; remove one of these dependencies",
@@ -763,7 +880,7 @@ mod tests {
         // A consumer that depends on its producer: no down-order edge the other way (no deadlock).
         longrun(&defs, "x", &[("producer-for", "y\n")]);
         longrun(&defs, "y", &[("consumer-for", "x\n"), ("dependencies", "x\n")]);
-        let (db, problems) = Db::load(&defs).unwrap();
+        let (db, problems) = Db::load(std::slice::from_ref(&defs)).unwrap();
         assert_eq!(db.services["x"].drains_into, None);
         assert_eq!(db.down_waits("x"), ["y"], "y depends on x: x waits for y, as any dependency");
         assert_eq!(problems, []);
@@ -787,7 +904,7 @@ mod tests {
         let before = db.services["p"].fingerprint;
         longrun(&defs, "r", &[("producer-for", "q\n")]);
         std::fs::write(defs.join("q/consumer-for"), "p\nr\n").unwrap();
-        let (db, problems) = Db::load(&defs).unwrap();
+        let (db, problems) = Db::load(std::slice::from_ref(&defs)).unwrap();
         assert_eq!(problems, []);
         assert_eq!(db.services["p"].pipe_out.as_deref(), Some("q"));
         assert_ne!(db.services["p"].fingerprint, before);

@@ -60,6 +60,10 @@ pub struct Raw {
     pub timeout_down: Option<String>,
     /// ostler's log companion: `log` as a file (its trimmed contents; empty = default directory).
     pub log: Option<String>,
+    /// For a oneshot: `up` and `down`, as found (`None`: there is none).
+    pub up: Option<File>,
+    /// See `up`.
+    pub down: Option<File>,
     /// For a longrun, every file of the definition (see [`File`]); empty for the others.
     pub files: Arc<[File]>,
     /// A fingerprint of every file of a longrun's definition (for reload); 0 for the others.
@@ -108,9 +112,15 @@ impl File {
     /// Its text, as `std::fs::read_to_string` of its path in `dir` would give it (a symbolic
     /// link is followed there).
     fn text(&self, dir: &Path) -> Option<String> {
+        self.bytes(dir).and_then(|bytes| String::from_utf8(bytes).ok())
+    }
+
+    /// Its bytes, as `std::fs::read` of its path in `dir` would give them (`None`: not a file
+    /// that can be read).
+    pub fn bytes(&self, dir: &Path) -> Option<Vec<u8>> {
         match &self.content {
-            Content::Bytes(bytes) => String::from_utf8(bytes.clone()).ok(),
-            Content::Symlink(_) => std::fs::read_to_string(dir.join(&self.path)).ok(),
+            Content::Bytes(bytes) => Some(bytes.clone()),
+            Content::Symlink(_) => std::fs::read(dir.join(&self.path)).ok(),
             Content::Dir | Content::Other => None,
         }
     }
@@ -118,6 +128,46 @@ impl File {
 
 fn top_level<'a>(files: &'a [File], name: &str) -> Option<&'a File> {
     files.iter().find(|f| f.path.as_os_str() == name)
+}
+
+/// Every definition of several directories, read together as s6-rc-compile reads the source
+/// directories it is given.
+#[derive(Clone, Debug, Default)]
+pub struct Sources {
+    /// The directories, in the order given.
+    pub dirs: Vec<PathBuf>,
+    /// Every definition, by name: the first directory's when a name is in two.
+    pub raws: BTreeMap<String, Raw>,
+    /// Names defined in more than one directory: the name, the definition kept in `raws`, and
+    /// the other one.
+    pub duplicates: Vec<(String, PathBuf, PathBuf)>,
+}
+
+/// A definitions directory that cannot be listed.
+#[derive(Debug, thiserror::Error)]
+#[error("unable to read {}: {source}", dir.display())]
+pub struct ReadError {
+    /// The directory.
+    pub dir: PathBuf,
+    /// Why.
+    pub source: std::io::Error,
+}
+
+/// Reads every definition of every directory of `dirs`.
+pub fn read_dirs(dirs: &[PathBuf]) -> Result<Sources, ReadError> {
+    let mut sources = Sources { dirs: dirs.to_vec(), ..Sources::default() };
+    for dir in dirs {
+        let found = read_all(dir).map_err(|source| ReadError { dir: dir.clone(), source })?;
+        for (name, raw) in found {
+            match sources.raws.get(&name) {
+                Some(first) => sources.duplicates.push((name, first.dir.clone(), raw.dir)),
+                None => {
+                    sources.raws.insert(name, raw);
+                }
+            }
+        }
+    }
+    Ok(sources)
 }
 
 /// Reads every definition of `dir`, by name. Names starting with `.` and non-directories are
@@ -162,6 +212,10 @@ fn read_one(name: &str, dir: &Path, handle: Option<sys::Dir>) -> Raw {
         walk(&reader.handle, &reader.top, Path::new(""), &mut files, type_file);
         reader.files = files;
         raw.fingerprint = fingerprint(&reader.files);
+    }
+    if kind.as_deref() == Some("oneshot") {
+        raw.up = reader.read_top("up");
+        raw.down = reader.read_top("down");
     }
     let trimmed = |file: &str| reader.text(file).map(|t| t.trim().to_string());
     raw.dependencies = reader.names("dependencies");

@@ -22,33 +22,26 @@ pub fn pidfd(child: &Child) -> std::io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(raw as i32) })
 }
 
-/// How to run an s6-rc script (`up`, `down`): directly when it has a `#!` line, through
-/// `execlineb -P` (s6-rc's language) when execline is installed; otherwise an error saying so.
-pub fn script_command(path: &Path) -> Result<Command, String> {
-    let head = std::fs::read(path).map_err(|e| format!("unable to read {}: {e}", path.display()))?;
-    if head.starts_with(b"#!") {
-        // Run by its interpreter, so that the file needs no execute bit (s6-rc's do not).
-        let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
-        let line = String::from_utf8_lossy(&line[2..]).trim().to_string();
-        let mut words = line.split_whitespace();
-        let interpreter =
-            words.next().ok_or_else(|| format!("{}: an empty #! line; name an interpreter", path.display()))?;
-        let mut command = Command::new(interpreter);
-        command.args(words).arg(path);
-        return Ok(command);
-    }
-    for dir in ["/usr/bin", "/bin", "/usr/local/bin"] {
-        let execlineb = Path::new(dir).join("execlineb");
-        if execlineb.exists() {
-            let mut command = Command::new(execlineb);
-            command.arg("-P").arg(path);
-            return Ok(command);
+/// Where Debian (and others) keep execline's programs, out of the default PATH: its own
+/// `execlineb` puts this directory first in PATH, and so does ostler for `up` and `down`.
+const EXECLINE_BIN: &str = "/usr/lib/execline/bin";
+
+/// The command for a oneshot's script, lexed (`argv`, not empty): its first word is the
+/// program, found in PATH as execline's `exec` would; with execline's own directory first in
+/// PATH when the system has one, so that `foreground`, `if`… are found as under `execlineb`.
+pub fn script_command(argv: &[Vec<u8>]) -> Command {
+    let mut command = Command::new(OsStr::from_bytes(&argv[0]));
+    command.args(argv[1..].iter().map(|word| OsStr::from_bytes(word)));
+    if Path::new(EXECLINE_BIN).is_dir() {
+        let path = std::env::var_os("PATH").unwrap_or_else(|| OsString::from("/usr/local/bin:/usr/bin:/bin"));
+        if !path.as_bytes().split(|&b| b == b':').any(|dir| dir == EXECLINE_BIN.as_bytes()) {
+            let mut first = OsString::from(EXECLINE_BIN);
+            first.push(":");
+            first.push(&path);
+            command.env("PATH", first);
         }
     }
-    Err(format!(
-        "{} is execline (no #! line) and execlineb is not installed; add a #!/bin/sh line or install execline",
-        path.display()
-    ))
+    command
 }
 
 /// Takes the live state's lock (fcntl, whole file), waiting for another `ostler rc` to finish;

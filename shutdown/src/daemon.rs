@@ -143,11 +143,9 @@ pub fn hand_over(layout: &Layout, request: Request) -> u8 {
 /// are SIGKILLed).
 fn services_down(layout: &Layout, grace: Duration) -> Vec<String> {
     let started = Instant::now();
-    let rc = ostler_rc::live::Layout {
-        defs: layout.etc_dir.join("sv"),
-        run_dir: layout.run_dir.clone(),
-        scan_dir: layout.scan_dir.clone(),
-    };
+    // The definitions the live state was made from (stage 2 wrote them down).
+    let defs = ostler_rc::live::recorded_defs(&layout.run_dir).unwrap_or_else(|| vec![layout.etc_dir.join("sv")]);
+    let rc = ostler_rc::live::Layout { defs, run_dir: layout.run_dir.clone(), scan_dir: layout.scan_dir.clone() };
     let up: Vec<String> = ostler_rc::live::State::load(&rc).up.into_keys().collect();
     if !up.is_empty() {
         if let Ok((db, _)) = ostler_rc::Db::load(&rc.defs) {

@@ -30,6 +30,10 @@ pub struct Stage2Args {
     /// Configuration directory (rc.init and sv/).
     #[arg(long, default_value = "/etc/ostler")]
     pub etc: PathBuf,
+    /// A definitions directory, instead of ETC/sv (again for more: they are read together).
+    /// Without it, OSTLER_DEFS=A:B when set.
+    #[arg(long, value_name = "DIR")]
+    pub defs: Vec<PathBuf>,
     /// Private runtime directory (live copies go into sv/).
     #[arg(long, default_value = "/run/ostler")]
     pub private: PathBuf,
@@ -115,6 +119,7 @@ pub fn init(args: InitArgs) -> u8 {
 pub fn stage2(args: Stage2Args) -> u8 {
     ostler_stage2::run(&ostler_stage2::Options {
         etc: args.etc,
+        defs: args.defs,
         private: args.private,
         scan: args.scan,
         timeout: std::time::Duration::from_secs(args.timeout),

@@ -4,20 +4,22 @@
 use clap::{Args, Subcommand, ValueEnum};
 use ostler_rc::engine::{self, Change, Direction};
 use ostler_rc::live::{Layout, State};
-use ostler_rc::{Db, Kind};
+use ostler_rc::{Db, Kind, Level};
 use std::path::PathBuf;
 
 /// The service manager: bring services up and down in dependency order, as parallel as the
 /// graph allows, from s6-rc source definitions read directly (no compile step).
 ///
-/// Definitions live in /etc/ostler/sv (OSTLER_DEFS or --defs moves it); the live state in
+/// Definitions live in /etc/ostler/sv. Several directories are read together, as
+/// s6-rc-compile reads its sources: --defs more than once, or OSTLER_DEFS=A:B; without either,
+/// the ones the live state was made from (stage 2 writes them down). The live state is in
 /// /run/ostler/rc (OSTLER_RUNDIR), the supervised services in /run/service (OSTLER_SCANDIR).
 /// Every file a definition can hold is in docs/rc.md.
 #[derive(Args, Debug)]
 pub struct RcArgs {
-    /// The definitions directory.
+    /// A definitions directory (again for more: they are read together).
     #[arg(long, value_name = "DIR", global = true)]
-    pub defs: Option<PathBuf>,
+    pub defs: Vec<PathBuf>,
     #[command(subcommand)]
     pub command: RcCommand,
 }
@@ -30,8 +32,9 @@ pub enum RcCommand {
     /// errors, bad types, a missing or non-executable run, a oneshot without up). Exits 1 when
     /// there is any.
     Check {
-        /// The definitions directory (default: --defs, else /etc/ostler/sv).
-        dir: Option<PathBuf>,
+        /// The definition directories, read together (default: --defs, else OSTLER_DEFS,
+        /// else /etc/ostler/sv).
+        dirs: Vec<PathBuf>,
     },
     /// Bring services (or bundles) up or down, with what they need: going up, everything they
     /// depend on first; going down, everything that depends on them first. Each service starts
@@ -80,28 +83,31 @@ pub struct ChangeArgs {
     pub names: Vec<String>,
 }
 
-fn layout(defs: Option<PathBuf>) -> Layout {
+fn layout(defs: Vec<PathBuf>) -> Layout {
     let mut layout = Layout::from_env();
-    if let Some(defs) = defs {
+    if !defs.is_empty() {
         layout.defs = defs;
     }
     layout
 }
 
-/// Loads the definitions, printing problems as warnings; `None` (after a message) when the
+/// Loads the definitions, printing problems as warnings; `None` (after a message) when a
 /// directory cannot be read.
 fn load(layout: &Layout, quiet: bool) -> Option<Db> {
     match Db::load(&layout.defs) {
         Ok((db, problems)) => {
             if !quiet {
                 for problem in &problems {
-                    eprintln!("ostler rc: warning: {problem} (left out)");
+                    match problem.level {
+                        Level::Error => eprintln!("ostler rc: warning: {problem} (left out)"),
+                        Level::LeftOut | Level::Warning => eprintln!("ostler rc: warning: {problem}"),
+                    }
                 }
             }
             Some(db)
         }
         Err(e) => {
-            eprintln!("ostler rc: unable to read {}: {e}; create it or pass --defs DIR", layout.defs.display());
+            eprintln!("ostler rc: {e}; create it or pass --defs DIR");
             None
         }
     }
@@ -110,7 +116,7 @@ fn load(layout: &Layout, quiet: bool) -> Option<Db> {
 pub fn rc(args: RcArgs) -> u8 {
     let layout = layout(args.defs);
     match args.command {
-        RcCommand::Check { dir } => check(&dir.unwrap_or(layout.defs)),
+        RcCommand::Check { dirs } => check(if dirs.is_empty() { &layout.defs } else { &dirs }),
         RcCommand::Change(change) => {
             let Some(db) = load(&layout, false) else { return engine::exit::LIVE };
             let direction = if change.down {
@@ -150,22 +156,27 @@ pub fn rc(args: RcArgs) -> u8 {
     }
 }
 
-fn check(dir: &std::path::Path) -> u8 {
-    match Db::load(dir) {
+/// `ostler rc check`: every root cause as `FILE: what; the fix`, then what each leaves out,
+/// then the warnings; exit 1 when there is a root cause, as s6-rc-compile refuses the tree.
+fn check(dirs: &[PathBuf]) -> u8 {
+    let shown: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+    let shown = shown.join(", ");
+    match Db::load(dirs) {
         Ok((db, problems)) => {
             for problem in &problems {
                 eprintln!("ostler rc: {problem}");
             }
-            if problems.is_empty() {
-                println!("{}: {} services, no problem", dir.display(), db.services.len());
+            let errors = problems.iter().filter(|p| p.is_error()).count();
+            if errors == 0 {
+                println!("{shown}: {} services, no problem", db.services.len());
                 0
             } else {
-                eprintln!("ostler rc: {} problem(s) in {}", problems.len(), dir.display());
+                eprintln!("ostler rc: {errors} problem(s) in {shown}");
                 1
             }
         }
         Err(e) => {
-            eprintln!("ostler rc: unable to read {}: {e}; give the definitions directory", dir.display());
+            eprintln!("ostler rc: {e}; give the definitions directory");
             111
         }
     }
@@ -194,7 +205,7 @@ fn list(layout: &Layout, what: &str) -> u8 {
                     0
                 }
                 None => {
-                    eprintln!("ostler rc: {name} is not defined in {}", layout.defs.display());
+                    eprintln!("ostler rc: {name} is not defined in {}", layout.defs_text());
                     engine::exit::UNKNOWN
                 }
             }
@@ -279,7 +290,7 @@ pub fn service(args: ServiceArgs) -> u8 {
                 }
                 Some(_) => change(Direction::Down { essential_too: false }).max(change(Direction::Up)),
                 None => {
-                    eprintln!("service: {name} is not defined in {}", layout.defs.display());
+                    eprintln!("service: {name} is not defined in {}", layout.defs_text());
                     engine::exit::UNKNOWN
                 }
             }
@@ -354,10 +365,10 @@ fn service_list(layout: &Layout) -> u8 {
 fn enable(layout: &Layout, name: &str, on: bool) -> u8 {
     let Some(db) = load(layout, true) else { return engine::exit::LIVE };
     if on && !db.services.contains_key(name) {
-        eprintln!("service: {name} is not defined in {}; define it first", layout.defs.display());
+        eprintln!("service: {name} is not defined in {}; define it first", layout.defs_text());
         return engine::exit::UNKNOWN;
     }
-    let bundle = layout.defs.join("default");
+    let bundle = layout.def_dir("default");
     let contents_d = bundle.join("contents.d");
     let contents = bundle.join("contents");
     let result = if contents.is_file() && !contents_d.is_dir() {

@@ -22,6 +22,10 @@ use std::time::{Duration, Instant};
 pub struct Options {
     /// `/etc/ostler`: `rc.init` and `sv/`.
     pub etc: PathBuf,
+    /// The definition directories, read together; none: `OSTLER_DEFS` (`A:B`) when set, else
+    /// `ETC/sv`. The service manager writes them down in the live state, so that later
+    /// commands (`service`, the shutdown daemon) read the same ones.
+    pub defs: Vec<PathBuf>,
     /// `/run/ostler`: live copies go into `sv/`.
     pub private: PathBuf,
     /// `/run/service`: the scan directory.
@@ -37,6 +41,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             etc: PathBuf::from("/etc/ostler"),
+            defs: Vec::new(),
             private: PathBuf::from("/run/ostler"),
             scan: PathBuf::from("/run/service"),
             timeout: Duration::from_secs(60),
@@ -68,29 +73,36 @@ pub fn run(options: &Options) -> u8 {
             }
         }
     }
-    let layout = ostler_rc::live::Layout {
-        defs: options.etc.join("sv"),
-        run_dir: options.private.clone(),
-        scan_dir: options.scan.clone(),
+    let defs = match (options.defs.is_empty(), std::env::var_os("OSTLER_DEFS")) {
+        (false, _) => options.defs.clone(),
+        (true, Some(list)) if !list.is_empty() => ostler_rc::live::split_defs(&list),
+        _ => vec![options.etc.join("sv")],
     };
+    let layout = ostler_rc::live::Layout { defs, run_dir: options.private.clone(), scan_dir: options.scan.clone() };
     let db = match ostler_rc::Db::load(&layout.defs) {
         Ok((db, problems)) => {
             for problem in &problems {
-                failures += 1;
-                say(&format!("{problem} (left out)"));
+                match problem.level {
+                    ostler_rc::Level::Error => {
+                        failures += 1;
+                        say(&format!("{problem} (left out)"));
+                    }
+                    ostler_rc::Level::LeftOut | ostler_rc::Level::Warning => say(&problem.to_string()),
+                }
             }
             db
         }
         Err(e) => {
-            say(&format!("unable to read {}: {e}; no service started", layout.defs.display()));
+            say(&format!("{e}; no service started"));
             return finish(1);
         }
     };
     if !db.services.contains_key("default") {
+        let first = layout.def_dir("default");
         say(&format!(
-            "{}: there is no default bundle; make {}/default with `type` = bundle and a contents.d/",
-            layout.defs.display(),
-            layout.defs.display()
+            "{}: there is no default bundle; make {} with `type` = bundle and a contents.d/",
+            layout.defs_text(),
+            first.display()
         ));
         return finish(failures + 1);
     }
