@@ -3,20 +3,23 @@
 //! first line `#!…` is a comment like any other, so `#!/bin/sh` over `exec /some/script` runs
 //! execline's `exec`, never a shell.
 //!
-//! The rules (execline's `execlineb` documentation, "parsing"):
-//! - words are separated by blanks (space, tab, newline, carriage return, vertical tab, form
-//!   feed);
+//! The rules, as execline's parser applies them (its `el_parse`, execline 2.9):
+//! - words are separated by blanks: a newline, or any byte from 1 to 32 (tab, carriage return
+//!   and space among them); a NUL byte ends the script;
 //! - `#` at the start of a word starts a comment to the end of the line; elsewhere it is a
-//!   character of the word;
-//! - `"…"` quotes, anywhere in a word: blanks, `#`, `{` and `}` are plain characters there,
-//!   `""` is an empty word; inside quotes a backslash gives C's escapes (`\a \b \t \n \v \f \r`,
-//!   `\0` plus octal digits, `\x` plus two hexadecimal digits, `\\`, `\"`), and a backslash
-//!   before a newline is dropped with it; outside quotes a backslash makes the next character
-//!   plain;
-//! - a word that is exactly `{` opens a block and `}` closes it. In the argv, each word inside a
-//!   block is prefixed by one space per level of nesting, and the block ends with a word of one
-//!   space fewer (an empty word at the first level): execline's own block encoding, which its
-//!   programs (`foreground`, `if`, …) read.
+//!   character of the word (a `#!` first line is a comment like any other);
+//! - `"…"` quotes, anywhere in a word (`a"b c"d` is `ab cd`, `""` an empty word); inside
+//!   quotes a backslash gives `\a \b \t \n \v \f \r`, a decimal `\1`…`\255` (one to three
+//!   digits), an octal `\0` plus one to three digits or a hexadecimal `\0x` plus one or two
+//!   (the value must be 1 to 255), drops itself and a newline, and otherwise gives the next
+//!   character; a quote never closed is an error;
+//! - outside quotes, a backslash makes the next character plain; between words, a backslash
+//!   and a newline are dropped (a continued line);
+//! - a word that is exactly `{` (then a blank) opens a block, exactly `}` (then a blank or the
+//!   end) closes one. In the argv, each word inside a block is prefixed by one space per level
+//!   of nesting, and a block ends with a word of one space fewer (an empty word at the first
+//!   level): execline's own block encoding, which its programs (`foreground`, `if`, …) read.
+//!   `{` at the very end of the script is an error.
 
 use std::fmt;
 
@@ -26,30 +29,38 @@ pub struct SyntaxError {
     /// The line (from 1) where the problem is seen.
     pub line: usize,
     /// What is wrong.
-    pub what: Unbalanced,
+    pub what: Wrong,
 }
 
 /// What a [`SyntaxError`] is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Unbalanced {
-    /// A `}` with no `{` before it.
+pub enum Wrong {
+    /// A `}` with no `{` before it (s6-rc-compile: "unmatched }").
     Close,
-    /// A `{` never closed (the line is the `{`'s).
+    /// A `{` never closed (s6-rc-compile: "unmatched {"; the line is the last `{` left open).
     Open,
     /// A `"` never closed (the line is the `"`'s).
     Quote,
-    /// A backslash at the very end of the script.
+    /// A backslash at the end of the script, inside a word or quotes.
     Backslash,
+    /// An escape in quotes that gives no byte from 1 to 255 (`\0`, `\256`, `\0x`…).
+    Escape,
+    /// A `{` at the very end of the script.
+    OpenAtEnd,
 }
 
 impl fmt::Display for SyntaxError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let line = self.line;
         match self.what {
-            Unbalanced::Close => write!(f, "line {line}: a }} closes no block; remove it or add the {{ it closes"),
-            Unbalanced::Open => write!(f, "line {line}: this {{ is never closed; add the }} that ends its block"),
-            Unbalanced::Quote => write!(f, "line {line}: this \" is never closed; add the closing \""),
-            Unbalanced::Backslash => write!(f, "line {line}: the script ends with a backslash; remove it"),
+            Wrong::Close => write!(f, "unmatched }} on line {line}; remove it or add the {{ it closes"),
+            Wrong::Open => write!(f, "unmatched {{ (line {line}); add the }} that ends its block"),
+            Wrong::Quote => write!(f, "the \" on line {line} is never closed; add the closing \""),
+            Wrong::Backslash => write!(f, "a backslash ends the script on line {line}; remove it"),
+            Wrong::Escape => {
+                write!(f, "a backslash escape on line {line} gives no byte from 1 to 255; write \\\\ for a backslash")
+            }
+            Wrong::OpenAtEnd => write!(f, "a {{ ends the script on line {line}; remove it or finish its block"),
         }
     }
 }
@@ -57,10 +68,12 @@ impl fmt::Display for SyntaxError {
 /// Lexes a script into the argv execline would run (empty: the script has no command — only
 /// comments and blanks).
 pub fn lex(script: &[u8]) -> Result<Vec<Vec<u8>>, SyntaxError> {
-    let mut lexer = Lexer { bytes: script, at: 0, line: 1, argv: Vec::new(), open: Vec::new() };
+    // A NUL byte ends the script, as in a C string.
+    let end = script.iter().position(|&b| b == 0).unwrap_or(script.len());
+    let mut lexer = Lexer { bytes: &script[..end], at: 0, line: 1, argv: Vec::new(), open: Vec::new() };
     lexer.run()?;
     if let Some(&line) = lexer.open.last() {
-        return Err(SyntaxError { line, what: Unbalanced::Open });
+        return Err(SyntaxError { line, what: Wrong::Open });
     }
     Ok(lexer.argv)
 }
@@ -74,8 +87,9 @@ struct Lexer<'a> {
     open: Vec<usize>,
 }
 
+/// What separates words: a newline, or a byte from 1 to 32.
 fn is_blank(byte: u8) -> bool {
-    matches!(byte, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
+    (1..=32).contains(&byte)
 }
 
 impl Lexer<'_> {
@@ -92,70 +106,79 @@ impl Lexer<'_> {
         Some(byte)
     }
 
+    fn error(&self, what: Wrong) -> SyntaxError {
+        SyntaxError { line: self.line, what }
+    }
+
+    /// Between words.
     fn run(&mut self) -> Result<(), SyntaxError> {
-        while let Some(byte) = self.peek() {
-            if is_blank(byte) {
-                self.next();
-            } else if byte == b'#' {
-                while self.next().is_some_and(|b| b != b'\n') {}
-            } else {
-                self.word()?;
+        while let Some(byte) = self.next() {
+            match byte {
+                _ if is_blank(byte) => {}
+                b'#' => while self.next().is_some_and(|b| b != b'\n') {},
+                b'\\' => match self.next() {
+                    None | Some(b'\n') => {}
+                    // The escaped character starts a word, plain (even a brace or a quote).
+                    Some(plain) => self.word(vec![plain])?,
+                },
+                b'"' => {
+                    let mut word = Vec::new();
+                    self.quoted(&mut word)?;
+                    self.word(word)?;
+                }
+                b'{' | b'}' if self.peek().map_or(true, is_blank) => self.brace(byte)?,
+                other => self.word(vec![other])?,
             }
         }
         Ok(())
     }
 
-    /// One word, from its first character to the blank (or the end) after it.
-    fn word(&mut self) -> Result<(), SyntaxError> {
-        let mut word = Vec::new();
-        // A brace counts only as a word of its own, written bare.
-        let mut bare = true;
+    /// A brace standing alone: a block opens or closes.
+    fn brace(&mut self, brace: u8) -> Result<(), SyntaxError> {
+        if brace == b'{' {
+            if self.peek().is_none() {
+                return Err(self.error(Wrong::OpenAtEnd));
+            }
+            self.open.push(self.line);
+            return Ok(());
+        }
+        if self.open.pop().is_none() {
+            return Err(self.error(Wrong::Close));
+        }
+        self.argv.push(vec![b' '; self.open.len()]);
+        Ok(())
+    }
+
+    /// The rest of a word begun with `word`, to the blank (or the end) after it.
+    fn word(&mut self, mut word: Vec<u8>) -> Result<(), SyntaxError> {
         while let Some(byte) = self.peek() {
             if is_blank(byte) {
                 break;
             }
             self.next();
             match byte {
-                b'"' => {
-                    bare = false;
-                    self.quoted(&mut word)?;
-                }
-                b'\\' => {
-                    bare = false;
-                    match self.next() {
-                        Some(plain) => word.push(plain),
-                        None => return Err(SyntaxError { line: self.line, what: Unbalanced::Backslash }),
-                    }
-                }
+                b'"' => self.quoted(&mut word)?,
+                b'\\' => match self.next() {
+                    Some(plain) => word.push(plain),
+                    None => return Err(self.error(Wrong::Backslash)),
+                },
                 other => word.push(other),
             }
         }
-        match (bare, word.as_slice()) {
-            (true, b"{") => self.open.push(self.line),
-            (true, b"}") => {
-                if self.open.pop().is_none() {
-                    return Err(SyntaxError { line: self.line, what: Unbalanced::Close });
-                }
-                self.argv.push(vec![b' '; self.open.len()]);
-            }
-            _ => {
-                let mut encoded = vec![b' '; self.open.len()];
-                encoded.extend_from_slice(&word);
-                self.argv.push(encoded);
-            }
-        }
+        let mut encoded = vec![b' '; self.open.len()];
+        encoded.extend_from_slice(&word);
+        self.argv.push(encoded);
         Ok(())
     }
 
     /// The rest of a quoted part, after its opening `"`.
     fn quoted(&mut self, word: &mut Vec<u8>) -> Result<(), SyntaxError> {
-        let opened = self.line;
-        let unclosed = SyntaxError { line: opened, what: Unbalanced::Quote };
+        let unclosed = self.error(Wrong::Quote);
         loop {
             match self.next().ok_or_else(|| unclosed.clone())? {
                 b'"' => return Ok(()),
                 b'\\' => {
-                    let escaped = self.next().ok_or_else(|| unclosed.clone())?;
+                    let escaped = self.next().ok_or_else(|| self.error(Wrong::Backslash))?;
                     match escaped {
                         b'\n' => {}
                         b'a' => word.push(0x07),
@@ -165,8 +188,22 @@ impl Lexer<'_> {
                         b'v' => word.push(0x0b),
                         b'f' => word.push(0x0c),
                         b'r' => word.push(b'\r'),
-                        b'0' => word.push(self.number(8, 3)),
-                        b'x' => word.push(self.number(16, 2)),
+                        b'1'..=b'9' => {
+                            let value = u32::from(escaped - b'0');
+                            let value = self.number(value, 10, 2);
+                            word.push(self.byte(value)?);
+                        }
+                        b'0' if self.peek() == Some(b'x') => {
+                            self.next();
+                            let first = self.digit(16).ok_or_else(|| self.error(Wrong::Escape))?;
+                            let value = self.number(first, 16, 1);
+                            word.push(self.byte(value)?);
+                        }
+                        b'0' => {
+                            let first = self.digit(8).ok_or_else(|| self.error(Wrong::Escape))?;
+                            let value = self.number(first, 8, 2);
+                            word.push(self.byte(value)?);
+                        }
                         other => word.push(other),
                     }
                 }
@@ -175,19 +212,30 @@ impl Lexer<'_> {
         }
     }
 
-    /// Up to `digits` digits in `radix` (none: 0), as one byte.
-    fn number(&mut self, radix: u32, digits: usize) -> u8 {
-        let mut value: u32 = 0;
-        for _ in 0..digits {
-            match self.peek().and_then(|b| char::from(b).to_digit(radix)) {
-                Some(digit) => {
-                    value = value * radix + digit;
-                    self.next();
-                }
+    /// The next byte as a digit in `radix`, taken; `None` (nothing taken) when it is not one.
+    fn digit(&mut self, radix: u32) -> Option<u32> {
+        let digit = self.peek().and_then(|b| char::from(b).to_digit(radix))?;
+        self.next();
+        Some(digit)
+    }
+
+    /// `value` continued by up to `more` digits in `radix`.
+    fn number(&mut self, mut value: u32, radix: u32, more: usize) -> u32 {
+        for _ in 0..more {
+            match self.digit(radix) {
+                Some(digit) => value = value * radix + digit,
                 None => break,
             }
         }
-        value as u8
+        value
+    }
+
+    /// An escape's value as a byte: 1 to 255.
+    fn byte(&self, value: u32) -> Result<u8, SyntaxError> {
+        match u8::try_from(value) {
+            Ok(byte) if byte != 0 => Ok(byte),
+            _ => Err(self.error(Wrong::Escape)),
+        }
     }
 }
 
@@ -199,12 +247,17 @@ mod tests {
         lex(script.as_bytes()).unwrap().into_iter().map(|w| String::from_utf8(w).unwrap()).collect()
     }
 
+    fn error(script: &str) -> SyntaxError {
+        lex(script.as_bytes()).unwrap_err()
+    }
+
     #[test]
     fn a_shebang_is_a_comment_and_the_rest_is_one_command_line() {
         assert_eq!(words("#!/bin/sh\nexec /etc/rc/up-net\n"), ["exec", "/etc/rc/up-net"]);
         assert_eq!(words("#!/command/execlineb -P\n/bin/true"), ["/bin/true"]);
         assert_eq!(words("# nothing\n\n   # at all\n"), Vec::<String>::new());
         assert_eq!(words("echo a#b # a comment\n c"), ["echo", "a#b", "c"]);
+        assert_eq!(words("a\rb\x01c\0ignored"), ["a", "b", "c"], "bytes 1-32 separate, NUL ends");
     }
 
     #[test]
@@ -214,24 +267,32 @@ mod tests {
             words(script),
             ["foreground", " echo", " a b", "", "if", " foreground", "  true", " ", " false", "", "echo", "done"]
         );
-        // Braces count only as words of their own, unquoted.
-        assert_eq!(words("echo {a} \"{\" \\}"), ["echo", "{a}", "{", "}"]);
+        assert_eq!(words("if { if { true } } x"), ["if", " if", "  true", " ", "", "x"]);
+        assert_eq!(words("x { \"\" }"), ["x", " ", ""]);
+        // Braces count only as words of their own, unescaped and unquoted.
+        assert_eq!(words("echo {a} a{ {} \"{\" \\} {# }x"), ["echo", "{a}", "a{", "{}", "{", "}", "{#", "}x"]);
     }
 
     #[test]
     fn quotes_and_escapes() {
         assert_eq!(words(r#"printf "x\ty\n" a"b c"d """#), ["printf", "x\ty\n", "ab cd", ""]);
-        assert_eq!(words("echo \"\\x41\\0101\\\"\" a\\ b"), ["echo", "AA\"", "a b"]);
-        assert_eq!(words("echo \"one\\\ntwo\""), ["echo", "onetwo"]);
+        assert_eq!(words(r#"e "\0x41\0101\65\"\x41" a\ b"#), ["e", "AAA\"x41", "a b"]);
+        assert_eq!(words(r#"e "\1234""#), ["e", "{4"], "three decimal digits at most");
+        assert_eq!(words("echo \"one\\\ntwo\""), ["echo", "onetwo"], "a quoted backslash-newline is dropped");
+        assert_eq!(words("a\\\nb"), ["a\nb"], "inside a word, a backslash keeps the newline");
+        assert_eq!(words("a \\\n b \\"), ["a", "b"], "between words, it continues the line");
     }
 
     #[test]
     fn unbalanced_scripts_say_where() {
-        let error = |script: &str| lex(script.as_bytes()).unwrap_err();
-        assert_eq!(error("foreground {\n  echo hi\n"), SyntaxError { line: 1, what: Unbalanced::Open });
-        assert_eq!(error("echo hi\n}\n"), SyntaxError { line: 2, what: Unbalanced::Close });
-        assert_eq!(error("echo\n\"hi\n"), SyntaxError { line: 2, what: Unbalanced::Quote });
-        assert_eq!(error("echo \\"), SyntaxError { line: 1, what: Unbalanced::Backslash });
-        assert!(error("{\n}\n}").to_string().contains("line 3: a } closes no block"));
+        assert_eq!(error("foreground {\n  echo hi\n"), SyntaxError { line: 1, what: Wrong::Open });
+        assert_eq!(error("echo hi\n}\n"), SyntaxError { line: 2, what: Wrong::Close });
+        assert_eq!(error("echo\n\"hi\n"), SyntaxError { line: 2, what: Wrong::Quote });
+        assert_eq!(error("echo a\\"), SyntaxError { line: 1, what: Wrong::Backslash });
+        assert_eq!(error("echo {"), SyntaxError { line: 1, what: Wrong::OpenAtEnd });
+        for bad in [r#""\0""#, r#""\256""#, r#""\0400""#, r#""\0xg""#, r#""\08""#] {
+            assert_eq!(error(bad).what, Wrong::Escape, "{bad}");
+        }
+        assert!(error("{\n}\n}").to_string().starts_with("unmatched } on line 3"));
     }
 }

@@ -537,7 +537,7 @@ mod tests {
         let (root, layout) = setup("copy");
         let a = layout.defs[0].join("a");
         write(&a.join("type"), "longrun\n", 0o644);
-        write(&a.join("run"), "#!/bin/sh\nexec sleep 100\n", 0o755);
+        write(&a.join("run"), "#!/bin/sh\nexec sleep 100\n", 0o644);
         write(&a.join("finish"), "#!/bin/sh\n", 0o700);
         write(&a.join("data/deep/conf"), "x = 1\n", 0o640);
         write(&a.join("log/run"), "#!/bin/sh\nexec cat\n", 0o755);
@@ -562,7 +562,8 @@ mod tests {
         let dir = &a.dir;
         assert_eq!(std::fs::read_link(layout.scan_dir.join("a")).unwrap(), *dir);
         assert_eq!(std::fs::read_to_string(dir.join("run")).unwrap(), "#!/bin/sh\nexec sleep 100\n");
-        assert_eq!((mode(&dir.join("run")), mode(&dir.join("finish"))), (0o755, 0o700));
+        // Whatever their mode, as s6-rc-compile copies them.
+        assert_eq!((mode(&dir.join("run")), mode(&dir.join("finish"))), (0o755, 0o755));
         assert_eq!(std::fs::read_to_string(dir.join("data/deep/conf")).unwrap(), "x = 1\n");
         assert_eq!(mode(&dir.join("data/deep/conf")), 0o640);
         assert_eq!(std::fs::read_link(dir.join("check")).unwrap(), Path::new("/bin/true"));

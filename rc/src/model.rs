@@ -441,70 +441,82 @@ fn unknown(dir: &Path, file: &Path, name: &str) -> Problem {
 
 /// The service of one raw definition, or `None` (with problems) when it cannot be one.
 fn read_service(raw: &Raw, problems: &mut Vec<Problem>) -> Option<Service> {
+    let mut said = Vec::new();
     let mut problem =
-        |file: &str, message: String| problems.push(Problem { level: Level::Error, file: raw.dir.join(file), message });
+        |file: &str, message: String| said.push(Problem { level: Level::Error, file: raw.dir.join(file), message });
     if raw.name.starts_with("s6rc-") || raw.name.starts_with("s6-rc-") {
         problem("", "names starting with s6rc- or s6-rc- are reserved; rename the directory".into());
+        problems.append(&mut said);
         return None;
     }
-    let kind = match raw.kind.as_deref() {
-        Some("longrun") => Kind::Longrun,
-        Some("oneshot") => Kind::Oneshot,
-        Some("bundle") => Kind::Bundle,
-        Some(other) => {
-            problem("type", format!("{other:?} is not a service type; write longrun, oneshot or bundle"));
+    let kind = match (raw.kind, &raw.type_text) {
+        (Some("longrun"), _) => Kind::Longrun,
+        (Some("oneshot"), _) => Kind::Oneshot,
+        (Some(_), _) => Kind::Bundle,
+        (None, Some(text)) => {
+            let text = text.strip_suffix('\n').unwrap_or(text);
+            problem(
+                "type",
+                format!("{text:?} is not a service type; write longrun, oneshot or bundle (exactly: a newline after it at most)"),
+            );
+            problems.append(&mut said);
             return None;
         }
-        None => {
+        (None, None) => {
             problem("type", "missing; write longrun, oneshot or bundle in it".into());
+            problems.append(&mut said);
             return None;
         }
     };
+    for (file, message) in &raw.malformed {
+        problem(file, message.clone());
+    }
     let mut service = Service::new(&raw.name, kind, Some(raw.dir.clone()));
     service.essential = raw.essential;
     service.fingerprint = raw.fingerprint;
     service.files = raw.files.clone();
+    if kind == Kind::Bundle {
+        // s6-rc-compile reads only a bundle's contents and flags: said, and ignored.
+        if let Some((_, file)) = raw.dependencies.first() {
+            let message = format!(
+                "{} is a bundle, and a bundle's dependencies are ignored (as s6-rc does); put them on its members",
+                raw.name
+            );
+            problems.push(Problem { level: Level::Warning, file: file.clone(), message });
+        }
+        problems.append(&mut said);
+        return Some(service);
+    }
     for (file, text, slot) in [
         ("timeout-up", &raw.timeout_up, &mut service.timeout_up),
         ("timeout-down", &raw.timeout_down, &mut service.timeout_down),
     ] {
         let Some(text) = text.as_deref() else { continue };
-        match text.parse::<u64>() {
-            Ok(0) => {}
-            Ok(ms) => *slot = Some(Duration::from_millis(ms)),
-            Err(_) => {
-                problem(file, format!("{text:?} is not a number of milliseconds; write one (0 = no limit)"));
-            }
+        // s6-rc-compile drops the newlines at the end, nothing else.
+        match number(text.trim_end_matches('\n')) {
+            Some(0) => {}
+            Some(ms) => *slot = Some(Duration::from_millis(ms.into())),
+            None => problem(
+                file,
+                format!("{text:?} is not a number of milliseconds; write one, such as 5000 (0 = no limit)"),
+            ),
         }
     }
     match kind {
-        Kind::Bundle => {
-            if !raw.dependencies.is_empty() {
-                // s6-rc-compile reads only a bundle's contents and flags: said, and ignored.
-                problems.push(Problem {
-                    level: Level::Warning,
-                    file: raw.dependencies[0].1.clone(),
-                    message: format!(
-                        "{} is a bundle, and a bundle's dependencies are ignored (as s6-rc does); put them on its members",
-                        raw.name
-                    ),
-                });
-            }
-        }
+        Kind::Bundle => {}
         Kind::Oneshot => {
             for (file, script, argv) in [("up", &raw.up, &mut service.up), ("down", &raw.down, &mut service.down)] {
-                let required = file == "up";
                 match script.as_ref().map(|f| f.bytes(&raw.dir)) {
-                    None if required => {
-                        problem(file, "missing; a oneshot needs an up file: an execline command line, such as the path of a script".into());
-                    }
+                    None if file == "up" => problem(
+                        file,
+                        "missing; a oneshot needs an up file: an execline command line, such as the path of a script"
+                            .into(),
+                    ),
                     None => {}
-                    Some(None) => {
-                        problem(
-                            file,
-                            "not a file that can be read; make it a plain file holding an execline command line".into(),
-                        );
-                    }
+                    Some(None) => problem(
+                        file,
+                        "not a file that can be read; make it a plain file holding an execline command line".into(),
+                    ),
                     Some(Some(bytes)) => match execline::lex(&bytes) {
                         Ok(words) => *argv = words,
                         Err(error) => problem(file, format!("not an execline command line: {error}")),
@@ -512,28 +524,79 @@ fn read_service(raw: &Raw, problems: &mut Vec<Problem>) -> Option<Service> {
                 }
             }
         }
-        Kind::Longrun => {
-            // The mode does not matter: the live copy of `run` (and `finish`) is made executable,
-            // as s6-rc-compile copies them with mode 0755. It must be a file.
-            let run_is_file = match raw.file("run") {
-                Some(File { content: Content::Bytes(_), .. }) => true,
-                Some(File { content: Content::Symlink(_) | Content::Other, .. }) => raw.dir.join("run").is_file(),
-                Some(File { content: Content::Dir, .. }) | None => false,
-            };
-            if !run_is_file {
-                problem("run", "missing; a longrun needs a run file".into());
-            }
-            let setting = |file: &str| raw.text(file).map(|t| t.trim().to_string());
-            if let (Some(notify), Some(lock)) = (setting("notification-fd"), setting("lock-fd")) {
-                if notify == lock {
-                    problem("lock-fd", format!("the same fd ({lock}) as notification-fd; give them different numbers"));
-                }
-            }
-        }
+        Kind::Longrun => check_longrun(raw, &mut problem, problems),
     }
+    problems.append(&mut said);
     // A service with a problem is kept for now: its kind is known, so that what names it is
     // told apart from what names nothing (the model leaves both out in the end).
     Some(service)
+}
+
+/// A longrun's supervisor files, as s6-rc-compile checks them: `run` a regular file (any
+/// mode: the live copy is made executable, as s6-rc-compile copies it with mode 0755), the
+/// numbers numbers, `notification-fd` and `lock-fd` apart, `data/`, `env/`, `template/`
+/// directories.
+fn check_longrun(raw: &Raw, problem: &mut impl FnMut(&str, String), problems: &mut Vec<Problem>) {
+    match raw.file("run").map(|f| &f.content) {
+        None => problem("run", "missing; a longrun needs a run file".into()),
+        Some(Content::Bytes(_)) => {}
+        Some(Content::Symlink(_) | Content::Other | Content::Dir) => {
+            if !raw.dir.join("run").is_file() {
+                problem("run", "not a regular file; make run a plain file (a script or a program)".into());
+            }
+        }
+    }
+    let mut fds = [None, None];
+    for (file, slot) in [
+        ("notification-fd", Some(0)),
+        ("lock-fd", Some(1)),
+        ("timeout-kill", None),
+        ("timeout-finish", None),
+        ("max-death-tally", None),
+    ] {
+        let Some(text) = raw.text(file) else { continue };
+        // s6-rc-compile reads up to the first newline.
+        let first = text.split('\n').next().unwrap_or_default();
+        match number(first) {
+            Some(value) => {
+                if let Some(slot) = slot {
+                    fds[slot] = Some(value);
+                }
+            }
+            None => problem(file, format!("{first:?} is not a number; write a decimal number in it")),
+        }
+    }
+    for (file, fd) in [("notification-fd", fds[0]), ("lock-fd", fds[1])] {
+        if let Some(fd @ 0..=2) = fd {
+            let message = format!("{fd} is standard input, output or error, not a free descriptor; use 3 or more");
+            problems.push(Problem { level: Level::Warning, file: raw.dir.join(file), message });
+        }
+    }
+    if let [Some(notify @ 3..), Some(lock)] = fds {
+        if notify == lock {
+            problem("lock-fd", format!("the same fd ({lock}) as notification-fd; give them different numbers"));
+        }
+    }
+    for dir in ["data", "env", "template"] {
+        if let Some(file) = raw.file(dir) {
+            let is_dir = match file.content {
+                Content::Dir => true,
+                Content::Symlink(_) => raw.dir.join(dir).is_dir(),
+                Content::Bytes(_) | Content::Other => false,
+            };
+            if !is_dir {
+                problem(dir, format!("not a directory; {dir} must be one (or be removed)"));
+            }
+        }
+    }
+}
+
+/// An unsigned 32-bit decimal number, digits only, as s6-rc reads one.
+fn number(text: &str) -> Option<u32> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
 }
 
 /// `log` files: a NAME-log longrun reading NAME's output into the given directory.
@@ -680,10 +743,11 @@ fn pipelines(
         if let Some(pipeline) = &raw.pipeline_name {
             let file = raw.dir.join("pipeline-name");
             if raw.consumer_for.is_empty() || raw.producer_for.is_some() {
+                // s6-rc-compile warns and goes on: the name is not made.
                 problems.push(Problem {
-                    level: Level::Error,
+                    level: Level::Warning,
                     file,
-                    message: "pipeline-name belongs to the last consumer of a pipeline; move it there".into(),
+                    message: "ignored: pipeline-name belongs to the last consumer of a pipeline; move it there".into(),
                 });
             } else if raws.contains_key(pipeline) || bundles.contains_key(pipeline) {
                 problems.push(Problem {

@@ -40,21 +40,28 @@ pub struct Raw {
     pub name: String,
     /// The directory.
     pub dir: PathBuf,
-    /// The `type` file, trimmed (`None`: missing or unreadable).
-    pub kind: Option<String>,
+    /// The word of the `type` file, when it holds one as s6-rc-compile reads it (see
+    /// [`type_word`]).
+    pub kind: Option<&'static str>,
+    /// The `type` file's text (`None`: missing or unreadable), for the message when it holds
+    /// no type.
+    pub type_text: Option<String>,
+    /// What is wrong with the shape of its files, found while reading them: the file's name
+    /// in the definition, and the message.
+    pub malformed: Vec<(&'static str, String)>,
     /// `dependencies.d/` or `dependencies`, with the file each name came from.
     pub dependencies: Vec<(String, PathBuf)>,
     /// `contents.d/` or `contents`.
     pub contents: Vec<(String, PathBuf)>,
-    /// `producer-for`.
+    /// `producer-for`, when it names exactly one service (anything else is `malformed`).
     pub producer_for: Option<String>,
-    /// `consumer-for`.
+    /// `consumer-for`: the names (an empty file is no file).
     pub consumer_for: Vec<String>,
-    /// `pipeline-name`.
+    /// `pipeline-name`, when it holds exactly one name (anything else is `malformed`).
     pub pipeline_name: Option<String>,
     /// `flag-essential` exists.
     pub essential: bool,
-    /// `timeout-up`, `timeout-down`: the text, checked later.
+    /// `timeout-up`, `timeout-down`: the text, as it is, checked later.
     pub timeout_up: Option<String>,
     /// See `timeout_up`.
     pub timeout_down: Option<String>,
@@ -204,32 +211,81 @@ fn read_one(name: &str, dir: &Path, handle: Option<sys::Dir>) -> Raw {
     top.sort_by(|a, b| a.0.cmp(&b.0));
     let mut reader = Reader { dir, handle, top, files: Vec::new() };
     let type_file = reader.read_top("type");
-    let kind = type_file.as_ref().and_then(|f| f.text(dir)).map(|t| t.trim().to_string());
+    let type_bytes = type_file.as_ref().and_then(|f| f.bytes(dir));
+    let kind = type_bytes.as_deref().and_then(type_word);
+    raw.type_text = type_bytes.map(|b| String::from_utf8_lossy(&b).into_owned());
     // Only a longrun's definition is compared on reload (a oneshot that is up stays up), and
     // copied: reading every file of every oneshot and bundle would slow check and -n for nothing.
-    if kind.as_deref() == Some("longrun") {
+    if kind == Some("longrun") {
         let mut files = Vec::new();
         walk(&reader.handle, &reader.top, Path::new(""), &mut files, type_file);
         reader.files = files;
         raw.fingerprint = fingerprint(&reader.files);
     }
-    if kind.as_deref() == Some("oneshot") {
+    if kind == Some("oneshot") {
         raw.up = reader.read_top("up");
         raw.down = reader.read_top("down");
     }
     let trimmed = |file: &str| reader.text(file).map(|t| t.trim().to_string());
-    raw.dependencies = reader.names("dependencies");
-    raw.contents = reader.names("contents");
-    raw.producer_for = trimmed("producer-for").filter(|t| !t.is_empty());
-    raw.consumer_for = reader.text("consumer-for").map(|t| lines(&t)).unwrap_or_default();
-    raw.pipeline_name = trimmed("pipeline-name").filter(|t| !t.is_empty());
+    raw.dependencies = reader.names("dependencies").unwrap_or_default();
+    let contents = reader.names("contents");
+    if kind == Some("bundle") && contents.is_none() {
+        let message = "missing; a bundle needs contents.d/ (a file per member, or a .empty file when it has none) or a contents file";
+        raw.malformed.push(("contents", message.to_string()));
+    }
+    raw.contents = contents.unwrap_or_default();
+    // One name each: s6-rc-compile refuses an empty file or a second name.
+    let mut one_name = |file: &'static str| {
+        let names = names_in(&reader.text(file)?);
+        if names.len() != 1 {
+            let found = if names.is_empty() { "none".to_string() } else { names.join(", ") };
+            raw.malformed.push((file, format!("must hold exactly one name, and holds {found}; write one")));
+        }
+        names.into_iter().next()
+    };
+    raw.producer_for = one_name("producer-for");
+    // pipeline-name matters only on a pipeline's last consumer (the model says so elsewhere).
+    let consumer_for = reader.text("consumer-for").map(|t| names_in(&t)).unwrap_or_default();
+    if !consumer_for.is_empty() && raw.producer_for.is_none() {
+        raw.pipeline_name = one_name("pipeline-name");
+    } else {
+        raw.pipeline_name = reader.text("pipeline-name").and_then(|t| names_in(&t).into_iter().next());
+    }
+    raw.consumer_for = consumer_for;
     raw.essential = reader.exists("flag-essential");
-    raw.timeout_up = trimmed("timeout-up");
-    raw.timeout_down = trimmed("timeout-down");
+    raw.timeout_up = reader.text("timeout-up");
+    raw.timeout_down = reader.text("timeout-down");
     raw.log = if reader.is_file("log") { trimmed("log") } else { None };
     raw.kind = kind;
     raw.files = reader.files.into();
     raw
+}
+
+/// The service type a `type` file names, read as s6-rc-compile reads it: its first 8 bytes,
+/// less one final newline, must be exactly `longrun`, `oneshot` or `bundle` (so `longrun` and
+/// `longrun\n` are, `longrun ` and `Longrun` are not).
+pub fn type_word(bytes: &[u8]) -> Option<&'static str> {
+    let head = &bytes[..bytes.len().min(8)];
+    if head.len() < 6 {
+        return None;
+    }
+    let word = head.strip_suffix(b"\n").unwrap_or(head);
+    ["longrun", "oneshot", "bundle"].into_iter().find(|w| w.as_bytes() == word)
+}
+
+/// The names of a flat list file (`dependencies`, `contents`, `consumer-for`…), as s6-rc
+/// reads them: one a line, leading spaces and tabs skipped, blank lines and lines starting
+/// with `#` ignored, the rest of the line the name (trailing blanks included), each once.
+pub fn names_in(text: &str) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for line in text.split('\n') {
+        let name = line.trim_start_matches([' ', '\t']);
+        if name.is_empty() || name.starts_with('#') || names.iter().any(|n| n == name) {
+            continue;
+        }
+        names.push(name.to_string());
+    }
+    names
 }
 
 /// A definition directory being read: its listing, and once known to be a longrun's, its files.
@@ -280,8 +336,9 @@ impl Reader<'_> {
         }
     }
 
-    /// `NAME.d/` (the file names) or the legacy `NAME` (one name per line, `#` comments).
-    fn names(&self, list: &str) -> Vec<(String, PathBuf)> {
+    /// `NAME.d/` (the file names) or the legacy `NAME` (one name per line, `#` comments);
+    /// `None` when there is neither.
+    fn names(&self, list: &str) -> Option<Vec<(String, PathBuf)>> {
         let listed = format!("{list}.d");
         let listing = self.dir.join(&listed);
         let entries: Option<Vec<OsString>> = match self.kind_of(&listed) {
@@ -310,10 +367,10 @@ impl Reader<'_> {
                 .map(|n| (n.to_string_lossy().into_owned(), listing.join(&n)))
                 .collect();
             found.sort();
-            return found;
+            return Some(found);
         }
         let file = self.dir.join(list);
-        self.text(list).map(|t| lines(&t).into_iter().map(|n| (n, file.clone())).collect()).unwrap_or_default()
+        self.text(list).map(|t| names_in(&t).into_iter().map(|n| (n, file.clone())).collect())
     }
 }
 
@@ -371,10 +428,6 @@ pub fn extend_fingerprint(mut hash: u64, bytes: &[u8]) -> u64 {
         hash = hash.wrapping_mul(0x100000001b3);
     }
     hash
-}
-
-fn lines(text: &str) -> Vec<String> {
-    text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_string).collect()
 }
 
 /// FNV-1a over every path, mode and content of a definition (in order): equal definitions
@@ -494,7 +547,7 @@ mod tests {
         let db = defs.join("db");
         write(&db.join("type"), "oneshot\n");
         write(&db.join("up"), "true\n");
-        write(&db.join("dependencies"), "# legacy list\nbase\n\n  other  \n");
+        write(&db.join("dependencies"), "# legacy list\nbase\n\n  other\n\tbase\n  # indented comment\nlast ");
         write(&db.join("timeout-down"), "10");
         let default = defs.join("default");
         write(&default.join("type"), "bundle\n");
@@ -511,20 +564,26 @@ mod tests {
         let all = read_all(&defs).unwrap();
         assert_eq!(all.keys().collect::<Vec<_>>(), ["alias", "db", "default", "logged", "web"]);
         let raw = &all["web"];
-        assert_eq!(raw.kind.as_deref(), Some("longrun"));
+        assert_eq!(raw.kind, Some("longrun"));
         assert_eq!(raw.dependencies, [("db".to_string(), web.join("dependencies.d/db"))]);
-        assert_eq!(raw.timeout_up.as_deref(), Some("250"));
+        assert_eq!(raw.timeout_up.as_deref(), Some(" 250\n"), "read as it is, checked by the model");
         assert_eq!(raw.timeout_down, None);
         assert!(raw.essential);
         assert_eq!(raw.log.as_deref(), Some("/var/log/web"));
         assert_eq!(raw.producer_for, None, "an empty producer-for names nothing");
+        assert_eq!(
+            raw.malformed,
+            [("producer-for", "must hold exactly one name, and holds none; write one".to_string())]
+        );
         assert_eq!(raw.text("run").as_deref(), Some("#!/bin/sh\n"));
         assert_eq!(raw.file("run").unwrap().mode & 0o777, 0o644);
         assert_eq!(all["alias"].fingerprint, raw.fingerprint, "a linked definition reads as its target");
 
         let raw = &all["db"];
         let legacy = db.join("dependencies");
-        assert_eq!(raw.dependencies, [("base".to_string(), legacy.clone()), ("other".to_string(), legacy)]);
+        let names: Vec<&str> = raw.dependencies.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["base", "other", "last "], "leading blanks go, trailing ones stay (s6-rc's reading)");
+        assert!(raw.dependencies.iter().all(|(_, file)| *file == legacy));
         assert_eq!(raw.timeout_down.as_deref(), Some("10"));
         assert!(!raw.essential && raw.log.is_none());
         assert_eq!((raw.fingerprint, raw.files.len()), (0, 0), "only longruns are read whole");
