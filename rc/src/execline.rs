@@ -126,7 +126,7 @@ impl Lexer<'_> {
                     self.quoted(&mut word)?;
                     self.word(word)?;
                 }
-                b'{' | b'}' if self.peek().map_or(true, is_blank) => self.brace(byte)?,
+                b'{' | b'}' if self.peek().is_none_or(is_blank) => self.brace(byte)?,
                 other => self.word(vec![other])?,
             }
         }
