@@ -502,3 +502,74 @@ fn service_front_end_round_trip() {
     let (code, _, err) = service(&["nosuch", "enable"]);
     assert_eq!(code, 3, "{err}");
 }
+
+/// ostler installed as `s6-rc`: s6-rc's command line over ostler's live state, with its
+/// selections, its output (longruns, then oneshots) and its exit codes.
+#[test]
+fn s6_rc_command_line_by_argv0() {
+    let tree = TempTree::new("rc-s6-rc");
+    let defs = Defs { tree: &tree };
+    defs.oneshot("mount", "true", &[]);
+    defs.oneshot("net", "true", &["mount"]);
+    defs.longrun("web", "exec sleep 1000", &["net"]);
+    defs.longrun("keeper", "exec sleep 1000", &[]);
+    defs.file("keeper/flag-essential", "");
+    defs.oneshot("slow", "exec sleep 5", &[]);
+    defs.bundle("default", &["web", "keeper"]);
+    let s6_rc = tree.join("s6-rc");
+    std::os::unix::fs::symlink(ostler(), &s6_rc).unwrap();
+    let mut procs = Processes::new();
+    scanner(&mut procs, &tree);
+    let run = |args: &[&str]| {
+        let mut command = Command::new(&s6_rc);
+        command.args(args);
+        layout(&mut command, &tree);
+        outcome(&command.output().unwrap())
+    };
+    // -n: the plan, nothing changed.
+    let (code, out, err) = run(&["-n", "0", "-u", "change", "default"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("up web (longrun) after net"), "{out}");
+    assert_eq!(run(&["-a", "list"]).1, "", "a dry run changes nothing");
+
+    let (code, _, err) = run(&["-v", "2", "-u", "change", "default"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(is_up(&tree.join("run/sv/web")) && is_up(&tree.join("run/sv/keeper")), "{err}");
+    assert_eq!(run(&["-a", "list"]).1, "keeper\nweb\nmount\nnet\n", "longruns first, then oneshots");
+    assert_eq!(run(&["-da", "list"]).1, "slow\n", "-d inverts the selection");
+    assert_eq!(run(&["list", "default"]).1, "keeper\nweb\n", "a bundle stands for its atoms; no closure");
+    assert_eq!(run(&["listall", "web"]).1, "web\nmount\nnet\n", "with what it depends on");
+    assert_eq!(run(&["-d", "listall", "mount"]).1, "web\nmount\nnet\n", "with what depends on it");
+    assert_eq!(run(&["-e", "-a", "list"]).1, "web\nmount\nnet\n", "-e leaves essential services out");
+    assert_eq!(run(&["-D", "list", "slow"]).1, "web\nmount\nnet\n", "so does -D (down: the rest)");
+    assert_eq!(run(&["diff"]).0, 0, "the supervisors agree with the live state");
+
+    // Down: the essential one stays, with a warning; -D takes it.
+    let (code, _, err) = run(&["-d", "change", "default", "mount"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("keeper is essential"), "{err}");
+    assert_eq!(run(&["-a", "list"]).1, "keeper\n");
+    assert!(!is_up(&tree.join("run/sv/web")));
+    // A longrun its supervisor runs while the live state has it down: diff says +, exits 1.
+    let (code, _, err) = rc(&tree, &["svc", "-u", tree.join("run/sv/web").to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, _) = run(&["diff"]);
+    assert_eq!((code, out.as_str()), (1, "+web\n"));
+    let (code, _, err) = rc(&tree, &["svc", "-d", tree.join("run/sv/web").to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = run(&["-D", "stop", "keeper"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(run(&["-a", "list"]).1, "");
+
+    // Exit codes: 2 past -t, 3 for an unknown name, 100 for an unknown command or option.
+    let (code, _, err) = run(&["-t", "300", "start", "slow"]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = run(&["change", "nosuch"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("s6-rc: fatal: nosuch is not a recognized identifier"), "{err}");
+    assert_eq!(run(&["frobnicate"]).0, 100);
+    assert_eq!(run(&["-z", "list"]).0, 100);
+    let (code, out, _) = run(&["help"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("listall"), "{out}");
+}

@@ -423,7 +423,9 @@ impl<'a> Run<'a> {
         let dir = self.layout.service_dir(service);
         let Some(track) = self.tracks.get_mut(name) else { return };
         track.step = Step::Running;
-        track.deadline = limit.map(|l| now + l);
+        // The change's own limit bounds each service's, as s6-rc's -t bounds each -T: a
+        // script still running then is killed, a longrun still coming up told to go down.
+        track.deadline = limit.map(|l| now + l).into_iter().chain(self.limit).min();
         track.entry.started = Some(now_ms());
         let immediate = match service.kind {
             // Its supervisor, started by the scanner's rescan, starts it: its events will say.

@@ -11,7 +11,9 @@
 //! - [`engine`]: `ostler rc change`: a state change, each service started the moment its
 //!   dependencies are up, as parallel as the graph allows, with the boot timeline;
 //! - [`reload`]: `ostler rc reload`: the difference between the definitions and the live state,
-//!   applied in one step.
+//!   applied in one step;
+//! - [`s6rc`]: s6-rc's own command line (`s6-rc -u change NAME`), for ostler installed as
+//!   `s6-rc`.
 #![deny(missing_docs)]
 
 pub mod engine;
@@ -19,6 +21,7 @@ pub mod execline;
 pub mod live;
 pub mod model;
 pub mod reload;
+pub mod s6rc;
 pub mod source;
 mod sys;
 #[cfg(test)]

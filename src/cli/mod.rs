@@ -53,6 +53,8 @@ pub enum Command {
         name: String,
     },
     Rc(rc::RcArgs),
+    #[command(name = "s6-rc")]
+    S6Rc(rc::S6RcArgs),
     Service(rc::ServiceArgs),
     Image(image::ImageArgs),
     Man(man::ManArgs),
@@ -89,6 +91,7 @@ pub fn parse(argv: &[OsString]) -> Result<Command, clap::Error> {
         "halt" => Halt(boot::PowerArgs),
         "shutdown" => Shutdown(boot::ShutdownArgs),
         "rc" => Rc(rc::RcArgs),
+        "s6-rc" => S6Rc(rc::S6RcArgs),
         "service" => Service(rc::ServiceArgs),
         "image" => Image(image::ImageArgs),
         "man" => Man(man::ManArgs),
@@ -136,6 +139,7 @@ pub fn run(command: Command) -> u8 {
         Command::Shutdownd => ostler_shutdown::daemon::run(),
         Command::Diversion { name } => ostler_shutdown::client::diversion(&name),
         Command::Rc(args) => rc::rc(args),
+        Command::S6Rc(args) => rc::s6_rc(args),
         Command::Service(args) => rc::service(args),
         Command::Image(args) => image::run(args),
         Command::Man(args) => man::run(args),
@@ -168,6 +172,7 @@ const ALIASES: &[(&str, &str)] = &[
     ("s6-svscanctl", "svscanctl"),
     ("s6-setuidgid", "setuidgid"),
     ("s6-log", "log"),
+    ("s6-rc", "s6-rc"),
     ("s6-tai64nlocal", "tai64nlocal"),
 ];
 
@@ -243,6 +248,10 @@ mod tests {
             &["ostler", "svscanctl", "-an", "/run/service"],
             &["ostler", "rc", "change", "-u", "-p", "default"],
             &["ostler", "rc", "list", "all"],
+            &["ostler", "rc", "--defs", "/a", "--defs", "/b", "check"],
+            &["ostler", "s6-rc", "-v", "2", "-t", "500", "-du", "change", "a", "b"],
+            &["ostler", "s6-rc", "-da", "list"],
+            &["ostler", "s6-rc", "-n", "0", "-l", "/run/s6-rc", "listall", "x"],
             &["ostler", "rc", "change", "--help"],
             &["ostler", "service", "sshd", "restart"],
             &["ostler", "shutdown", "-h", "+5", "going down"],

@@ -399,3 +399,89 @@ fn enable(layout: &Layout, name: &str, on: bool) -> u8 {
         }
     }
 }
+
+/// s6-rc's command line, for ostler installed as `s6-rc` (services and scripts written for
+/// s6-rc call it): `s6-rc [-v N] [-n N] [-t MS] [-l LIVE] [-u|-d|-D] [-p] [-a] [-e|-E]
+/// help|list|listall|diff|change|start|stop [NAMES…]`, with s6-rc's exit codes (0; 1 a
+/// failure or a difference; 2 a timeout; 3 an unknown name; 4 unusable definitions or live
+/// state; 100 usage).
+///
+/// The definitions are ostler's (OSTLER_DEFS, or those the live state was made from); -l
+/// names the live state (ostler's run directory, OSTLER_RUNDIR) and is ignored when it holds
+/// none, as a script written for s6-rc names s6-rc's /run/s6-rc. -n prints the plan; its
+/// number (s6-rc's dry-run throttle) is read and not used.
+#[derive(Args, Debug)]
+pub struct S6RcArgs {
+    /// Verbosity: 2 or more prints a line per service.
+    #[arg(short = 'v', long = "verbosity", value_name = "N", default_value_t = 1)]
+    pub verbosity: u32,
+    /// Dry run: print what would be done (the throttle, in ms, is not used).
+    #[arg(short = 'n', long = "dry-run", value_name = "THROTTLE")]
+    pub dry_run: Option<u64>,
+    /// Give up after this many milliseconds (0: never); exit 2.
+    #[arg(short = 't', long = "timeout", value_name = "MS")]
+    pub timeout: Option<u64>,
+    /// The live state (ostler's run directory).
+    #[arg(short = 'l', long = "livedir", value_name = "LIVE")]
+    pub live: Option<PathBuf>,
+    /// Up (the default).
+    #[arg(short = 'u', long = "up", overrides_with_all = ["down", "all_down"])]
+    pub up: bool,
+    /// Down; essential services are kept.
+    #[arg(short = 'd', long = "down", overrides_with_all = ["up", "all_down"])]
+    pub down: bool,
+    /// Down, essential services too (they are left out of lists).
+    #[arg(short = 'D', long = "all-down", overrides_with_all = ["up", "down"])]
+    pub all_down: bool,
+    /// Prune: going up, first bring down what is up and not selected.
+    #[arg(short = 'p', long = "prune")]
+    pub prune: bool,
+    /// Add the services that are up to the selection.
+    #[arg(short = 'a', long = "add")]
+    pub add: bool,
+    /// Wait for the live state's lock (ostler always does).
+    #[arg(short = 'b', long = "block")]
+    pub block: bool,
+    /// Act on essential services too.
+    #[arg(short = 'E', long = "with-essentials", overrides_with = "without_essentials")]
+    pub with_essentials: bool,
+    /// Leave essential services out.
+    #[arg(short = 'e', long = "without-essentials", overrides_with = "with_essentials")]
+    pub without_essentials: bool,
+    /// help, list, listall, diff, change, start or stop.
+    pub command: String,
+    /// Services and bundles.
+    pub names: Vec<String>,
+}
+
+pub fn s6_rc(args: S6RcArgs) -> u8 {
+    use ostler_rc::s6rc::{self, Way};
+    let Some(command) = s6rc::Command::from_word(&args.command) else {
+        eprintln!("s6-rc: fatal: unknown command: {}; see s6-rc help", args.command);
+        return 100;
+    };
+    let mut layout = Layout::from_env();
+    if let Some(live) = args.live.filter(|l| l.join("rc").is_dir()) {
+        layout.run_dir = live;
+    }
+    let way = match (args.down, args.all_down) {
+        (true, _) => Way::Down,
+        (_, true) => Way::DownAll,
+        _ => Way::Up,
+    };
+    let essentials = match (args.with_essentials, args.without_essentials) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    };
+    let options = s6rc::Options {
+        way,
+        add: args.add,
+        prune: args.prune,
+        dry_run: args.dry_run.is_some(),
+        verbosity: args.verbosity,
+        timeout: args.timeout.filter(|&ms| ms > 0).map(std::time::Duration::from_millis),
+        essentials,
+    };
+    s6rc::run(&layout, &options, command, &args.names)
+}
