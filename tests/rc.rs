@@ -573,3 +573,66 @@ fn s6_rc_command_line_by_argv0() {
     assert_eq!(code, 0);
     assert!(out.contains("listall"), "{out}");
 }
+
+/// Stage 2 given two definition directories (OSTLER_DEFS=A:B) brings up a `default` that
+/// spans both; afterwards `service`, `ostler rc list` and `rc reload` — told nothing — read
+/// the same two (the live state names them), and `service enable` edits `default` where it is.
+#[test]
+fn stage2_service_and_reload_follow_the_same_definition_directories() {
+    let tree = TempTree::new("rc-layers");
+    let (system, site) = (tree.dir("system"), tree.dir("site"));
+    tree.file("system/base/type", "oneshot\n");
+    tree.file("system/base/up", &format!("redirfd -w 1 {} echo based\n", tree.join("base-ran").display()));
+    tree.file("system/default/type", "bundle\n");
+    tree.file("system/default/contents", "# the site's service, from the other directory\nweb\n");
+    tree.file("site/web/type", "longrun\n");
+    tree.file("site/web/run", "#!/bin/sh\nexec sleep 1000\n");
+    tree.file("site/web/dependencies.d/base", "");
+    tree.file("site/extra/type", "longrun\n");
+    tree.file("site/extra/run", "#!/bin/sh\nexec sleep 1000\n");
+    let mut procs = Processes::new();
+    scanner(&mut procs, &tree);
+    let told_nothing = |args: &[&str]| {
+        let mut command = Command::new(ostler());
+        command.args(args).env("OSTLER_RUNDIR", tree.join("run")).env("OSTLER_SCANDIR", tree.join("scan"));
+        command.env_remove("OSTLER_DEFS");
+        outcome(&command.output().unwrap())
+    };
+    let mut stage2 = Command::new(ostler());
+    stage2
+        .args(["stage2", "--etc", tree.join("etc").to_str().unwrap()])
+        .args(["--private", tree.join("run").to_str().unwrap(), "--scan", tree.join("scan").to_str().unwrap()])
+        .env("OSTLER_DEFS", format!("{}:{}", system.display(), site.display()));
+    let (code, _, err) = outcome(&stage2.output().unwrap());
+    assert_eq!(code, 0, "{err}");
+    assert!(is_up(&tree.join("run/sv/web")), "{err}");
+    assert_eq!(std::fs::read_to_string(tree.join("base-ran")).unwrap(), "based\n", "execline's redirfd ran");
+
+    assert_eq!(told_nothing(&["rc", "list", "active"]).1, "base\nweb\n");
+    let (_, list, _) = told_nothing(&["service", "list"]);
+    assert!(list.lines().any(|l| l.starts_with("extra ") && l.ends_with("no")), "{list}");
+    let (code, out, err) = told_nothing(&["service", "extra", "enable"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(std::fs::read_to_string(system.join("default/contents")).unwrap().lines().last(), Some("extra"));
+    let (code, out, err) = told_nothing(&["rc", "reload", "-n"]);
+    assert_eq!((code, out.as_str()), (0, "start extra\n"), "{err}");
+    let (code, _, err) = told_nothing(&["rc", "reload"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(is_up(&tree.join("run/sv/extra")));
+    // A name in both directories: refused, with both files named.
+    tree.file("site/base/type", "oneshot\n");
+    tree.file("site/base/up", "true\n");
+    let (code, _, err) = told_nothing(&["rc", "check"]);
+    assert_eq!(code, 1, "{err}");
+    let message = format!(
+        "{}: base is defined twice, here and in {}; remove or rename one of them",
+        site.join("base").display(),
+        system.join("base").display()
+    );
+    assert!(err.contains(&message), "{err}");
+    assert!(err.contains("web left out: it depends on base, which has a problem (above)"), "{err}");
+    assert!(err.contains("1 problem(s)"), "{err}");
+    std::fs::remove_dir_all(site.join("base")).unwrap();
+    let (code, _, err) = told_nothing(&["rc", "change", "-D", "web", "extra", "base"]);
+    assert_eq!(code, 0, "{err}");
+}

@@ -270,10 +270,14 @@ fn services_stop_in_reverse_dependency_order() {
     shutdown_tree(&tree);
     let marks = tree.join("marks");
     // base ← middle ← top: top depends on middle, middle on base. Each notes when TERM came.
-    for (name, deps) in [("base", vec![]), ("middle", vec!["base"]), ("top", vec!["middle"])] {
-        tree.file(format!("etc/sv/{name}/type"), "longrun\n");
+    // Two definition directories (a system and a site layer): the daemon is told neither, and
+    // reads the ones the live state was made from.
+    for (dir, name, deps) in
+        [("etc/sv", "base", vec![]), ("site", "middle", vec!["base"]), ("site", "top", vec!["middle"])]
+    {
+        tree.file(format!("{dir}/{name}/type"), "longrun\n");
         tree.script(
-            format!("etc/sv/{name}/run"),
+            format!("{dir}/{name}/run"),
             &format!(
                 "#!/bin/sh\ntrap 'echo {name} >> {}; exit 0' TERM\ntouch {}\nwhile :; do sleep 0.05; done",
                 marks.display(),
@@ -281,13 +285,14 @@ fn services_stop_in_reverse_dependency_order() {
             ),
         );
         for dep in deps {
-            tree.file(format!("etc/sv/{name}/dependencies.d/{dep}"), "");
+            tree.file(format!("{dir}/{name}/dependencies.d/{dep}"), "");
         }
     }
     let mut procs = Processes::new();
     let scanner = start(&mut procs, &tree);
     let mut up = Command::new(ostler());
-    up.args(["rc", "change", "-u", "top"]).env("OSTLER_DEFS", tree.join("etc/sv"));
+    let defs = format!("{}:{}", tree.join("etc/sv").display(), tree.join("site").display());
+    up.args(["rc", "change", "-u", "top"]).env("OSTLER_DEFS", defs);
     with_layout(&mut up, &tree);
     let (code, _, err) = outcome(&up.output().unwrap());
     assert_eq!(code, 0, "{err}");
