@@ -582,7 +582,7 @@ fn stage2_service_and_reload_follow_the_same_definition_directories() {
     let tree = TempTree::new("rc-layers");
     let (system, site) = (tree.dir("system"), tree.dir("site"));
     tree.file("system/base/type", "oneshot\n");
-    tree.file("system/base/up", &format!("redirfd -w 1 {} echo based\n", tree.join("base-ran").display()));
+    tree.file("system/base/up", format!("redirfd -w 1 {} echo based\n", tree.join("base-ran").display()));
     tree.file("system/default/type", "bundle\n");
     tree.file("system/default/contents", "# the site's service, from the other directory\nweb\n");
     tree.file("site/web/type", "longrun\n");
