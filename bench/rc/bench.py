@@ -87,11 +87,14 @@ def make_dag(nodes, seed):
 
 
 def write_dag(defs, dag, zero=False):
-    """s6-rc source definitions: a oneshot per node (`#!/bin/sh` + sleep) and a bundle `all`."""
+    """s6-rc source definitions: a oneshot per node and a bundle `all`. `up` (execline, as
+    s6-rc reads it) names a script `up.sh` (`#!/bin/sh` + sleep), the common shape in published
+    trees; the level-by-level run starts the same script."""
     for name, duration, deps in dag:
         seconds = "0" if zero else f"{duration / 1000:.3f}"
         write(f"{defs}/{name}/type", "oneshot\n")
-        write(f"{defs}/{name}/up", f"#!/bin/sh\nsleep {seconds}\n")
+        write(f"{defs}/{name}/up.sh", f"#!/bin/sh\nsleep {seconds}\n", 0o755)
+        write(f"{defs}/{name}/up", f"{defs}/{name}/up.sh\n")
         for d in deps:
             write(f"{defs}/{name}/dependencies.d/{dag[d][0]}", "")
     for name, _, _ in dag:
@@ -112,6 +115,16 @@ def depths(dag):
     for _, _, deps in dag:
         depth.append(max((depth[d] + 1 for d in deps), default=0))
     return depth
+
+
+def split_tree(defs, into):
+    """The same definitions spread over `into` directories (name by name, in turn), as
+    s6-rc-compile takes several sources; returns the directories."""
+    dirs = [f"{defs}-{k}" for k in range(into)]
+    for k, name in enumerate(sorted(os.listdir(defs))):
+        os.makedirs(dirs[k % into], exist_ok=True)
+        shutil.copytree(f"{defs}/{name}", f"{dirs[k % into]}/{name}", symlinks=True)
+    return dirs
 
 
 def make_big_tree(defs, count, seed):
@@ -362,7 +375,7 @@ class Bench:
             procs = []
             for name in level:
                 env["RC_NAME"] = name
-                procs.append((name, subprocess.Popen([SH, f"{defs}/{name}/up"], cwd=f"{defs}/{name}", env=env,
+                procs.append((name, subprocess.Popen([SH, f"{defs}/{name}/up.sh"], cwd=f"{defs}/{name}", env=env,
                                                      stdin=subprocess.DEVNULL)))
             for name, p in procs:
                 if p.wait() != 0:
@@ -601,28 +614,45 @@ def main():
     empty = f"{args.root}/empty"
     os.makedirs(empty)
     live = f"{args.root}/live-big"
-    timings = {"check": [], "plan": [], "check_empty": []}
+    three = split_tree(big, 3)
+    three_env = ":".join(three)
+    timings = {"check": [], "plan": [], "check3": [], "plan3": [], "check_empty": []}
     bench.ostler_rc(["check", big], big, live)  # warm-up
+    bench.ostler_rc(["check", *three], three_env, live)
     plan_lines = None
-    for _ in range(5):
+    plans = set()
+    # One directory and three alternate, so that drift in the machine's load hits both alike.
+    for _ in range(args.runs + 2):
+        # (A problem would exit 1, and ostler_rc raise.)
         timings["check"].append(bench.ostler_rc(["check", big], big, live)[0])
+        timings["check3"].append(bench.ostler_rc(["check", *three], three_env, live)[0])
         wall, plan, _ = bench.ostler_rc(["change", "-n", "-u", "all"], big, live)
         timings["plan"].append(wall)
         plan_lines = len(plan.splitlines())
+        wall3, plan3, _ = bench.ostler_rc(["change", "-n", "-u", "all"], three_env, live)
+        timings["plan3"].append(wall3)
+        plans.update([plan, plan3])
         timings["check_empty"].append(bench.ostler_rc(["check", empty], empty, live)[0])
     if plan_lines != len(atoms):
         raise BenchError(f"rc change -n -u all printed {plan_lines} lines for {len(atoms)} atoms")
+    if len(plans) != 1:
+        raise BenchError("the plan over three directories differs from the plan over one")
     if os.path.exists(f"{live}/run/state") or os.listdir(f"{live}/scan"):
         raise BenchError("rc change -n changed the live state")
     shutil.rmtree(live, ignore_errors=True)
     results["big"] = timings
     longruns = sum(a.startswith("l") for a in atoms)
     out.write(f"\n### 3. {args.defs} definitions ({longruns} longruns, {len(atoms) - longruns} oneshots, "
-              f"{bundles} bundles incl. `all`), wall ms, 5 runs\n\n")
+              f"{bundles} bundles incl. `all`), wall ms, {args.runs + 2} runs\n\n")
     out.write("| command | median | min | max |\n| --- | ---: | ---: | ---: |\n")
     row(f"`ostler rc check DIR` ({args.defs} definitions, 0 problems)", timings["check"])
+    row("`ostler rc check A B C` (the same, over three directories)", timings["check3"])
     row(f"`ostler rc change -n -u all` (plan of {plan_lines} services)", timings["plan"])
+    row("`ostler rc change -n -u all`, `OSTLER_DEFS=A:B:C`", timings["plan3"])
     row("`ostler rc check EMPTY` (process start-up, for reference)", timings["check_empty"])
+    out.write("\n| three directories / one, same run | check | change -n |\n| --- | ---: | ---: |\n")
+    out.write(f"| ratio of medians | {med(timings['check3']) / med(timings['check']):.3f} "
+              f"| {med(timings['plan3']) / med(timings['plan']):.3f} |\n")
 
     results["load_after"] = loadavg()
     out.write(f"\nload average after: {results['load_after']}\n")

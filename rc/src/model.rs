@@ -203,15 +203,9 @@ impl Db {
 
         // Bundles to atoms, reporting bundle cycles and unknown members.
         let mut expanded: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let bundles = Bundles { dir, services: &services, raws, members: &bundle_members };
         for name in bundle_members.keys() {
-            let mut path = Vec::new();
-            let atoms = expand(dir, name, &services, raws, &bundle_members, &mut path, &mut problems);
-            expanded.insert(name.clone(), atoms);
-        }
-        for (name, atoms) in &expanded {
-            if let Some(bundle) = services.get_mut(name) {
-                bundle.contents = atoms.clone();
-            }
+            bundles.expand(name, &mut Vec::new(), &mut expanded, &mut problems);
         }
         // Dependencies to atoms; unknown names reported. A name defined with a problem of its
         // own stays, so that the dependent is left out as its consequence.
@@ -223,7 +217,7 @@ impl Db {
             let mut atoms = BTreeSet::new();
             for (dep, file) in &raw.dependencies {
                 match services.get(dep).map(|s| s.kind) {
-                    Some(Kind::Bundle) => atoms.extend(expanded.get(dep).cloned().unwrap_or_default()),
+                    Some(Kind::Bundle) => atoms.extend(expanded.get(dep).into_iter().flatten().cloned()),
                     Some(_) => {
                         atoms.insert(dep.clone());
                     }
@@ -235,6 +229,11 @@ impl Db {
             }
             if let Some(service) = services.get_mut(&raw.name) {
                 service.dependencies.extend(atoms);
+            }
+        }
+        for (name, atoms) in expanded {
+            if let Some(bundle) = services.get_mut(&name) {
+                bundle.contents = atoms;
             }
         }
         // Essential bundles make their contents essential.
@@ -814,45 +813,63 @@ fn upstream(last: &str, feeds: &BTreeMap<String, String>) -> BTreeSet<String> {
     members
 }
 
-/// A bundle's atoms, recursively; reports bundle cycles and unknown members.
-fn expand(
-    dir: &Path,
-    name: &str,
-    services: &BTreeMap<String, Service>,
-    raws: &BTreeMap<String, Raw>,
-    bundles: &BTreeMap<String, Vec<(String, PathBuf)>>,
-    path: &mut Vec<String>,
-    problems: &mut Vec<Problem>,
-) -> BTreeSet<String> {
-    let mut atoms = BTreeSet::new();
-    if let Some(at) = path.iter().position(|p| p == name) {
-        let mut cycle = path[at..].to_vec();
-        cycle.push(name.to_string());
-        let file = services.get(name).and_then(|s| s.source.clone()).unwrap_or_default().join("contents.d");
-        problems.push(Problem {
-            level: Level::Error,
-            file,
-            message: format!(
-                "bundle cycle: {}; remove one of these names from the other's contents",
-                cycle.join(" → ")
-            ),
-        });
-        return atoms;
-    }
-    path.push(name.to_string());
-    for (member, file) in bundles.get(name).map(Vec::as_slice).unwrap_or_default() {
-        match services.get(member).map(|s| s.kind) {
-            Some(Kind::Bundle) => atoms.extend(expand(dir, member, services, raws, bundles, path, problems)),
-            Some(_) => {
-                atoms.insert(member.clone());
-            }
-            // Defined, with a problem of its own (said already): the bundle loses it.
-            None if raws.contains_key(member) => {}
-            None => problems.push(unknown(dir, file, member)),
+/// What bundles are made of, to expand them to atoms.
+struct Bundles<'a> {
+    /// The first definitions directory (for messages).
+    dir: &'a Path,
+    services: &'a BTreeMap<String, Service>,
+    raws: &'a BTreeMap<String, Raw>,
+    /// Each bundle's members, with the file naming each.
+    members: &'a BTreeMap<String, Vec<(String, PathBuf)>>,
+}
+
+impl Bundles<'_> {
+    /// Puts bundle `name`'s atoms in `expanded` (unless it is in a cycle), with those of the
+    /// bundles it holds, each expanded once; reports bundle cycles and unknown members.
+    /// `path`: the bundles being expanded, outermost first.
+    fn expand(
+        &self,
+        name: &str,
+        path: &mut Vec<String>,
+        expanded: &mut BTreeMap<String, BTreeSet<String>>,
+        problems: &mut Vec<Problem>,
+    ) {
+        if expanded.contains_key(name) {
+            return;
         }
+        if let Some(at) = path.iter().position(|p| p == name) {
+            let mut cycle = path[at..].to_vec();
+            cycle.push(name.to_string());
+            let file = self.services.get(name).and_then(|s| s.source.clone()).unwrap_or_default().join("contents.d");
+            problems.push(Problem {
+                level: Level::Error,
+                file,
+                message: format!(
+                    "bundle cycle: {}; remove one of these names from the other's contents",
+                    cycle.join(" → ")
+                ),
+            });
+            return;
+        }
+        path.push(name.to_string());
+        let mut atoms = BTreeSet::new();
+        for (member, file) in self.members.get(name).map(Vec::as_slice).unwrap_or_default() {
+            match self.services.get(member).map(|s| s.kind) {
+                Some(Kind::Bundle) => {
+                    self.expand(member, path, expanded, problems);
+                    atoms.extend(expanded.get(member).into_iter().flatten().cloned());
+                }
+                Some(_) => {
+                    atoms.insert(member.clone());
+                }
+                // Defined, with a problem of its own (said already): the bundle loses it.
+                None if self.raws.contains_key(member) => {}
+                None => problems.push(unknown(self.dir, file, member)),
+            }
+        }
+        path.pop();
+        expanded.insert(name.to_string(), atoms);
     }
-    path.pop();
-    atoms
 }
 
 /// Reports every dependency cycle once, as `a → b → c → a`.

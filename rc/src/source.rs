@@ -164,15 +164,8 @@ pub struct ReadError {
 pub fn read_dirs(dirs: &[PathBuf]) -> Result<Sources, ReadError> {
     let mut sources = Sources { dirs: dirs.to_vec(), ..Sources::default() };
     for dir in dirs {
-        let found = read_all(dir).map_err(|source| ReadError { dir: dir.clone(), source })?;
-        for (name, raw) in found {
-            match sources.raws.get(&name) {
-                Some(first) => sources.duplicates.push((name, first.dir.clone(), raw.dir)),
-                None => {
-                    sources.raws.insert(name, raw);
-                }
-            }
-        }
+        read_into(dir, &mut sources.raws, &mut sources.duplicates)
+            .map_err(|source| ReadError { dir: dir.clone(), source })?;
     }
     Ok(sources)
 }
@@ -180,8 +173,19 @@ pub fn read_dirs(dirs: &[PathBuf]) -> Result<Sources, ReadError> {
 /// Reads every definition of `dir`, by name. Names starting with `.` and non-directories are
 /// skipped, as s6-rc does.
 pub fn read_all(dir: &Path) -> std::io::Result<BTreeMap<String, Raw>> {
-    let top = sys::Dir::open(dir)?;
     let mut all = BTreeMap::new();
+    read_into(dir, &mut all, &mut Vec::new())?;
+    Ok(all)
+}
+
+/// Adds every definition of `dir` to `all`; a name `all` has already is not read again, but
+/// noted in `duplicates` (the name, the definition kept, this one).
+fn read_into(
+    dir: &Path,
+    all: &mut BTreeMap<String, Raw>,
+    duplicates: &mut Vec<(String, PathBuf, PathBuf)>,
+) -> std::io::Result<()> {
+    let top = sys::Dir::open(dir)?;
     for (entry, kind) in top.list()? {
         let name = entry.to_string_lossy().into_owned();
         if name.starts_with('.') {
@@ -196,10 +200,18 @@ pub fn read_all(dir: &Path) -> std::io::Result<BTreeMap<String, Raw>> {
         if !is_dir {
             continue;
         }
-        let handle = top.open_dir(&entry, true).ok();
-        all.insert(name.clone(), read_one(&name, &path, handle));
+        match all.entry(name) {
+            std::collections::btree_map::Entry::Occupied(first) => {
+                duplicates.push((first.key().clone(), first.get().dir.clone(), path));
+            }
+            std::collections::btree_map::Entry::Vacant(slot) => {
+                let handle = top.open_dir(&entry, true).ok();
+                let raw = read_one(slot.key(), &path, handle);
+                slot.insert(raw);
+            }
+        }
     }
-    Ok(all)
+    Ok(())
 }
 
 /// One definition directory (`handle`: it, open; `None` when it cannot be: nothing in it can be
