@@ -457,10 +457,11 @@ impl<'a> Run<'a> {
                 match script {
                     // No file, or one with only comments: nothing to run, done.
                     Some(script) if !argv.is_empty() => match spawn(argv, &script, name) {
-                        Ok((child, pidfd)) => {
+                        Ok(Some((child, pidfd))) => {
                             track.watch = Watch::Script(child, pidfd);
                             None
                         }
+                        Ok(None) => Some(Ok(())),
                         Err(message) => Some(Err(message)),
                     },
                     _ => Some(Ok(())),
@@ -648,8 +649,9 @@ fn say(message: std::fmt::Arguments<'_>) {
 
 /// Spawns a oneshot's `up` or `down` (`script`), lexed as `argv`, with `RC_NAME` set, in the
 /// definition's directory; stdin is /dev/null.
-fn spawn(argv: &[Vec<u8>], script: &Path, name: &str) -> Result<(Child, OwnedFd), String> {
-    let mut command = sys::script_command(argv);
+/// `None`: nothing to run.
+fn spawn(argv: &[Vec<u8>], script: &Path, name: &str) -> Result<Option<(Child, OwnedFd)>, String> {
+    let Some(mut command) = sys::script_command(argv) else { return Ok(None) };
     command.env("RC_NAME", name).stdin(std::process::Stdio::null());
     if let Some(dir) = script.parent() {
         command.current_dir(dir);
@@ -663,7 +665,7 @@ fn spawn(argv: &[Vec<u8>], script: &Path, name: &str) -> Result<(Child, OwnedFd)
         _ => format!("unable to run {} ({program}): {e}", script.display()),
     })?;
     let pidfd = sys::pidfd(&child).map_err(|e| format!("unable to watch {}: {e}", script.display()))?;
-    Ok((child, pidfd))
+    Ok(Some((child, pidfd)))
 }
 
 /// The pid in the supervisor's status when it shows the service up (and ready, if it

@@ -7,7 +7,7 @@ use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 
@@ -29,19 +29,90 @@ const EXECLINE_BIN: &str = "/usr/lib/execline/bin";
 /// The command for a oneshot's script, lexed (`argv`, not empty): its first word is the
 /// program, found in PATH as execline's `exec` would; with execline's own directory first in
 /// PATH when the system has one, so that `foreground`, `if`… are found as under `execlineb`.
-pub fn script_command(argv: &[Vec<u8>]) -> Command {
+/// `None`: nothing to run (a bare `exec`).
+///
+/// One program is stood in for when the system has none: execline's `exec` (`exec [-c] [-l]
+/// [-a ARGV0] PROG…`, the second line of the common `#!/bin/sh` + `exec /some/script` shape),
+/// which only execs what follows — so such a file runs on a system without execline too, as it
+/// would with it. Anywhere execline is installed, its own `exec` runs.
+pub fn script_command(argv: &[Vec<u8>]) -> Option<Command> {
+    let mut path = std::env::var_os("PATH").unwrap_or_else(|| OsString::from("/usr/local/bin:/usr/bin:/bin"));
+    let mut path_changed = false;
+    if Path::new(EXECLINE_BIN).is_dir() && !path.as_bytes().split(|&b| b == b':').any(|d| d == EXECLINE_BIN.as_bytes())
+    {
+        let mut first = OsString::from(EXECLINE_BIN);
+        first.push(":");
+        first.push(&path);
+        path = first;
+        path_changed = true;
+    }
+    let mut clear_env = false;
+    let mut argv0 = None;
+    let mut argv = argv;
+    if argv.first().is_some_and(|p| p == b"exec") && !in_path(&path, b"exec") {
+        (argv, clear_env, argv0) = exec_options(&argv[1..]);
+        argv.first()?;
+    }
     let mut command = Command::new(OsStr::from_bytes(&argv[0]));
     command.args(argv[1..].iter().map(|word| OsStr::from_bytes(word)));
-    if Path::new(EXECLINE_BIN).is_dir() {
-        let path = std::env::var_os("PATH").unwrap_or_else(|| OsString::from("/usr/local/bin:/usr/bin:/bin"));
-        if !path.as_bytes().split(|&b| b == b':').any(|dir| dir == EXECLINE_BIN.as_bytes()) {
-            let mut first = OsString::from(EXECLINE_BIN);
-            first.push(":");
-            first.push(&path);
-            command.env("PATH", first);
+    if clear_env {
+        command.env_clear();
+    }
+    if let Some(argv0) = argv0 {
+        std::os::unix::process::CommandExt::arg0(&mut command, argv0);
+    }
+    if path_changed && !clear_env {
+        command.env("PATH", path);
+    }
+    Some(command)
+}
+
+/// execline `exec`'s options (`-c`: an empty environment, `-l`: a login argv0 with a `-`,
+/// `-a NAME`: argv0), and the command line after them.
+fn exec_options(words: &[Vec<u8>]) -> (&[Vec<u8>], bool, Option<OsString>) {
+    let (mut clear, mut login, mut argv0) = (false, false, None);
+    let mut at = 0;
+    while let Some(word) = words.get(at) {
+        if word == b"--" {
+            at += 1;
+            break;
+        }
+        let Some(flags) = word.strip_prefix(b"-").filter(|f| !f.is_empty()) else { break };
+        at += 1;
+        for (i, flag) in flags.iter().enumerate() {
+            match flag {
+                b'c' => clear = true,
+                b'l' => login = true,
+                b'a' => {
+                    let name = if i + 1 < flags.len() { Some(flags[i + 1..].to_vec()) } else { words.get(at).cloned() };
+                    if i + 1 >= flags.len() {
+                        at += 1;
+                    }
+                    argv0 = name.map(OsString::from_vec);
+                    break;
+                }
+                _ => {}
+            }
         }
     }
-    command
+    let rest = &words[at.min(words.len())..];
+    if login {
+        let name = argv0.clone().or_else(|| rest.first().map(|p| OsString::from_vec(p.clone())));
+        argv0 = name.map(|n| {
+            let mut dashed = OsString::from("-");
+            dashed.push(n);
+            dashed
+        });
+    }
+    (rest, clear, argv0)
+}
+
+/// Whether `program` is an executable file in a directory of `path`.
+fn in_path(path: &OsStr, program: &[u8]) -> bool {
+    path.as_bytes().split(|&b| b == b':').filter(|d| !d.is_empty()).any(|dir| {
+        let candidate = Path::new(OsStr::from_bytes(dir)).join(OsStr::from_bytes(program));
+        nix::unistd::access(&candidate, nix::unistd::AccessFlags::X_OK).is_ok() && candidate.is_file()
+    })
 }
 
 /// Takes the live state's lock (fcntl, whole file), waiting for another `ostler rc` to finish;
@@ -237,4 +308,37 @@ fn write_opened(path: &Path, contents: &[u8], mode: u32, how: OFlag) -> std::io:
         std::io::Write::write_all(&mut std::fs::File::from(fd), contents)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(line: &str) -> Vec<Vec<u8>> {
+        line.split(' ').map(|w| w.as_bytes().to_vec()).collect()
+    }
+
+    #[test]
+    fn execline_exec_stands_in_with_its_options() {
+        let check = |line: &str, rest: &str, clear: bool, argv0: Option<&str>| {
+            let words = words(line);
+            let (left, cleared, name) = exec_options(&words);
+            let left: Vec<String> = left.iter().map(|w| String::from_utf8_lossy(w).into_owned()).collect();
+            assert_eq!((left.join(" "), cleared, name), (rest.to_string(), clear, argv0.map(OsString::from)), "{line}");
+        };
+        check("/etc/rc/up-net start", "/etc/rc/up-net start", false, None);
+        check("-c /bin/env", "/bin/env", true, None);
+        check("-l /bin/sh -i", "/bin/sh -i", false, Some("-/bin/sh"));
+        check("-a dash /bin/sh", "/bin/sh", false, Some("dash"));
+        check("-cladash /bin/sh", "/bin/sh", true, Some("-dash"));
+        check("-- -weird", "-weird", false, None);
+        assert!(in_path(OsStr::new("/nowhere:/bin:/usr/bin"), b"sh"));
+        assert!(!in_path(OsStr::new("/nowhere"), b"sh"));
+        // Only when the system has no `exec` of its own.
+        let plain = script_command(&words("exec /bin/true")).unwrap();
+        let expected =
+            if in_path(OsStr::new(&format!("{EXECLINE_BIN}:/usr/bin:/bin")), b"exec") { "exec" } else { "/bin/true" };
+        assert_eq!(plain.get_program(), expected);
+        assert!(script_command(&words("exec -c")).is_none() || in_path(OsStr::new(EXECLINE_BIN), b"exec"));
+    }
 }
