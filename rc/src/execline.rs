@@ -19,7 +19,13 @@
 //!   end) closes one. In the argv, each word inside a block is prefixed by one space per level
 //!   of nesting, and a block ends with a word of one space fewer (an empty word at the first
 //!   level): execline's own block encoding, which its programs (`foreground`, `if`, …) read.
-//!   `{` at the very end of the script is an error.
+//!   `{` at the very end of the script is an error. A `{` or `}` that starts a word and is
+//!   followed by a backslash ends nothing: the backslash acts as between words (a newline after
+//!   it continues the line, the end of the script drops the brace) and the brace, with its
+//!   level's spaces, is left at the front of the next word — execlineb's own quirk, kept so a
+//!   script lexes alike here and there;
+//! - a quote left open at the end of the script is an error, except right after a numeric
+//!   escape: execline then ends the word there.
 
 use std::fmt;
 
@@ -70,7 +76,8 @@ impl fmt::Display for SyntaxError {
 pub fn lex(script: &[u8]) -> Result<Vec<Vec<u8>>, SyntaxError> {
     // A NUL byte ends the script, as in a C string.
     let end = script.iter().position(|&b| b == 0).unwrap_or(script.len());
-    let mut lexer = Lexer { bytes: &script[..end], at: 0, line: 1, argv: Vec::new(), open: Vec::new() };
+    let mut lexer =
+        Lexer { bytes: &script[..end], at: 0, line: 1, argv: Vec::new(), open: Vec::new(), pending: Vec::new() };
     lexer.run()?;
     if let Some(&line) = lexer.open.last() {
         return Err(SyntaxError { line, what: Wrong::Open });
@@ -85,6 +92,8 @@ struct Lexer<'a> {
     argv: Vec<Vec<u8>>,
     /// The line of each open `{`, innermost last.
     open: Vec<usize>,
+    /// Bytes the next word starts with: a leading brace followed by a backslash stays there.
+    pending: Vec<u8>,
 }
 
 /// What separates words: a newline, or a byte from 1 to 32.
@@ -116,21 +125,41 @@ impl Lexer<'_> {
             match byte {
                 _ if is_blank(byte) => {}
                 b'#' => while self.next().is_some_and(|b| b != b'\n') {},
-                b'\\' => match self.next() {
-                    None | Some(b'\n') => {}
-                    // The escaped character starts a word, plain (even a brace or a quote).
-                    Some(plain) => self.word(vec![plain])?,
-                },
+                b'\\' => self.escaped_between_words()?,
                 b'"' => {
                     let mut word = Vec::new();
+                    // Closed or not (see `quoted`), the word goes on to its end.
                     self.quoted(&mut word)?;
                     self.word(word)?;
                 }
                 b'{' | b'}' if self.peek().is_none_or(is_blank) => self.brace(byte)?,
+                b'{' | b'}' if self.peek() == Some(b'\\') => {
+                    self.next();
+                    let brace = self.start_word([byte]);
+                    self.pending = brace;
+                    self.escaped_between_words()?;
+                }
                 other => self.word(vec![other])?,
             }
         }
         Ok(())
+    }
+
+    /// After a backslash between words: a newline continues the line, the end of the script
+    /// ends it, any other character starts a word, plain (even a brace or a quote).
+    fn escaped_between_words(&mut self) -> Result<(), SyntaxError> {
+        match self.next() {
+            None | Some(b'\n') => Ok(()),
+            Some(plain) => self.word(vec![plain]),
+        }
+    }
+
+    /// A word's first bytes: what is pending, the block level's spaces, then `first`.
+    fn start_word(&mut self, first: impl AsRef<[u8]>) -> Vec<u8> {
+        let mut word = std::mem::take(&mut self.pending);
+        word.resize(word.len() + self.open.len(), b' ');
+        word.extend_from_slice(first.as_ref());
+        word
     }
 
     /// A brace standing alone: a block opens or closes.
@@ -145,7 +174,8 @@ impl Lexer<'_> {
         if self.open.pop().is_none() {
             return Err(self.error(Wrong::Close));
         }
-        self.argv.push(vec![b' '; self.open.len()]);
+        let end = self.start_word(b"");
+        self.argv.push(end);
         Ok(())
     }
 
@@ -157,7 +187,11 @@ impl Lexer<'_> {
             }
             self.next();
             match byte {
-                b'"' => self.quoted(&mut word)?,
+                b'"' => {
+                    if !self.quoted(&mut word)? {
+                        break;
+                    }
+                }
                 b'\\' => match self.next() {
                     Some(plain) => word.push(plain),
                     None => return Err(self.error(Wrong::Backslash)),
@@ -165,18 +199,18 @@ impl Lexer<'_> {
                 other => word.push(other),
             }
         }
-        let mut encoded = vec![b' '; self.open.len()];
-        encoded.extend_from_slice(&word);
+        let encoded = self.start_word(word);
         self.argv.push(encoded);
         Ok(())
     }
 
-    /// The rest of a quoted part, after its opening `"`.
-    fn quoted(&mut self, word: &mut Vec<u8>) -> Result<(), SyntaxError> {
+    /// The rest of a quoted part, after its opening `"`: `true` when its `"` closes it, `false`
+    /// when the script ends right after a numeric escape (which ends the word, as in execline).
+    fn quoted(&mut self, word: &mut Vec<u8>) -> Result<bool, SyntaxError> {
         let unclosed = self.error(Wrong::Quote);
         loop {
             match self.next().ok_or_else(|| unclosed.clone())? {
-                b'"' => return Ok(()),
+                b'"' => return Ok(true),
                 b'\\' => {
                     let escaped = self.next().ok_or_else(|| self.error(Wrong::Backslash))?;
                     match escaped {
@@ -188,21 +222,11 @@ impl Lexer<'_> {
                         b'v' => word.push(0x0b),
                         b'f' => word.push(0x0c),
                         b'r' => word.push(b'\r'),
-                        b'1'..=b'9' => {
-                            let value = u32::from(escaped - b'0');
-                            let value = self.number(value, 10, 2);
-                            word.push(self.byte(value)?);
-                        }
-                        b'0' if self.peek() == Some(b'x') => {
-                            self.next();
-                            let first = self.digit(16).ok_or_else(|| self.error(Wrong::Escape))?;
-                            let value = self.number(first, 16, 1);
-                            word.push(self.byte(value)?);
-                        }
-                        b'0' => {
-                            let first = self.digit(8).ok_or_else(|| self.error(Wrong::Escape))?;
-                            let value = self.number(first, 8, 2);
-                            word.push(self.byte(value)?);
+                        b'0'..=b'9' => {
+                            word.push(self.numeric(escaped)?);
+                            if self.peek().is_none() {
+                                return Ok(false);
+                            }
                         }
                         other => word.push(other),
                     }
@@ -210,6 +234,23 @@ impl Lexer<'_> {
                 other => word.push(other),
             }
         }
+    }
+
+    /// A numeric escape begun with `first` (a digit): decimal, or octal or hexadecimal after `0`.
+    fn numeric(&mut self, first: u8) -> Result<u8, SyntaxError> {
+        let value = match first {
+            b'0' if self.peek() == Some(b'x') => {
+                self.next();
+                let digit = self.digit(16).ok_or_else(|| self.error(Wrong::Escape))?;
+                self.number(digit, 16, 1)
+            }
+            b'0' => {
+                let digit = self.digit(8).ok_or_else(|| self.error(Wrong::Escape))?;
+                self.number(digit, 8, 2)
+            }
+            decimal => self.number(u32::from(decimal - b'0'), 10, 2),
+        };
+        self.byte(value)
     }
 
     /// The next byte as a digit in `radix`, taken; `None` (nothing taken) when it is not one.
@@ -294,5 +335,17 @@ mod tests {
             assert_eq!(error(bad).what, Wrong::Escape, "{bad}");
         }
         assert!(error("{\n}\n}").to_string().starts_with("unmatched } on line 3"));
+    }
+
+    #[test]
+    fn execlineb_quirks_kept() {
+        // A quote left open right after a numeric escape ends the word.
+        assert_eq!(words("e \"\\65"), ["e", "A"]);
+        assert_eq!(error("e \"\\n").what, Wrong::Quote);
+        // A leading brace then a backslash: the brace waits at the front of the next word.
+        assert_eq!(words("{\\"), Vec::<String>::new());
+        assert_eq!(words("}\\\nx"), ["}x"]);
+        assert_eq!(words("x { {\\b }"), ["x", " { b", ""]);
+        assert_eq!(error("{\\\n} ").what, Wrong::Close);
     }
 }

@@ -100,7 +100,8 @@ fn load(layout: &Layout, quiet: bool) -> Option<Db> {
                 for problem in &problems {
                     match problem.level {
                         Level::Error => eprintln!("ostler rc: warning: {problem} (left out)"),
-                        Level::LeftOut | Level::Warning => eprintln!("ostler rc: warning: {problem}"),
+                        Level::LeftOut => eprintln!("ostler rc: warning: {problem}"),
+                        Level::Warning => eprintln!("ostler rc: {problem}"),
                     }
                 }
             }

@@ -45,6 +45,23 @@ pub fn require(command: &str) -> PathBuf {
     );
 }
 
+/// Where Debian's execline keeps its programs (`foreground`, `if`, `redirfd`…), out of PATH.
+pub const EXECLINE_BIN: &str = "/usr/lib/execline/bin";
+
+/// Panics with a clear message unless Debian's execline is installed: `execlineb` on PATH and
+/// its programs in [`EXECLINE_BIN`]. Returns the path of `execlineb`.
+pub fn require_execline() -> PathBuf {
+    for program in ["foreground", "if", "redirfd", "importas", "execlineb"] {
+        let path = Path::new(EXECLINE_BIN).join(program);
+        assert!(
+            path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0),
+            "this test needs execline's {program} at {}, which is missing; install it (Debian: apt-get install execline)",
+            path.display()
+        );
+    }
+    require("execlineb")
+}
+
 /// A fresh directory under the system's temp dir, removed (with everything in it) on drop.
 #[derive(Debug)]
 pub struct TempTree {
