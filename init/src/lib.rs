@@ -12,6 +12,7 @@
 pub mod catch_all;
 pub mod cmdline;
 mod console;
+pub mod container;
 mod early;
 mod mounts;
 pub use ostler_core::paths;

@@ -141,7 +141,7 @@ pub fn hand_over(layout: &Layout, request: Request) -> u8 {
 /// depends on a service goes before it), then whatever else the scan directory holds but the
 /// early services, all within the grace; returns the names of those still up after it (they
 /// are SIGKILLed).
-fn services_down(layout: &Layout, grace: Duration) -> Vec<String> {
+pub fn services_down(layout: &Layout, grace: Duration) -> Vec<String> {
     let started = Instant::now();
     // The definitions the live state was made from (stage 2 wrote them down).
     let defs = ostler_rc::live::recorded_defs(&layout.run_dir).unwrap_or_else(|| vec![layout.etc_dir.join("sv")]);

@@ -12,11 +12,45 @@ use std::path::PathBuf;
 /// stage 2). Other plain words are passed to stage 2 and rc.init.
 ///
 /// Not as PID 1: `init 0` powers off and `init 6` reboots the running system.
+///
+/// In a container (`--container`, a command after `--`, or found by itself: a PID namespace
+/// other than the kernel's first, `container=` in the environment, /run/.containerenv,
+/// /.dockerenv; OSTLER_CONTAINER=1|0 decides when set): the container's init. The services of
+/// /etc/ostler/sv (its `default` bundle) come up, then CMD with the container's terminal;
+/// signals go to CMD; the stop signal (SIGTERM) stops CMD, then the services in reverse
+/// dependency order, then everything left, KILLed at the grace. Exits with CMD's status
+/// (128+N when killed by signal N; 127 not found, 126 not executable), 0 without CMD.
+/// Works as PID 1 or not (then as a subreaper), as any user, on a read-only root.
 #[derive(Args, Debug)]
 pub struct InitArgs {
+    /// Be the init of a container, even when nothing says this is one.
+    #[arg(long)]
+    pub container: bool,
+    /// Container: milliseconds the whole stop may take before what is left is KILLed
+    /// [env: OSTLER_GRACE_MS, S6_KILL_GRACETIME].
+    #[arg(long, value_name = "MS")]
+    pub grace: Option<u64>,
+    /// Container: the signal that means stop [env: OSTLER_STOP_SIGNAL; default TERM].
+    #[arg(long, value_name = "SIG")]
+    pub stop_signal: Option<String>,
+    /// Container: send signals to CMD's process group, not CMD alone, as `tini -g`
+    /// [env: OSTLER_PROCESS_GROUP=1].
+    #[arg(short = 'g', long)]
+    pub process_group: bool,
+    /// Container: the longest the services may take to come up before CMD starts, in
+    /// milliseconds; 0 = no limit [env: OSTLER_WAIT_MAX_MS, S6_CMD_WAIT_FOR_SERVICES_MAXTIME].
+    #[arg(long, value_name = "MS")]
+    pub wait_max: Option<u64>,
+    /// Container: when a service fails or the wait is over, `go-on` (start CMD, the default) or
+    /// `stop` the container with exit code 1 [env: OSTLER_ON_FAILURE].
+    #[arg(long, value_name = "WHAT", value_parser = ["go-on", "stop"])]
+    pub on_failure: Option<String>,
     /// Words from the kernel, or `0` / `6` when not PID 1.
     #[arg(allow_hyphen_values = true)]
     pub args: Vec<String>,
+    /// Container: the main program and its arguments.
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 /// Stage 2: bring the system up once the scanner runs.
@@ -111,6 +145,23 @@ pub struct ShutdownArgs {
 }
 
 pub fn init(args: InitArgs) -> u8 {
+    use ostler_init::container;
+    let telinit = matches!(args.args.first().map(String::as_str), Some("0" | "6"));
+    let told_not = std::env::var("OSTLER_CONTAINER").as_deref() == Ok("0");
+    let container_mode = args.container
+        || (!told_not && !args.command.is_empty())
+        || (!telinit && container::detect::find().is_container());
+    if container_mode {
+        return match container_options(&args) {
+            Ok(options) => container::run(&options, |defs, private, scan| {
+                ostler_stage2::run(&ostler_stage2::Options { defs, private, scan, ..Default::default() })
+            }),
+            Err(e) => {
+                eprintln!("ostler init: {e}");
+                2
+            }
+        };
+    }
     ostler_init::stage1::run(args.args, |words| {
         ostler_stage2::run(&ostler_stage2::Options { args: words, ..Default::default() })
     })
@@ -151,5 +202,43 @@ pub fn shutdown(args: ShutdownArgs) -> u8 {
         grace: std::time::Duration::from_secs(args.grace),
         time: args.time.unwrap_or_else(|| "now".into()),
         message: args.message.join(" "),
+    })
+}
+
+/// The container's options: flags first, then the environment (ostler's names, then
+/// s6-overlay's where they mean the same).
+fn container_options(args: &InitArgs) -> Result<ostler_init::container::Options, String> {
+    let env = |names: &[&str]| names.iter().find_map(|n| std::env::var(n).ok().filter(|v| !v.is_empty()));
+    let millis = |flag: Option<u64>, names: &[&str], what: &str| -> Result<Option<u64>, String> {
+        match (flag, env(names)) {
+            (Some(ms), _) => Ok(Some(ms)),
+            (None, Some(text)) => text
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| format!("{}={text:?} is not a number of milliseconds ({what}); fix it", names[0])),
+            (None, None) => Ok(None),
+        }
+    };
+    let grace = millis(args.grace, &["OSTLER_GRACE_MS", "S6_KILL_GRACETIME"], "the grace")?.unwrap_or(5000);
+    let wait_max = millis(args.wait_max, &["OSTLER_WAIT_MAX_MS", "S6_CMD_WAIT_FOR_SERVICES_MAXTIME"], "the wait")?
+        .filter(|&ms| ms > 0);
+    let signal_text =
+        args.stop_signal.clone().or_else(|| env(&["OSTLER_STOP_SIGNAL"])).unwrap_or_else(|| "TERM".into());
+    let stop_signal = ostler_core::signame::parse(&signal_text)
+        .ok_or_else(|| format!("{signal_text:?} is not a signal name or number; use e.g. TERM, INT or 15"))?;
+    let on_failure = args.on_failure.clone().or_else(|| env(&["OSTLER_ON_FAILURE"]));
+    let stop_on_failure = match on_failure.as_deref() {
+        None | Some("go-on") => env(&["S6_BEHAVIOUR_IF_STAGE2_FAILS"]).as_deref() == Some("2"),
+        Some("stop") => true,
+        Some(other) => return Err(format!("OSTLER_ON_FAILURE={other:?}: use go-on or stop")),
+    };
+    Ok(ostler_init::container::Options {
+        command: args.command.clone(),
+        grace: std::time::Duration::from_millis(grace),
+        stop_signal,
+        process_group: args.process_group || env(&["OSTLER_PROCESS_GROUP"]).as_deref() == Some("1"),
+        wait_max: wait_max.map(std::time::Duration::from_millis),
+        stop_on_failure,
     })
 }

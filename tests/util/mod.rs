@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod console;
+pub mod container;
 pub mod guest;
 
 use nix::sys::signal::{kill, Signal};

@@ -1,0 +1,323 @@
+//! `ostler init --container [-- CMD…]`: the init of a container, in tini's place and
+//! s6-overlay's.
+//!
+//! 1. not PID 1 (a pod sharing its PID namespace): become the subreaper of our descendants;
+//! 2. every catchable signal is blocked and read from a signalfd; TTIN, TTOU and TSTP are
+//!    ignored (the init of a terminal session must never be stopped);
+//! 3. mount what is missing and allowed, choose the runtime area ([`runtime`]);
+//! 4. when there are definitions (`/etc/ostler/sv`, `OSTLER_DEFS`): the scanner, a child in its
+//!    own session, output to the container's; once its first scan is done, stage 2 brings the
+//!    `default` bundle up (a forked child);
+//! 5. then CMD, in its own process group, the terminal's foreground group when there is one;
+//! 6. every signal but SIGCHLD goes to CMD (its group with `--process-group`); the stop signal
+//!    (SIGTERM) means the orderly stop ([`stop`]): CMD first, then the services in reverse
+//!    dependency order, then every process left TERM and, at the grace, KILL. No fixed sleep;
+//! 7. exit with CMD's status (128 + N when killed by signal N), 126/127 when it cannot be run,
+//!    0 without CMD — or the number a service wrote to `RUNDIR/exitcode`.
+//!
+//! Every zombie is reaped all the while: ours, and the orphans the namespace hands us.
+
+pub mod detect;
+pub mod runtime;
+mod stop;
+
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use std::ffi::OsString;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Stage 2, run in a forked child with the runtime area's paths.
+pub type Stage2 = fn(defs: Vec<PathBuf>, private: PathBuf, scan: PathBuf) -> u8;
+
+/// What the front door gathered from the command line and the environment.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The main program and its arguments (none: run until stopped).
+    pub command: Vec<OsString>,
+    /// The whole stop's budget: at its end what is left is killed.
+    pub grace: Duration,
+    /// The signal that means "stop" (SIGTERM).
+    pub stop_signal: Signal,
+    /// Signals go to CMD's process group, not CMD alone.
+    pub process_group: bool,
+    /// The longest the services may take to come up before CMD (none: no limit).
+    pub wait_max: Option<Duration>,
+    /// When they fail or take longer: stop the container (exit 1) rather than go on.
+    pub stop_on_failure: bool,
+}
+
+/// The signals that stay with the kernel's default action: a fault in the init is fatal.
+const KERNEL_SIGNALS: [Signal; 7] =
+    [Signal::SIGFPE, Signal::SIGILL, Signal::SIGSEGV, Signal::SIGBUS, Signal::SIGABRT, Signal::SIGTRAP, Signal::SIGSYS];
+
+/// Runs the container; returns its exit code.
+pub fn run(options: &Options, stage2: Stage2) -> u8 {
+    if nix::unistd::getpid().as_raw() != 1 {
+        if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
+            eprintln!("ostler: warning: not PID 1 and unable to become a subreaper ({e}); orphans will not be reaped");
+        }
+    }
+    let (signals, original_mask) = match block_signals() {
+        Ok(pair) => pair,
+        Err(e) => {
+            eprintln!("ostler: fatal: unable to read signals through a signalfd: {e}");
+            return 111;
+        }
+    };
+    let mut init = Init { options, signals, original_mask, command: None, status: None, stop_asked: false };
+    init.main(stage2)
+}
+
+/// The state of a running container.
+struct Init<'a> {
+    options: &'a Options,
+    signals: SignalFd,
+    original_mask: SigSet,
+    /// CMD's process, while it runs.
+    command: Option<Pid>,
+    /// CMD's exit code, once known.
+    status: Option<u8>,
+    /// The stop signal came.
+    stop_asked: bool,
+}
+
+impl Init<'_> {
+    fn main(&mut self, stage2: Stage2) -> u8 {
+        if nix::unistd::geteuid().is_root() {
+            runtime::mount_what_is_missing();
+        }
+        let area = match runtime::prepare() {
+            Ok(area) => area,
+            Err(e) => {
+                eprintln!("ostler: {e}");
+                return 111;
+            }
+        };
+        if let Some(warning) = &area.warning {
+            eprintln!("ostler: warning: {warning}");
+        }
+        std::env::set_var("OSTLER_SCANDIR", &area.scan);
+        std::env::set_var("OSTLER_RUNDIR", &area.private);
+        let exitcode_file = area.private.join("exitcode");
+        let defs = definitions();
+        let mut scanner = None;
+        if defs.iter().any(|d| d.join("default").is_dir()) {
+            let problem = match self.start_services(&area, defs, stage2) {
+                Ok((pid, problem)) => {
+                    scanner = Some(pid);
+                    problem
+                }
+                Err(problem) => Some(problem),
+            };
+            match problem {
+                Some(problem) if self.options.stop_on_failure => {
+                    eprintln!("ostler: {problem}; stopping the container (--on-failure stop)");
+                    self.status = Some(1);
+                }
+                Some(problem) => eprintln!("ostler: warning: {problem}; starting the main program all the same"),
+                None => {}
+            }
+        }
+        if self.status.is_none() && !self.stop_asked {
+            self.start_command();
+        }
+        while self.status.is_none() && !self.stop_asked {
+            self.wait_event(None);
+        }
+        stop::orderly(self, &area, scanner);
+        if let Some(code) = read_exitcode(&exitcode_file) {
+            return code;
+        }
+        self.status.unwrap_or(0)
+    }
+
+    /// The scanner, then stage 2 until the default bundle is up (or failed, or the wait is
+    /// over). Returns the scanner's pid and what did not come up, if anything; an error when the
+    /// scanner cannot start.
+    fn start_services(
+        &mut self,
+        area: &runtime::Runtime,
+        defs: Vec<PathBuf>,
+        stage2: Stage2,
+    ) -> Result<(Pid, Option<String>), String> {
+        let scanner = start_scanner(area)?;
+        let (private, scan) = (area.private.clone(), area.scan.clone());
+        // SAFETY: we are single-threaded; the child runs stage 2 and _exits.
+        let child = match unsafe { nix::unistd::fork() } {
+            Ok(nix::unistd::ForkResult::Child) => {
+                let how = nix::sys::signal::SigmaskHow::SIG_SETMASK;
+                let _ = nix::sys::signal::sigprocmask(how, Some(&self.original_mask), None);
+                let code = stage2(defs, private, scan);
+                // SAFETY: ends the child without running the parent's exit path.
+                unsafe { libc::_exit(i32::from(code)) }
+            }
+            Ok(nix::unistd::ForkResult::Parent { child }) => child,
+            Err(e) => return Ok((scanner, Some(format!("unable to fork stage 2: {e}")))),
+        };
+        let deadline = self.options.wait_max.map(|max| Instant::now() + max);
+        loop {
+            if let Some(code) = self.wait_event_for(child, deadline) {
+                let problem = (code != 0).then(|| format!("stage 2 exited {code} (see above)"));
+                return Ok((scanner, problem));
+            }
+            if self.stop_asked {
+                let _ = nix::sys::signal::kill(child, Signal::SIGTERM);
+                return Ok((scanner, None));
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                let waited = self.options.wait_max.unwrap_or_default().as_millis();
+                return Ok((scanner, Some(format!("the services are not all up after {waited} ms"))));
+            }
+        }
+    }
+
+    /// Waits for an event; returns `child`'s exit code if it was reaped.
+    fn wait_event_for(&mut self, child: Pid, deadline: Option<Instant>) -> Option<u8> {
+        let reaped = self.wait_event(deadline);
+        reaped.into_iter().find(|(pid, _)| *pid == child).map(|(_, code)| code)
+    }
+
+    /// CMD, if there is one: own process group, the terminal's foreground, the original signal
+    /// mask; 126/127 when it cannot run.
+    fn start_command(&mut self) {
+        let Some((program, args)) = self.options.command.split_first() else { return };
+        let mut command = std::process::Command::new(program);
+        command.args(args);
+        let mask = self.original_mask;
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            command.pre_exec(move || {
+                libc::setpgid(0, 0);
+                // Still with TTOU ignored, so taking the terminal does not stop us.
+                if libc::isatty(0) == 1 {
+                    libc::tcsetpgrp(0, libc::getpgrp());
+                }
+                for signal in [libc::SIGTTIN, libc::SIGTTOU, libc::SIGTSTP] {
+                    libc::signal(signal, libc::SIG_DFL);
+                }
+                libc::pthread_sigmask(libc::SIG_SETMASK, mask.as_ref(), std::ptr::null_mut());
+                Ok(())
+            });
+        }
+        match command.spawn() {
+            Ok(child) => self.command = Some(Pid::from_raw(child.id() as i32)),
+            Err(e) => {
+                let code = if e.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 };
+                let fix = if code == 127 { "check the name and PATH" } else { "make it an executable file" };
+                eprintln!("ostler: unable to run {}: {e}; {fix}", program.to_string_lossy());
+                self.status = Some(code);
+            }
+        }
+    }
+
+    /// Waits for signals (until `deadline`), handles them, and returns what was reaped.
+    fn wait_event(&mut self, deadline: Option<Instant>) -> Vec<(Pid, u8)> {
+        let fd = std::os::fd::AsFd::as_fd(&self.signals);
+        let mut fds = [nix::poll::PollFd::new(fd, nix::poll::PollFlags::POLLIN)];
+        let _ = nix::poll::poll(&mut fds, ostler_supervise::poll_timeout(deadline));
+        let mut reaped = Vec::new();
+        while let Ok(Some(info)) = self.signals.read_signal() {
+            let Ok(signal) = Signal::try_from(info.ssi_signo as i32) else { continue };
+            match signal {
+                Signal::SIGCHLD => {}
+                _ if signal == self.options.stop_signal => self.ask_stop(),
+                // Without a main program to take them, INT and TERM stop the container too.
+                Signal::SIGINT | Signal::SIGTERM if self.command.is_none() => self.stop_asked = true,
+                _ => self.forward(signal),
+            }
+        }
+        reaped.extend(self.reap());
+        reaped
+    }
+
+    fn ask_stop(&mut self) {
+        self.stop_asked = true;
+        self.forward(self.options.stop_signal);
+    }
+
+    fn forward(&self, signal: Signal) {
+        if let Some(pid) = self.command {
+            let target = if self.options.process_group { Pid::from_raw(-pid.as_raw()) } else { pid };
+            let _ = nix::sys::signal::kill(target, signal);
+        }
+    }
+
+    /// Reaps every zombie; CMD's status is kept. Returns each reaped child and its code.
+    fn reap(&mut self) -> Vec<(Pid, u8)> {
+        let mut reaped = Vec::new();
+        loop {
+            let code = match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) => (pid, code as u8),
+                Ok(WaitStatus::Signaled(pid, signal, _)) => (pid, 128 + signal as u8),
+                Ok(WaitStatus::StillAlive) | Err(_) => return reaped,
+                Ok(_) => continue,
+            };
+            if Some(code.0) == self.command {
+                self.command = None;
+                self.status = Some(code.1);
+            }
+            reaped.push(code);
+        }
+    }
+}
+
+/// The scanner on the runtime area's scan directory, in its own session, stdin /dev/null,
+/// output the container's; returns once its first scan is done (it says so on fd 3).
+fn start_scanner(area: &runtime::Runtime) -> Result<Pid, String> {
+    let ostler = std::env::current_exe().map_err(|e| format!("unable to find my own binary: {e}"))?;
+    let (ready_read, ready_write) = nix::unistd::pipe().map_err(|e| format!("unable to make a pipe: {e}"))?;
+    let mut command = std::process::Command::new(&ostler);
+    command.args(["svscan", "-d", "3"]).arg(&area.scan).stdin(std::process::Stdio::null());
+    let write_fd = std::os::fd::AsRawFd::as_raw_fd(&ready_write);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            libc::setsid();
+            if libc::dup2(write_fd, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let scanner = command.spawn().map_err(|e| format!("unable to start the scanner ({}): {e}", ostler.display()))?;
+    drop(ready_write);
+    // A line once the first scan is done, or end of file if the scanner dies first.
+    let mut line = [0u8; 1];
+    let _ = nix::unistd::read(&ready_read, &mut line);
+    Ok(Pid::from_raw(scanner.id() as i32))
+}
+
+/// Blocks every signal but the kernel's, ignores the terminal's stop signals; returns the
+/// signalfd and the mask to give children back.
+fn block_signals() -> nix::Result<(SignalFd, SigSet)> {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler};
+    let mut all = SigSet::all();
+    for signal in KERNEL_SIGNALS {
+        all.remove(signal);
+    }
+    let original = all.thread_swap_mask(nix::sys::signal::SigmaskHow::SIG_BLOCK)?;
+    let ignore = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
+    for signal in [Signal::SIGTTIN, Signal::SIGTTOU, Signal::SIGTSTP] {
+        // SAFETY: installs SIG_IGN, no handler code.
+        unsafe { sigaction(signal, &ignore) }?;
+    }
+    let fd = SignalFd::with_flags(&all, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)?;
+    Ok((fd, original))
+}
+
+/// The definition directories: `OSTLER_DEFS` (A:B) or `/etc/ostler/sv`.
+fn definitions() -> Vec<PathBuf> {
+    match std::env::var_os("OSTLER_DEFS").filter(|v| !v.is_empty()) {
+        Some(list) => std::env::split_paths(&list).collect(),
+        None => vec![PathBuf::from(ostler_core::paths::ETC_DIR).join("sv")],
+    }
+}
+
+/// The exit code a service wrote (a number from 0 to 255, as s6-overlay's finish scripts do).
+fn read_exitcode(path: &std::path::Path) -> Option<u8> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}

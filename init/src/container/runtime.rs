@@ -1,0 +1,122 @@
+//! The runtime area of a container: what may be mounted, and where the scan directory and the
+//! private area go.
+//!
+//! A container's engine mounts /proc, /dev, /dev/pts and /dev/shm itself; what is missing is
+//! mounted when allowed and otherwise left (never an error: a container has no privilege to
+//! spare). The runtime area wants a writable directory whose files may be executed (the
+//! services' live copies run from it). The first that works, in order:
+//! 1. `/run` as the engine left it (podman mounts a tmpfs there);
+//! 2. `/run` after mounting a tmpfs on it (needs CAP_SYS_ADMIN, so root with a read-only root);
+//! 3. `/tmp/ostler-UID`, `/var/tmp/ostler-UID`, `/dev/shm/ostler-UID` (a non-root user on a
+//!    read-only root: podman gives a 1777 `/var/tmp`; runc's `/dev/shm` is 1777 but noexec).
+//!
+//! A place mounted `noexec` is taken only when nothing else is writable, with a warning.
+//! `OSTLER_RUNDIR` and `OSTLER_SCANDIR` set by the caller win over all of it.
+
+use ostler_core::paths;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+/// Where the runtime area went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Runtime {
+    /// The scan directory (`/run/service`).
+    pub scan: PathBuf,
+    /// The private area (`/run/ostler`).
+    pub private: PathBuf,
+    /// A warning for the user, when the place is not a good one.
+    pub warning: Option<String>,
+}
+
+/// Mounts the kernel filesystems that are missing, as far as allowed; the failures are the
+/// engine's choice, not ours to report.
+pub fn mount_what_is_missing() {
+    let missing = |target: &str| {
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .map(|m| !ostler_core::mountinfo::mount_points(&m).iter().any(|p| p == target))
+            .unwrap_or(true)
+    };
+    for wanted in crate::mounts::wanted() {
+        // /dev and /run are the engine's (a devtmpfs over its /dev would hide its devices);
+        // /run is handled with the runtime area.
+        if matches!(wanted.target, "/dev" | "/run") || !missing(wanted.target) {
+            continue;
+        }
+        let data = (!wanted.data.is_empty()).then_some(wanted.data);
+        let _ = nix::mount::mount(Some(wanted.fstype), wanted.target, Some(wanted.fstype), wanted.flags, data);
+    }
+}
+
+/// Chooses and makes the runtime area, emptied of what an earlier run of the same container
+/// left (a stale service-manager state would claim services are up).
+pub fn prepare() -> Result<Runtime, String> {
+    if let (Some(scan), Some(private)) = (given("OSTLER_SCANDIR"), given("OSTLER_RUNDIR")) {
+        make(&scan, 0o755).and_then(|()| make(&private, 0o700)).map_err(|e| format!("{}: {e}", private.display()))?;
+        return Ok(Runtime { scan, private, warning: None });
+    }
+    let uid = nix::unistd::geteuid();
+    let run = (PathBuf::from(paths::SCAN_DIR), PathBuf::from(paths::PRIVATE_DIR));
+    // /run twice: as it is, then with a tmpfs mounted on it when allowed.
+    let mut places = vec![run.clone(), run];
+    for base in ["/tmp", "/var/tmp", "/dev/shm"] {
+        let area = Path::new(base).join(format!("ostler-{uid}"));
+        places.push((area.join("service"), area.join("ostler")));
+    }
+    let mut noexec: Option<(PathBuf, PathBuf)> = None;
+    for (index, (scan, private)) in places.into_iter().enumerate() {
+        if index == 1 && !mount_run_tmpfs() {
+            continue;
+        }
+        if fresh(&scan, 0o755).and_then(|()| fresh(&private, 0o700)).is_err() {
+            continue;
+        }
+        if !is_noexec(&private) {
+            return Ok(Runtime { scan, private, warning: None });
+        }
+        noexec.get_or_insert((scan, private));
+    }
+    match noexec {
+        Some((scan, private)) => {
+            let warning = Some(format!(
+                "{} is mounted noexec and nothing better is writable: services cannot run from there; give the container a writable /run (podman does; runc: a tmpfs mount in config.json)",
+                private.display()
+            ));
+            Ok(Runtime { scan, private, warning })
+        }
+        None => Err(format!(
+            "no writable place for the runtime area (/run, /tmp, /var/tmp, /dev/shm; uid {uid}); give the container a writable /run or set OSTLER_RUNDIR and OSTLER_SCANDIR"
+        )),
+    }
+}
+
+fn given(variable: &str) -> Option<PathBuf> {
+    std::env::var_os(variable).filter(|v| !v.is_empty()).map(PathBuf::from)
+}
+
+/// A tmpfs on /run, owned by us; false when not allowed.
+fn mount_run_tmpfs() -> bool {
+    use nix::mount::MsFlags;
+    let data = format!("mode=0755,uid={},gid={}", nix::unistd::geteuid(), nix::unistd::getegid());
+    nix::mount::mount(Some("tmpfs"), "/run", Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some(data.as_str()))
+        .is_ok()
+}
+
+/// `dir` made anew (an earlier run's content removed), with `mode`.
+fn fresh(dir: &Path, mode: u32) -> std::io::Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    make(dir, mode)
+}
+
+fn make(dir: &Path, mode: u32) -> std::io::Result<()> {
+    match std::fs::DirBuilder::new().recursive(true).mode(mode).create(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e),
+        _ => Ok(()),
+    }
+}
+
+fn is_noexec(dir: &Path) -> bool {
+    nix::sys::statvfs::statvfs(dir).is_ok_and(|s| s.flags().contains(nix::sys::statvfs::FsFlags::ST_NOEXEC))
+}

@@ -1,0 +1,107 @@
+//! The orderly stop of a container, within one budget (the grace): CMD first (it already has
+//! the stop signal), then the services in reverse dependency order, then the scanner, then
+//! every process left TERM (and CONT), and what is still there at the end of the grace KILL.
+//! Each step ends as soon as its processes are gone: no fixed sleep.
+
+use super::{runtime::Runtime, Init};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use std::time::{Duration, Instant};
+
+/// How long processes KILLed at the end of the grace get to be reaped.
+const AFTER_KILL: Duration = Duration::from_secs(2);
+
+pub(super) fn orderly(init: &mut Init<'_>, area: &Runtime, scanner: Option<Pid>) {
+    let deadline = Instant::now() + init.options.grace;
+    while init.command.is_some() && Instant::now() < deadline {
+        init.wait_event(Some(deadline));
+    }
+    if let Some(scanner) = scanner {
+        let layout = ostler_shutdown::Layout {
+            scan_dir: area.scan.clone(),
+            run_dir: area.private.clone(),
+            etc_dir: ostler_core::paths::from_env("OSTLER_ETCDIR", ostler_core::paths::ETC_DIR),
+        };
+        let killed =
+            ostler_shutdown::daemon::services_down(&layout, deadline.saturating_duration_since(Instant::now()));
+        if !killed.is_empty() {
+            eprintln!("ostler: killed after the grace: {}", killed.join(" "));
+        }
+        // Loggers drain, then the scanner exits.
+        let _ = kill(scanner, Signal::SIGTERM);
+        while process_exists(scanner) && Instant::now() < deadline {
+            init.wait_event(Some(deadline));
+        }
+    }
+    signal_all(Signal::SIGTERM);
+    signal_all(Signal::SIGCONT);
+    while children_left() && Instant::now() < deadline {
+        init.wait_event(Some(deadline));
+    }
+    if children_left() {
+        let left = descendants().len();
+        eprintln!("ostler: {left} process(es) still there at the end of the grace: killed");
+        signal_all(Signal::SIGKILL);
+        let end = Instant::now() + AFTER_KILL;
+        while children_left() && Instant::now() < end {
+            init.wait_event(Some(end));
+        }
+    }
+}
+
+/// Whether `pid` is still our child (a zombie not yet reaped counts).
+fn process_exists(pid: Pid) -> bool {
+    kill(pid, None).is_ok()
+}
+
+/// Whether any child is left; zombies are reaped on the way (CMD's status is known by now).
+fn children_left() -> bool {
+    loop {
+        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => return true,
+            Err(_) => return false,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Sends `signal` to every process we are the init of: as PID 1 of a namespace, all of them;
+/// as a subreaper in a shared namespace, our descendants only.
+fn signal_all(signal: Signal) {
+    if nix::unistd::getpid().as_raw() == 1 {
+        let _ = kill(Pid::from_raw(-1), signal);
+        return;
+    }
+    for pid in descendants() {
+        let _ = kill(pid, signal);
+    }
+}
+
+/// Our descendants, from /proc's parent links.
+fn descendants() -> Vec<Pid> {
+    let me = nix::unistd::getpid().as_raw();
+    let mut parents = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        // The parent is the second field after the command's closing parenthesis.
+        let Some(ppid) = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse().ok())
+        else {
+            continue;
+        };
+        parents.push((pid, ppid));
+    }
+    let mut found = vec![me];
+    let mut grew = true;
+    while grew {
+        grew = false;
+        for &(pid, ppid) in &parents {
+            if found.contains(&ppid) && !found.contains(&pid) {
+                found.push(pid);
+                grew = true;
+            }
+        }
+    }
+    found.into_iter().filter(|&p| p != me).map(Pid::from_raw).collect()
+}
