@@ -462,3 +462,29 @@ fn runc_grace_from_the_environment_kills_the_stubborn_service() {
         "stderr does not name stubborn as killed: {outcome}"
     );
 }
+
+// 9. Readiness for orchestrators ---------------------------------------------------------------
+
+#[test]
+fn ostler_ready_answers_a_probe_as_the_services_become_ready() {
+    // As root with podman's writable /run, and as a user on a read-only root, where the runtime
+    // area falls back to /tmp/ostler-1000 and `podman exec` (no inherited variables) must find it.
+    for options in [&[][..], &["--read-only", "--user", "1000"][..]] {
+        let mut layer = Layer::new();
+        let gate =
+            "#!/bin/sh\necho start gate\nwhile [ ! -e /tmp/go ]; do sleep 0.05; done\necho >&3\nexec sleep 1000\n";
+        layer.longrun("gate", gate).file("/etc/ostler/sv/gate/notification-fd", "3\n").default_bundle(&["gate"]);
+        let container = Container::start(layer, options, &ostler(&[], SLEEPER));
+        container.wait_logs("gate started", RUN, |out, _| out.contains("start gate"));
+        let probe = container.exec(&["/sbin/ostler", "ready"]);
+        assert_eq!(probe.code, 1, "{options:?}: before readiness: {probe}");
+        assert!(probe.stderr.contains("gate is running, not ready yet"), "{options:?}: {probe}");
+        let unknown = container.exec(&["/sbin/ostler", "ready", "nosuch"]);
+        assert_eq!(unknown.code, 100, "{options:?}: {unknown}");
+        assert_eq!(container.exec(&["touch", "/tmp/go"]).code, 0);
+        container.wait_logs("CMD after readiness", RUN, |out, _| out.contains("cmd started"));
+        let probe = container.exec(&["/sbin/ostler", "ready"]);
+        assert_eq!(probe.code, 0, "{options:?}: after readiness: {probe}");
+        assert_eq!(container.exec(&["/sbin/ostler", "ready", "-q", "gate"]).code, 0, "{options:?}");
+    }
+}

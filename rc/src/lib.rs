@@ -12,6 +12,7 @@
 //!   dependencies are up, as parallel as the graph allows, with the boot timeline;
 //! - [`reload`]: `ostler rc reload`: the difference between the definitions and the live state,
 //!   applied in one step;
+//! - [`ready`]: `ostler ready`: whether services are up and ready (probes);
 //! - [`s6rc`]: s6-rc's own command line (`s6-rc -u change NAME`), for ostler installed as
 //!   `s6-rc`.
 #![deny(missing_docs)]
@@ -20,6 +21,7 @@ pub mod engine;
 pub mod execline;
 pub mod live;
 pub mod model;
+pub mod ready;
 pub mod reload;
 pub mod s6rc;
 pub mod source;

@@ -42,14 +42,25 @@ impl Layout {
     /// The system's paths, or `OSTLER_RUNDIR`, `OSTLER_SCANDIR`; the definitions from
     /// `OSTLER_DEFS` (directories separated by `:`), else those the live state was made from
     /// (see [`Layout::record_defs`]), else `/etc/ostler/sv`.
+    ///
+    /// In a container whose `/run` was not writable, the init's runtime area is elsewhere
+    /// (`/tmp/ostler-UID`, `/var/tmp/ostler-UID`, `/dev/shm/ostler-UID`) and a command run by
+    /// `podman exec` does not inherit its variables: with neither variable set and no live state
+    /// in `/run/ostler`, the first of those holding one is used.
     pub fn from_env() -> Layout {
         let dir = paths::from_env;
-        let run_dir = dir("OSTLER_RUNDIR", paths::PRIVATE_DIR);
+        let mut run_dir = dir("OSTLER_RUNDIR", paths::PRIVATE_DIR);
+        let mut scan_dir = dir("OSTLER_SCANDIR", paths::SCAN_DIR);
+        if run_dir == Path::new(paths::PRIVATE_DIR) && scan_dir == Path::new(paths::SCAN_DIR) {
+            if let Some(area) = container_area(&run_dir) {
+                (run_dir, scan_dir) = (area.join("ostler"), area.join("service"));
+            }
+        }
         let defs = match std::env::var_os("OSTLER_DEFS") {
             Some(list) if !list.is_empty() => split_defs(&list),
             _ => recorded_defs(&run_dir).unwrap_or_else(|| vec![PathBuf::from(DEFAULT_DEFS)]),
         };
-        Layout { defs, run_dir, scan_dir: dir("OSTLER_SCANDIR", paths::SCAN_DIR) }
+        Layout { defs, run_dir, scan_dir }
     }
 
     /// The definition directories, for messages: `A`, or `A, B`.
@@ -97,6 +108,19 @@ impl Layout {
             None => self.run_dir.join("sv").join(&service.name),
         }
     }
+}
+
+/// A container init's runtime area outside /run, when /run holds no live state (see
+/// [`Layout::from_env`]).
+fn container_area(run_dir: &Path) -> Option<PathBuf> {
+    if run_dir.join("rc").exists() {
+        return None;
+    }
+    let uid = nix::unistd::geteuid();
+    ["/tmp", "/var/tmp", "/dev/shm"]
+        .iter()
+        .map(|base| Path::new(base).join(format!("ostler-{uid}")))
+        .find(|area| area.join("ostler/rc").is_dir())
 }
 
 /// `A:B:C` as directories (empty parts skipped).

@@ -56,6 +56,7 @@ pub enum Command {
     #[command(name = "s6-rc")]
     S6Rc(rc::S6RcArgs),
     Service(rc::ServiceArgs),
+    Ready(rc::ReadyArgs),
     Image(image::ImageArgs),
     Man(man::ManArgs),
 }
@@ -93,6 +94,7 @@ pub fn parse(argv: &[OsString]) -> Result<Command, clap::Error> {
         "rc" => Rc(rc::RcArgs),
         "s6-rc" => S6Rc(rc::S6RcArgs),
         "service" => Service(rc::ServiceArgs),
+        "ready" => Ready(rc::ReadyArgs),
         "image" => Image(image::ImageArgs),
         "man" => Man(man::ManArgs),
     )
@@ -141,6 +143,7 @@ pub fn run(command: Command) -> u8 {
         Command::Rc(args) => rc::rc(args),
         Command::S6Rc(args) => rc::s6_rc(args),
         Command::Service(args) => rc::service(args),
+        Command::Ready(args) => rc::ready(args),
         Command::Image(args) => image::run(args),
         Command::Man(args) => man::run(args),
     }

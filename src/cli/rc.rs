@@ -486,3 +486,38 @@ pub fn s6_rc(args: S6RcArgs) -> u8 {
     };
     s6rc::run(&layout, &options, command, &args.names)
 }
+
+/// Exit 0 when the services are up and ready, 1 (with a line per service) when not: for a
+/// Kubernetes exec probe, a HEALTHCHECK, or a script.
+///
+/// A NAME stands for its services and everything they depend on (default: the `default`
+/// bundle). Each must be up in the service manager's live state; a longrun must also be running
+/// and, when it notifies readiness (notification-fd), ready. In a container whose /run was not
+/// writable, the init's runtime area is found by itself (see docs/container.md).
+#[derive(Args, Debug)]
+pub struct ReadyArgs {
+    /// Print nothing, only the exit code.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Services or bundles (default: default).
+    pub names: Vec<String>,
+}
+
+pub fn ready(args: ReadyArgs) -> u8 {
+    let layout = Layout::from_env();
+    let names = if args.names.is_empty() { vec!["default".to_string()] } else { args.names };
+    let Some(db) = load(&layout, true) else { return 111 };
+    match ostler_rc::ready::not_ready(&layout, &db, &names) {
+        Ok(missing) if missing.is_empty() => 0,
+        Ok(missing) => {
+            if !args.quiet {
+                missing.iter().for_each(|m| eprintln!("ostler ready: {m}"));
+            }
+            1
+        }
+        Err(name) => {
+            eprintln!("ostler ready: {name} is not defined in {}; check the name", layout.defs_text());
+            100
+        }
+    }
+}
