@@ -29,6 +29,13 @@ impl Finding {
     }
 }
 
+/// Whether this process is in a PID namespace of its own (not the kernel's first); unknown
+/// (no /proc) counts as no.
+pub fn own_pid_namespace() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self/ns/pid").is_ok_and(|meta| meta.ino() != INITIAL_PID_NAMESPACE)
+}
+
 /// Looks, in the order the module comment gives.
 pub fn find() -> Finding {
     match std::env::var("OSTLER_CONTAINER").as_deref() {
@@ -38,11 +45,8 @@ pub fn find() -> Finding {
     }
     // Without /proc (a machine's PID 1 before it mounts it) the namespace is unknown: a
     // container's /proc is always mounted by its engine.
-    if let Ok(meta) = std::fs::metadata("/proc/self/ns/pid") {
-        use std::os::unix::fs::MetadataExt;
-        if meta.ino() != INITIAL_PID_NAMESPACE {
-            return Finding::PidNamespace;
-        }
+    if own_pid_namespace() {
+        return Finding::PidNamespace;
     }
     if std::env::var_os("container").is_some_and(|v| !v.is_empty()) {
         return Finding::Marker("container=");

@@ -90,23 +90,28 @@ impl Init<'_> {
         if nix::unistd::geteuid().is_root() {
             runtime::mount_what_is_missing();
         }
-        let area = match runtime::prepare() {
-            Ok(area) => area,
-            Err(e) => {
-                eprintln!("ostler: {e}");
-                return 111;
-            }
-        };
-        if let Some(warning) = &area.warning {
-            eprintln!("ostler: warning: {warning}");
-        }
-        std::env::set_var("OSTLER_SCANDIR", &area.scan);
-        std::env::set_var("OSTLER_RUNDIR", &area.private);
-        let exitcode_file = area.private.join("exitcode");
+        // Without definitions there is nothing to supervise: no runtime area, tini's cost.
         let defs = definitions();
+        let area = if defs.iter().any(|d| d.join("default").is_dir()) {
+            let own = nix::unistd::getpid().as_raw() == 1 || detect::own_pid_namespace();
+            match runtime::prepare(own) {
+                Ok(area) => Some(area),
+                Err(e) => {
+                    eprintln!("ostler: {e}");
+                    return 111;
+                }
+            }
+        } else {
+            None
+        };
         let mut scanner = None;
-        if defs.iter().any(|d| d.join("default").is_dir()) {
-            let problem = match self.start_services(&area, defs, stage2) {
+        if let Some(area) = &area {
+            if let Some(warning) = &area.warning {
+                eprintln!("ostler: warning: {warning}");
+            }
+            std::env::set_var("OSTLER_SCANDIR", &area.scan);
+            std::env::set_var("OSTLER_RUNDIR", &area.private);
+            let problem = match self.start_services(area, defs, stage2) {
                 Ok((pid, problem)) => {
                     scanner = Some(pid);
                     problem
@@ -128,11 +133,13 @@ impl Init<'_> {
         while self.status.is_none() && !self.stop_asked {
             self.wait_event(None);
         }
-        stop::orderly(self, &area, scanner);
-        if let Some(code) = read_exitcode(&exitcode_file) {
-            return code;
+        stop::orderly(self, area.as_ref().zip(scanner));
+        let written = area.as_ref().and_then(|area| read_exitcode(&area.private.join("exitcode")));
+        let code = written.or(self.status).unwrap_or(0);
+        if let Some(remove) = area.as_ref().and_then(|area| area.remove.as_ref()) {
+            let _ = std::fs::remove_dir_all(remove);
         }
-        self.status.unwrap_or(0)
+        code
     }
 
     /// The scanner, then stage 2 until the default bundle is up (or failed, or the wait is

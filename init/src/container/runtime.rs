@@ -12,6 +12,10 @@
 //!
 //! A place mounted `noexec` is taken only when nothing else is writable, with a warning.
 //! `OSTLER_RUNDIR` and `OSTLER_SCANDIR` set by the caller win over all of it.
+//!
+//! Outside a container (`--container` given on a machine, in the kernel's first PID namespace)
+//! /run/ostler may be the running system's: nothing shared is touched, the area is a fresh
+//! `/tmp/ostler-container-PID`, removed at the end.
 
 use ostler_core::paths;
 use std::os::unix::fs::DirBuilderExt;
@@ -26,6 +30,8 @@ pub struct Runtime {
     pub private: PathBuf,
     /// A warning for the user, when the place is not a good one.
     pub warning: Option<String>,
+    /// A directory to remove at the end (the area made outside a container).
+    pub remove: Option<PathBuf>,
 }
 
 /// Mounts the kernel filesystems that are missing, as far as allowed; the failures are the
@@ -49,10 +55,18 @@ pub fn mount_what_is_missing() {
 
 /// Chooses and makes the runtime area, emptied of what an earlier run of the same container
 /// left (a stale service-manager state would claim services are up).
-pub fn prepare() -> Result<Runtime, String> {
+/// `in_own_namespace`: PID 1, or a PID namespace other than the kernel's first (so /run is the
+/// container's own).
+pub fn prepare(in_own_namespace: bool) -> Result<Runtime, String> {
     if let (Some(scan), Some(private)) = (given("OSTLER_SCANDIR"), given("OSTLER_RUNDIR")) {
         make(&scan, 0o755).and_then(|()| make(&private, 0o700)).map_err(|e| format!("{}: {e}", private.display()))?;
-        return Ok(Runtime { scan, private, warning: None });
+        return Ok(Runtime { scan, private, warning: None, remove: None });
+    }
+    if !in_own_namespace {
+        let area = std::env::temp_dir().join(format!("ostler-container-{}", nix::unistd::getpid()));
+        let (scan, private) = (area.join("service"), area.join("ostler"));
+        fresh(&scan, 0o755).and_then(|()| fresh(&private, 0o700)).map_err(|e| format!("{}: {e}", area.display()))?;
+        return Ok(Runtime { scan, private, warning: None, remove: Some(area) });
     }
     let uid = nix::unistd::geteuid();
     let run = (PathBuf::from(paths::SCAN_DIR), PathBuf::from(paths::PRIVATE_DIR));
@@ -71,7 +85,7 @@ pub fn prepare() -> Result<Runtime, String> {
             continue;
         }
         if !is_noexec(&private) {
-            return Ok(Runtime { scan, private, warning: None });
+            return Ok(Runtime { scan, private, warning: None, remove: None });
         }
         noexec.get_or_insert((scan, private));
     }
@@ -81,7 +95,7 @@ pub fn prepare() -> Result<Runtime, String> {
                 "{} is mounted noexec and nothing better is writable: services cannot run from there; give the container a writable /run (podman does; runc: a tmpfs mount in config.json)",
                 private.display()
             ));
-            Ok(Runtime { scan, private, warning })
+            Ok(Runtime { scan, private, warning, remove: None })
         }
         None => Err(format!(
             "no writable place for the runtime area (/run, /tmp, /var/tmp, /dev/shm; uid {uid}); give the container a writable /run or set OSTLER_RUNDIR and OSTLER_SCANDIR"

@@ -12,12 +12,12 @@ use std::time::{Duration, Instant};
 /// How long processes KILLed at the end of the grace get to be reaped.
 const AFTER_KILL: Duration = Duration::from_secs(2);
 
-pub(super) fn orderly(init: &mut Init<'_>, area: &Runtime, scanner: Option<Pid>) {
+pub(super) fn orderly(init: &mut Init<'_>, services: Option<(&Runtime, Pid)>) {
     let deadline = Instant::now() + init.options.grace;
     while init.command.is_some() && Instant::now() < deadline {
         init.wait_event(Some(deadline));
     }
-    if let Some(scanner) = scanner {
+    if let Some((area, scanner)) = services {
         let layout = ostler_shutdown::Layout {
             scan_dir: area.scan.clone(),
             run_dir: area.private.clone(),
@@ -33,6 +33,10 @@ pub(super) fn orderly(init: &mut Init<'_>, area: &Runtime, scanner: Option<Pid>)
         while process_exists(scanner) && Instant::now() < deadline {
             init.wait_event(Some(deadline));
         }
+    }
+    // No child left means no descendant left (a descendant's parent is one, or us).
+    if !children_left() {
+        return;
     }
     signal_all(Signal::SIGTERM);
     signal_all(Signal::SIGCONT);
