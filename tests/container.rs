@@ -488,3 +488,16 @@ fn ostler_ready_answers_a_probe_as_the_services_become_ready() {
         assert_eq!(container.exec(&["/sbin/ostler", "ready", "-q", "gate"]).code, 0, "{options:?}");
     }
 }
+
+// 10. A service or CMD ends the container with its own code -------------------------------------
+
+#[test]
+fn halt_inside_the_container_stops_it_with_the_code_written_to_exitcode() {
+    let mut layer = Layer::new();
+    layer.longrun("a", &polite("a")).default_bundle(&["a"]);
+    let cmd = ["sh", "-c", "echo 7 > \"$OSTLER_RUNDIR/exitcode\"; /sbin/ostler halt; exec sleep 1000"];
+    let outcome = podman_run(&layer, &[], &ostler(&[], &cmd), RUN);
+    assert_eq!(outcome.code, 7, "{outcome}");
+    assert!(outcome.stdout.contains("stop a"), "the services go down in order: {outcome}");
+    assert!(outcome.elapsed < Duration::from_secs(5), "{outcome}");
+}

@@ -70,10 +70,33 @@ pub fn power(action: Action, options: PowerOptions) -> u8 {
         eprintln!("{program}: unable to {program}: only root can, and not inside a container; try without -f");
         return 111;
     }
+    let layout = Layout::from_env();
+    if let Some(code) = stop_container(&layout, program) {
+        return code;
+    }
     if !options.no_wall {
         wall(&format!("The system is going down for {program} NOW!"));
     }
-    report(program, send(&Layout::from_env(), Command::Shutdown(now(action, DEFAULT_GRACE))))
+    report(program, send(&layout, Command::Shutdown(now(action, DEFAULT_GRACE))))
+}
+
+/// The file a container's init leaves in its private area: its pid and its stop signal.
+pub const CONTAINER_INIT: &str = "container-init";
+
+/// In a container, `poweroff`, `reboot` and `halt` all mean "stop the container": the init's
+/// stop signal, sent to it. `None` when this is not a container ostler is the init of.
+fn stop_container(layout: &Layout, program: &str) -> Option<u8> {
+    let text = std::fs::read_to_string(layout.run_dir.join(CONTAINER_INIT)).ok()?;
+    let mut words = text.split_whitespace().map(str::parse::<i32>);
+    let (Some(Ok(pid)), Some(Ok(signo))) = (words.next(), words.next()) else { return None };
+    let signal = nix::sys::signal::Signal::try_from(signo).ok()?;
+    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal) {
+        Ok(()) => Some(0),
+        Err(e) => {
+            eprintln!("{program}: unable to tell the container's init (pid {pid}) to stop: {e}; run as its user");
+            Some(111)
+        }
+    }
 }
 
 /// What `shutdown` was asked.

@@ -111,6 +111,9 @@ impl Init<'_> {
             }
             std::env::set_var("OSTLER_SCANDIR", &area.scan);
             std::env::set_var("OSTLER_RUNDIR", &area.private);
+            // `halt`, `poweroff`, `reboot` inside the container find us there.
+            let me = format!("{} {}\n", nix::unistd::getpid(), self.options.stop_signal as i32);
+            let _ = std::fs::write(area.private.join(ostler_shutdown::client::CONTAINER_INIT), me);
             let problem = match self.start_services(area, defs, stage2) {
                 Ok((pid, problem)) => {
                     scanner = Some(pid);
