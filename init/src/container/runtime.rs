@@ -37,15 +37,13 @@ pub struct Runtime {
 /// Mounts the kernel filesystems that are missing, as far as allowed; the failures are the
 /// engine's choice, not ours to report.
 pub fn mount_what_is_missing() {
-    let missing = |target: &str| {
-        std::fs::read_to_string("/proc/self/mountinfo")
-            .map(|m| !ostler_core::mountinfo::mount_points(&m).iter().any(|p| p == target))
-            .unwrap_or(true)
-    };
+    let mounted = std::fs::read_to_string("/proc/self/mountinfo")
+        .map(|m| ostler_core::mountinfo::mount_points(&m))
+        .unwrap_or_default();
     for wanted in crate::mounts::wanted() {
-        // /dev and /run are the engine's (a devtmpfs over its /dev would hide its devices);
-        // /run is handled with the runtime area.
-        if matches!(wanted.target, "/dev" | "/run") || !missing(wanted.target) {
+        // /dev is the engine's (a devtmpfs over it would hide its devices); /run is handled
+        // with the runtime area.
+        if matches!(wanted.target, "/dev" | "/run") || mounted.iter().any(|p| p == wanted.target) {
             continue;
         }
         let data = (!wanted.data.is_empty()).then_some(wanted.data);
