@@ -21,6 +21,7 @@ const SUBCOMMANDS: &[&str] = &[
     "shutdown",
     "rc",
     "service",
+    "ready",
     "analyze",
     "log",
     "logs",
