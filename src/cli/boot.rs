@@ -152,6 +152,10 @@ pub fn init(args: InitArgs) -> u8 {
         || (!told_not && !args.command.is_empty())
         || (!telinit && container::detect::find().is_container());
     if container_mode {
+        // Stage 2's figures count from here, not from the machine's boot.
+        if let Some(ms) = ostler_stage2::boottime_ms() {
+            std::env::set_var(ostler_stage2::STARTED_VARIABLE, ms.to_string());
+        }
         return match container_options(&args) {
             Ok(options) => container::run(&options, |defs, private, scan| {
                 ostler_stage2::run(&ostler_stage2::Options { defs, private, scan, ..Default::default() })

@@ -133,7 +133,19 @@ fn finish(failures: usize) -> u8 {
 }
 
 /// Uptime in milliseconds (CLOCK_BOOTTIME: since the kernel started).
+/// Milliseconds since the kernel started — or, in a container, since its init started: it sets
+/// [`STARTED_VARIABLE`] (the machine's uptime then means nothing to the container).
 fn uptime_ms() -> Option<u128> {
+    let now = boottime_ms()?;
+    let started = std::env::var(STARTED_VARIABLE).ok().and_then(|v| v.parse::<u128>().ok()).unwrap_or(0);
+    Some(now.saturating_sub(started))
+}
+
+/// Where a container's init leaves its start (CLOCK_BOOTTIME, ms) for stage 2's figures.
+pub const STARTED_VARIABLE: &str = "OSTLER_STARTED_MS";
+
+/// CLOCK_BOOTTIME in milliseconds (what /proc/uptime counts).
+pub fn boottime_ms() -> Option<u128> {
     nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME)
         .ok()
         .map(|t| t.tv_sec() as u128 * 1000 + t.tv_nsec() as u128 / 1_000_000)
