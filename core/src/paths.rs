@@ -29,3 +29,12 @@ pub const TIMELINE: &str = "/run/ostler/timeline";
 pub fn from_env(variable: &str, default: &str) -> std::path::PathBuf {
     std::env::var_os(variable).filter(|v| !v.is_empty()).map_or_else(|| default.into(), Into::into)
 }
+
+/// Where a container's init puts its runtime area when `/run` is not writable, in this order
+/// (each as `BASE/ostler-UID`, holding `service/` and `ostler/`); clients look there too.
+pub const CONTAINER_AREA_BASES: [&str; 3] = ["/tmp", "/var/tmp", "/dev/shm"];
+
+/// A container runtime area under `base` for the effective user `uid`.
+pub fn container_area(base: &str, uid: u32) -> std::path::PathBuf {
+    std::path::Path::new(base).join(format!("ostler-{uid}"))
+}

@@ -116,10 +116,10 @@ fn container_area(run_dir: &Path) -> Option<PathBuf> {
     if run_dir.join("rc").exists() {
         return None;
     }
-    let uid = nix::unistd::geteuid();
-    ["/tmp", "/var/tmp", "/dev/shm"]
+    let uid = nix::unistd::geteuid().as_raw();
+    paths::CONTAINER_AREA_BASES
         .iter()
-        .map(|base| Path::new(base).join(format!("ostler-{uid}")))
+        .map(|base| paths::container_area(base, uid))
         .find(|area| area.join("ostler/rc").is_dir())
 }
 

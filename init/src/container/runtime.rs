@@ -70,8 +70,8 @@ pub fn prepare(in_own_namespace: bool) -> Result<Runtime, String> {
     let run = (PathBuf::from(paths::SCAN_DIR), PathBuf::from(paths::PRIVATE_DIR));
     // /run twice: as it is, then with a tmpfs mounted on it when allowed.
     let mut places = vec![run.clone(), run];
-    for base in ["/tmp", "/var/tmp", "/dev/shm"] {
-        let area = Path::new(base).join(format!("ostler-{uid}"));
+    for base in paths::CONTAINER_AREA_BASES {
+        let area = paths::container_area(base, uid.as_raw());
         places.push((area.join("service"), area.join("ostler")));
     }
     let mut noexec: Option<(PathBuf, PathBuf)> = None;
