@@ -42,7 +42,7 @@ pub fn build(ostler: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-fn make_dir(path: impl AsRef<Path>, mode: u32) -> std::io::Result<()> {
+pub(crate) fn make_dir(path: impl AsRef<Path>, mode: u32) -> std::io::Result<()> {
     let path = path.as_ref();
     match std::fs::DirBuilder::new().mode(mode).create(path) {
         Ok(()) => {}

@@ -9,7 +9,7 @@ use std::path::Path;
 /// PID 1 runs in and no container's does.
 const INITIAL_PID_NAMESPACE: u64 = 0xEFFF_FFFC;
 
-/// Why ostler thinks it is (or is not) in a container: for `--help` and debug output.
+/// Why ostler thinks it is (or is not) in a container.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Finding {
     /// `OSTLER_CONTAINER` says so.

@@ -229,7 +229,6 @@ impl Init<'_> {
         let fd = std::os::fd::AsFd::as_fd(&self.signals);
         let mut fds = [nix::poll::PollFd::new(fd, nix::poll::PollFlags::POLLIN)];
         let _ = nix::poll::poll(&mut fds, ostler_supervise::poll_timeout(deadline));
-        let mut reaped = Vec::new();
         while let Ok(Some(info)) = self.signals.read_signal() {
             let Ok(signal) = Signal::try_from(info.ssi_signo as i32) else { continue };
             match signal {
@@ -240,8 +239,7 @@ impl Init<'_> {
                 _ => self.forward(signal),
             }
         }
-        reaped.extend(self.reap());
-        reaped
+        self.reap()
     }
 
     fn ask_stop(&mut self) {

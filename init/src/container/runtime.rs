@@ -18,7 +18,6 @@
 //! `/tmp/ostler-container-PID`, removed at the end.
 
 use ostler_core::paths;
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 /// Where the runtime area went.
@@ -123,10 +122,10 @@ fn fresh(dir: &Path, mode: u32) -> std::io::Result<()> {
 }
 
 fn make(dir: &Path, mode: u32) -> std::io::Result<()> {
-    match std::fs::DirBuilder::new().recursive(true).mode(mode).create(dir) {
-        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e),
-        _ => Ok(()),
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent)?;
     }
+    crate::early::make_dir(dir, mode)
 }
 
 fn is_noexec(dir: &Path) -> bool {
