@@ -27,6 +27,7 @@ pub mod fifodir;
 pub mod letter;
 pub mod listing;
 pub mod lock;
+pub mod mark_logger;
 pub mod modules_dep;
 pub mod mountinfo;
 pub mod paths;

@@ -38,3 +38,27 @@ pub const CONTAINER_AREA_BASES: [&str; 3] = ["/tmp", "/var/tmp", "/dev/shm"];
 pub fn container_area(base: &str, uid: u32) -> std::path::PathBuf {
     std::path::Path::new(base).join(format!("ostler-{uid}"))
 }
+
+/// A path that runs this binary as `ostler`, for scripts and command lines that start it by
+/// path. Installed as `/init` (s6-overlay's place) its own path would be taken for the `init`
+/// command (the name picks the command), so a link named `ostler` is made in `dir` (a runtime
+/// directory we own) and that is given instead.
+pub fn ostler_by_path(dir: &std::path::Path) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap_or_else(|_| "/bin/ostler".into());
+    if exe.file_name().is_some_and(|name| name == "ostler") {
+        return exe;
+    }
+    let link = dir.join("ostler");
+    if std::fs::read_link(&link).ok().as_deref() != Some(exe.as_path()) {
+        let _ = std::fs::remove_file(&link);
+        let _ = std::os::unix::fs::symlink(&exe, &link);
+    }
+    link
+}
+
+/// In the private area (`/run/ostler`): present when each service's lines go to the
+/// container's output led by its name (ostler as a container's init).
+pub const MARK_LINES: &str = "mark-lines";
+
+/// In a service's generated `log/` directory: its logger is `ostler mark NAME`.
+pub const MARK_LOGGER: &str = "ostler-mark";

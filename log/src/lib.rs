@@ -4,7 +4,8 @@
 //! - [`run`] ([`run`](mod@run)): the logger's event loop over an input fd, writing logdirs
 //!   ([`logdir`]) through a crash-safe input journal ([`journal`]);
 //! - [`logs`]: `ostler logs`, a service's log directory in order, with local times, `-f`;
-//! - [`tai64nlocal`]: the `s6-tai64nlocal` filter.
+//! - [`tai64nlocal`]: the `s6-tai64nlocal` filter;
+//! - [`mark`]: `ostler mark NAME`, a container service's lines led by its name.
 //!
 //! Everything on disk is s6-log's format: s6-log adopts a logdir ostler wrote and the reverse.
 #![deny(missing_docs)]
@@ -15,6 +16,7 @@ pub mod lines;
 pub mod localtime;
 pub mod logdir;
 pub mod logs;
+pub mod mark;
 pub mod regex;
 pub mod run;
 pub mod script;

@@ -218,6 +218,8 @@ pub struct Builder {
     linked: BTreeSet<OsString>,
     /// `ostler` and whether the log user exists, for the log companions' `run`.
     companion: Option<(PathBuf, bool)>,
+    /// Whether the services' lines are marked with their names (in a container), once known.
+    marks: Option<bool>,
 }
 
 #[derive(Debug, Default)]
@@ -246,7 +248,7 @@ impl Builder {
             None => dir.clone(),
         };
         self.mkdir(&dir)?;
-        let notifies = self.fill(service, &dir)?;
+        let notifies = self.fill(layout, service, &dir)?;
         self.mark_down(&dir, down)?;
         // A producer made before its consumer: make the consumer's directory too (down until
         // asked), so the scanner sets up the pipe when it first sees the pair.
@@ -258,7 +260,7 @@ impl Builder {
                 self.made.contains_key(log.as_os_str()) || (!self.made.contains_key(dir.as_os_str()) && log.exists());
             if !there {
                 self.mkdir(&log)?;
-                self.fill(consumer, &log)?;
+                self.fill(layout, consumer, &log)?;
                 self.mark_down(&log, true)?;
             }
         }
@@ -298,17 +300,23 @@ impl Builder {
 
     /// Puts a longrun's supervisor files in `dir`: its definition's, or for a generated log
     /// companion, the generated ones. Returns whether it has a `notification-fd`, when known.
-    fn fill(&mut self, service: &Service, dir: &Path) -> std::io::Result<Option<bool>> {
+    fn fill(&mut self, layout: &Layout, service: &Service, dir: &Path) -> std::io::Result<Option<bool>> {
         let fresh = match self.made.get(dir.as_os_str()) {
             Some(Made { filled: Some(notifies), .. }) => return Ok(*notifies),
             Some(_) => true,
             None => false,
         };
         let notifies = match (&service.source, &service.log_dir) {
-            (Some(source), _) => copy_supervisor_files(&service.files, source, dir, fresh)?,
+            (Some(source), _) => {
+                let notifies = copy_supervisor_files(&service.files, source, dir, fresh)?;
+                if self.marks(layout) && wants_mark(service) {
+                    ostler_core::mark_logger::write(dir, &ostler_core::paths::ostler_by_path(&layout.run_dir))?;
+                }
+                notifies
+            }
             (None, Some(log_dir)) => {
                 let (ostler, has_user) = self.companion.get_or_insert_with(|| {
-                    let ostler = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/bin/ostler"));
+                    let ostler = ostler_core::paths::ostler_by_path(&layout.run_dir);
                     (ostler, nix::unistd::User::from_name(LOG_USER).ok().flatten().is_some())
                 });
                 write_log_companion(dir, log_dir, ostler, *has_user, fresh)?;
@@ -322,6 +330,12 @@ impl Builder {
             made.filled = Some(notifies);
         }
         Ok(notifies)
+    }
+
+    /// Whether the services' lines are to be marked: the container's init says so in the
+    /// private area.
+    fn marks(&mut self, layout: &Layout) -> bool {
+        *self.marks.get_or_insert_with(|| layout.run_dir.join(ostler_core::paths::MARK_LINES).exists())
     }
 
     /// Makes sure `dir` has a `down` file, or has none.
@@ -508,6 +522,12 @@ pub const LOG_USER: &str = "log";
 
 /// A generated log companion: `ostler log` into its directory, ready once it runs. As the
 /// `log` user (owning the directory) when `/etc/passwd` has one, else as root.
+/// Whether a longrun's output goes nowhere of its own: no consumer, no logger, not a logger.
+fn wants_mark(service: &Service) -> bool {
+    let has_log_dir = service.files.iter().any(|f| f.path == Path::new("log"));
+    service.producer_for.is_none() && service.consumer_of.is_none() && service.log_dir.is_none() && !has_log_dir
+}
+
 fn write_log_companion(dir: &Path, log_dir: &Path, ostler: &Path, has_user: bool, fresh: bool) -> std::io::Result<()> {
     let (ostler, log_dir) = (ostler.display(), log_dir.display());
     let start = if has_user {

@@ -37,6 +37,11 @@ pub struct InitArgs {
     /// [env: OSTLER_PROCESS_GROUP=1].
     #[arg(short = 'g', long)]
     pub process_group: bool,
+    /// Container: start CMD once these services (and what they depend on) are up and ready,
+    /// not the whole `default` bundle; stage 2 goes on with the rest [env: OSTLER_WAIT_FOR,
+    /// names separated by commas or spaces].
+    #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+    pub wait_for: Vec<String>,
     /// Container: the longest the services may take to come up before CMD starts, in
     /// milliseconds; 0 = no limit [env: OSTLER_WAIT_MAX_MS, S6_CMD_WAIT_FOR_SERVICES_MAXTIME].
     #[arg(long, value_name = "MS")]
@@ -45,7 +50,8 @@ pub struct InitArgs {
     /// `stop` the container with exit code 1 [env: OSTLER_ON_FAILURE].
     #[arg(long, value_name = "WHAT", value_parser = ["go-on", "stop"])]
     pub on_failure: Option<String>,
-    /// Words from the kernel, or `0` / `6` when not PID 1.
+    /// Words from the kernel, or `0` / `6` when not PID 1. In a container, CMD when no `--`
+    /// comes first (as s6-overlay's `/init` takes it): every word from the first on.
     #[arg(allow_hyphen_values = true)]
     pub args: Vec<String>,
     /// Container: the main program and its arguments.
@@ -157,9 +163,9 @@ pub fn init(args: InitArgs) -> u8 {
             std::env::set_var(ostler_stage2::STARTED_VARIABLE, ms.to_string());
         }
         return match container_options(&args) {
-            Ok(options) => container::run(&options, |defs, private, scan| {
-                ostler_stage2::run(&ostler_stage2::Options { defs, private, scan, ..Default::default() })
-            }),
+            Ok(options) => {
+                container::run(&options, container::Hooks { stage2: container_stage2, ready: super::rc::ready_now })
+            }
             Err(e) => {
                 eprintln!("ostler init: {e}");
                 2
@@ -171,6 +177,13 @@ pub fn init(args: InitArgs) -> u8 {
     })
 }
 
+/// Stage 2 of a container: its runtime area, its verbosity.
+fn container_stage2(defs: Vec<std::path::PathBuf>, private: std::path::PathBuf, scan: std::path::PathBuf) -> u8 {
+    // The init sets it from s6-overlay's S6_VERBOSITY (2: a line per service).
+    let verbose = std::env::var("OSTLER_VERBOSITY").map_or(true, |v| v.trim().parse().unwrap_or(2) >= 2);
+    ostler_stage2::run(&ostler_stage2::Options { defs, private, scan, verbose, ..Default::default() })
+}
+
 pub fn stage2(args: Stage2Args) -> u8 {
     ostler_stage2::run(&ostler_stage2::Options {
         etc: args.etc,
@@ -179,6 +192,7 @@ pub fn stage2(args: Stage2Args) -> u8 {
         scan: args.scan,
         timeout: std::time::Duration::from_secs(args.timeout),
         args: args.args,
+        verbose: true,
     })
 }
 
@@ -227,6 +241,12 @@ fn container_options(args: &InitArgs) -> Result<ostler_init::container::Options,
     let grace = millis(args.grace, &["OSTLER_GRACE_MS", "S6_KILL_GRACETIME"], "the grace")?.unwrap_or(5000);
     let wait_max = millis(args.wait_max, &["OSTLER_WAIT_MAX_MS", "S6_CMD_WAIT_FOR_SERVICES_MAXTIME"], "the wait")?
         .filter(|&ms| ms > 0);
+    let wait_for = match args.wait_for.is_empty() {
+        false => args.wait_for.clone(),
+        true => env(&["OSTLER_WAIT_FOR"])
+            .map(|v| v.split([',', ' ']).filter(|n| !n.is_empty()).map(str::to_string).collect())
+            .unwrap_or_default(),
+    };
     let signal_text =
         args.stop_signal.clone().or_else(|| env(&["OSTLER_STOP_SIGNAL"])).unwrap_or_else(|| "TERM".into());
     let stop_signal = ostler_core::signame::parse(&signal_text)
@@ -237,11 +257,17 @@ fn container_options(args: &InitArgs) -> Result<ostler_init::container::Options,
         Some("stop") => true,
         Some(other) => return Err(format!("OSTLER_ON_FAILURE={other:?}: use go-on or stop")),
     };
+    // `/init CMD…` (an image's ENTRYPOINT ["/init"] with its CMD): the words are CMD.
+    let command = match args.command.is_empty() {
+        true => args.args.iter().map(std::ffi::OsString::from).collect(),
+        false => args.command.clone(),
+    };
     Ok(ostler_init::container::Options {
-        command: args.command.clone(),
+        command,
         grace: std::time::Duration::from_millis(grace),
         stop_signal,
         process_group: args.process_group || env(&["OSTLER_PROCESS_GROUP"]).as_deref() == Some("1"),
+        wait_for,
         wait_max: wait_max.map(std::time::Duration::from_millis),
         stop_on_failure,
     })

@@ -8,6 +8,7 @@ mod clients;
 mod image;
 mod log;
 mod man;
+mod overlay;
 mod rc;
 mod supervision;
 
@@ -52,6 +53,11 @@ pub enum Command {
     Diversion {
         name: String,
     },
+    /// A container service's logger: its lines to standard output, led by `NAME: `.
+    #[command(hide = true)]
+    Mark {
+        name: String,
+    },
     Rc(rc::RcArgs),
     #[command(name = "s6-rc")]
     S6Rc(rc::S6RcArgs),
@@ -59,6 +65,11 @@ pub enum Command {
     Ready(rc::ReadyArgs),
     Image(image::ImageArgs),
     Man(man::ManArgs),
+    #[command(name = "with-contenv")]
+    WithContenv(overlay::WithContenvArgs),
+    Printcontenv(overlay::PrintcontenvArgs),
+    #[command(name = "s6-overlay")]
+    S6Overlay(overlay::S6OverlayArgs),
 }
 
 /// Parses a command line (argv[0] already turned into a subcommand).
@@ -97,6 +108,9 @@ pub fn parse(argv: &[OsString]) -> Result<Command, clap::Error> {
         "ready" => Ready(rc::ReadyArgs),
         "image" => Image(image::ImageArgs),
         "man" => Man(man::ManArgs),
+        "with-contenv" => WithContenv(overlay::WithContenvArgs),
+        "printcontenv" => Printcontenv(overlay::PrintcontenvArgs),
+        "s6-overlay" => S6Overlay(overlay::S6OverlayArgs),
     )
 }
 
@@ -140,12 +154,16 @@ pub fn run(command: Command) -> u8 {
         Command::CatchAll => ostler_init::catch_all::run(),
         Command::Shutdownd => ostler_shutdown::daemon::run(),
         Command::Diversion { name } => ostler_shutdown::client::diversion(&name),
+        Command::Mark { name } => ostler_log::mark::run(&name),
         Command::Rc(args) => rc::rc(args),
         Command::S6Rc(args) => rc::s6_rc(args),
         Command::Service(args) => rc::service(args),
         Command::Ready(args) => rc::ready(args),
         Command::Image(args) => image::run(args),
         Command::Man(args) => man::run(args),
+        Command::WithContenv(args) => overlay::with_contenv(args),
+        Command::Printcontenv(args) => overlay::printcontenv(args),
+        Command::S6Overlay(args) => overlay::s6_overlay(args),
     }
 }
 
@@ -155,7 +173,18 @@ pub fn builtin_services(name: &str) -> Option<u8> {
     match name {
         "ostler-log" => Some(ostler_init::catch_all::run()),
         "ostler-shutdownd" => Some(ostler_shutdown::daemon::run()),
-        _ => None,
+        // A container service's generated logger (started in its log/ directory).
+        _ => marked_service(name).map(ostler_log::mark::run),
+    }
+}
+
+/// For the logger `NAME/log` of a container service, NAME — when its directory (the current
+/// one, where `run` starts) says it is a marking logger.
+fn marked_service(name: &str) -> Option<&str> {
+    let service = name.strip_suffix("/log")?;
+    match std::path::Path::new(ostler_core::paths::MARK_LOGGER).exists() {
+        true => Some(service),
+        false => None,
     }
 }
 
@@ -177,6 +206,8 @@ const ALIASES: &[(&str, &str)] = &[
     ("s6-log", "log"),
     ("s6-rc", "s6-rc"),
     ("s6-tai64nlocal", "tai64nlocal"),
+    ("with-contenv", "with-contenv"),
+    ("printcontenv", "printcontenv"),
 ];
 
 /// When argv[0] names a subcommand (ostler installed as `s6-supervise`, say), inserts that
@@ -195,6 +226,11 @@ pub fn with_subcommand_from_argv0(mut args: Vec<OsString>) -> Vec<OsString> {
     }
     if name == "run" && args.get(1).is_some_and(|a| a == "ostler-shutdownd") {
         return vec![OsString::from("ostler"), OsString::from("shutdownd")];
+    }
+    if name == "run" {
+        if let Some(service) = args.get(1).and_then(|a| a.to_str()).and_then(marked_service) {
+            return ["ostler", "mark", service].map(OsString::from).to_vec();
+        }
     }
     if let Some((_, sub)) = ALIASES.iter().find(|(alias, _)| *alias == name) {
         args[0] = OsString::from("ostler");

@@ -5,6 +5,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use ostler_rc::engine::{self, Change, Direction};
 use ostler_rc::live::{Layout, State};
 use ostler_rc::{Db, Kind, Level};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 
 /// The service manager: bring services up and down in dependency order, as parallel as the
@@ -309,7 +310,8 @@ pub fn service(args: ServiceArgs) -> u8 {
         }
         ServiceAction::Logs => {
             let ostler = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/bin/ostler"));
-            match std::process::Command::new(ostler).arg("logs").arg(&name).status() {
+            // Named `ostler`: installed as `/init`, its own name would mean `init`.
+            match std::process::Command::new(ostler).arg0("ostler").arg("logs").arg(&name).status() {
                 Ok(status) => status.code().map_or(111, |c| c as u8),
                 Err(e) => {
                     eprintln!("service: unable to run ostler logs: {e}");
@@ -501,6 +503,22 @@ pub struct ReadyArgs {
     pub quiet: bool,
     /// Services or bundles (default: default).
     pub names: Vec<String>,
+}
+
+/// For the container's `--wait-for`: whether `names` are up and ready now; `Err` names one
+/// that is not defined.
+pub fn ready_now(
+    defs: &[PathBuf],
+    private: &std::path::Path,
+    scan: &std::path::Path,
+    names: &[String],
+) -> Result<bool, String> {
+    let layout = Layout { defs: defs.to_vec(), run_dir: private.to_path_buf(), scan_dir: scan.to_path_buf() };
+    let db = match Db::load(&layout.defs) {
+        Ok((db, _)) => db,
+        Err(e) => return Err(e.to_string()),
+    };
+    ostler_rc::ready::not_ready(&layout, &db, names).map(|missing| missing.is_empty())
 }
 
 pub fn ready(args: ReadyArgs) -> u8 {

@@ -35,6 +35,9 @@ pub struct Options {
     pub timeout: Duration,
     /// Arguments from the kernel command line, passed to rc.init.
     pub args: Vec<String>,
+    /// A line per service and the boot's figures; without, failures only (a container's
+    /// `S6_VERBOSITY` below 2).
+    pub verbose: bool,
 }
 
 impl Default for Options {
@@ -46,6 +49,7 @@ impl Default for Options {
             scan: PathBuf::from("/run/service"),
             timeout: Duration::from_secs(60),
             args: Vec::new(),
+            verbose: true,
         }
     }
 }
@@ -55,14 +59,18 @@ pub fn run(options: &Options) -> u8 {
     let started = Instant::now();
     // When stage 2 gets here the catch-all logger reads, so the scanner runs: the first mark of
     // the boot timeline.
-    if let Some(ms) = uptime_ms() {
+    if let (Some(ms), true) = (uptime_ms(), options.verbose) {
         say(&format!("stage 2 at {ms} ms"));
     }
     let mut failures = 0;
     let rc_init = options.etc.join("rc.init");
     if rc_init.exists() {
         match Command::new(&rc_init).args(&options.args).status() {
-            Ok(status) if status.success() => say(&format!("rc.init: ok ({} ms)", started.elapsed().as_millis())),
+            Ok(status) if status.success() => {
+                if options.verbose {
+                    say(&format!("rc.init: ok ({} ms)", started.elapsed().as_millis()));
+                }
+            }
             Ok(status) => {
                 failures += 1;
                 say(&format!("rc.init: failed ({status}); going on with the services"));
@@ -94,7 +102,7 @@ pub fn run(options: &Options) -> u8 {
         }
         Err(e) => {
             say(&format!("{e}; no service started"));
-            return finish(1);
+            return finish(1, options.verbose);
         }
     };
     if !db.services.contains_key("default") {
@@ -104,27 +112,29 @@ pub fn run(options: &Options) -> u8 {
             layout.defs_text(),
             first.display()
         ));
-        return finish(failures + 1);
+        return finish(failures + 1, options.verbose);
     }
     let change = Change {
         names: vec!["default".to_string()],
         direction: Direction::Up,
         prune: false,
         dry_run: false,
-        verbose: true,
+        verbose: options.verbose,
         limit: None,
     };
     // Every service is reported on its own line by the service manager as it comes up.
     if engine::change(&layout, &db, &change) != 0 {
         failures += 1;
     }
-    finish(failures)
+    finish(failures, options.verbose)
 }
 
-fn finish(failures: usize) -> u8 {
+fn finish(failures: usize, verbose: bool) -> u8 {
     let uptime = uptime_ms().map_or_else(String::new, |ms| format!("in {ms} ms"));
     if failures == 0 {
-        say(&format!("boot complete {uptime}"));
+        if verbose {
+            say(&format!("boot complete {uptime}"));
+        }
         0
     } else {
         say(&format!("boot complete {uptime}, with {failures} failure(s) (see above)"));

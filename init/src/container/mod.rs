@@ -17,8 +17,10 @@
 //!
 //! Every zombie is reaped all the while: ours, and the orphans the namespace hands us.
 
+mod catch_all;
 pub mod detect;
 pub mod runtime;
+pub mod s6_overlay;
 mod stop;
 
 use nix::sys::signal::{SigSet, Signal};
@@ -27,11 +29,27 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Stage 2, run in a forked child with the runtime area's paths.
 pub type Stage2 = fn(defs: Vec<PathBuf>, private: PathBuf, scan: PathBuf) -> u8;
+
+/// Whether the named services are up and ready (`ostler ready`); `Err` names one that is not
+/// defined.
+pub type Ready = fn(defs: &[PathBuf], private: &Path, scan: &Path, names: &[String]) -> Result<bool, String>;
+
+/// What the front door lends the init: the service manager's parts.
+#[derive(Clone, Copy)]
+pub struct Hooks {
+    /// Brings `default` up.
+    pub stage2: Stage2,
+    /// Answers `--wait-for`.
+    pub ready: Ready,
+}
+
+/// How often `--wait-for` looks at the services while stage 2 runs.
+const READY_POLL: Duration = Duration::from_millis(10);
 
 /// What the front door gathered from the command line and the environment.
 #[derive(Clone, Debug)]
@@ -44,6 +62,8 @@ pub struct Options {
     pub stop_signal: Signal,
     /// Signals go to CMD's process group, not CMD alone.
     pub process_group: bool,
+    /// The services CMD waits for (none: the whole `default` bundle).
+    pub wait_for: Vec<String>,
     /// The longest the services may take to come up before CMD (none: no limit).
     pub wait_max: Option<Duration>,
     /// When they fail or take longer: stop the container (exit 1) rather than go on.
@@ -55,7 +75,7 @@ const KERNEL_SIGNALS: [Signal; 7] =
     [Signal::SIGFPE, Signal::SIGILL, Signal::SIGSEGV, Signal::SIGBUS, Signal::SIGABRT, Signal::SIGTRAP, Signal::SIGSYS];
 
 /// Runs the container; returns its exit code.
-pub fn run(options: &Options, stage2: Stage2) -> u8 {
+pub fn run(options: &Options, hooks: Hooks) -> u8 {
     if nix::unistd::getpid().as_raw() != 1 {
         if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
             eprintln!("ostler: warning: not PID 1 and unable to become a subreaper ({e}); orphans will not be reaped");
@@ -68,8 +88,19 @@ pub fn run(options: &Options, stage2: Stage2) -> u8 {
             return 111;
         }
     };
-    let mut init = Init { options, signals, original_mask, command: None, status: None, stop_asked: false };
-    init.main(stage2)
+    let mut init = Init {
+        options,
+        signals,
+        original_mask,
+        command: None,
+        status: None,
+        stop_asked: false,
+        s6: None,
+        exitcode_file: None,
+        logger: None,
+        stopping: false,
+    };
+    init.main(hooks)
 }
 
 /// The state of a running container.
@@ -83,16 +114,25 @@ struct Init<'a> {
     status: Option<u8>,
     /// The stop signal came.
     stop_asked: bool,
+    /// Running an s6-overlay image: its settings.
+    s6: Option<s6_overlay::Settings>,
+    /// Where a service may write the container's exit code.
+    exitcode_file: Option<PathBuf>,
+    /// s6-overlay's catch-all logger (`S6_LOGGING` 1, 2).
+    logger: Option<catch_all::Logger>,
+    /// The orderly stop has begun (a logger that dies is not started again).
+    stopping: bool,
 }
 
 impl Init<'_> {
-    fn main(&mut self, stage2: Stage2) -> u8 {
+    fn main(&mut self, hooks: Hooks) -> u8 {
         if nix::unistd::geteuid().is_root() {
             runtime::mount_what_is_missing();
         }
         // Without definitions there is nothing to supervise: no runtime area, tini's cost.
-        let defs = definitions();
-        let area = if defs.iter().any(|d| d.join("default").is_dir()) {
+        let mut defs = definitions();
+        let overlay = s6_overlay::find(&defs);
+        let area = if overlay.is_some() || defs.iter().any(|d| d.join("default").is_dir()) {
             let own = nix::unistd::getpid().as_raw() == 1 || detect::own_pid_namespace();
             match runtime::prepare(own) {
                 Ok(area) => Some(area),
@@ -104,6 +144,7 @@ impl Init<'_> {
         } else {
             None
         };
+        let mut exitcode_files = Vec::new();
         let mut scanner = None;
         if let Some(area) = &area {
             if let Some(warning) = &area.warning {
@@ -111,21 +152,61 @@ impl Init<'_> {
             }
             std::env::set_var("OSTLER_SCANDIR", &area.scan);
             std::env::set_var("OSTLER_RUNDIR", &area.private);
+            exitcode_files.push(area.private.join("exitcode"));
+            if let Some(layout) = &overlay {
+                let settings = s6_overlay::Settings::from_env();
+                if let Some(fd) = settings.wait_for_closing_fd {
+                    wait_for_end_of_file(fd);
+                }
+                match s6_overlay::prepare(layout, &settings, &area.private) {
+                    Ok(prepared) => {
+                        defs = prepared.defs;
+                        exitcode_files.insert(0, prepared.exitcode);
+                    }
+                    Err(e) => {
+                        eprintln!("ostler: {e}");
+                        return 111;
+                    }
+                }
+                std::env::set_var("OSTLER_VERBOSITY", settings.verbosity.to_string());
+                if settings.logging >= 1 {
+                    let dir = match area.private.starts_with("/run") {
+                        true => PathBuf::from("/run/uncaught-logs"),
+                        false => area.private.join("uncaught-logs"),
+                    };
+                    match catch_all::Logger::start(dir, settings.logging_script.clone()) {
+                        Ok(logger) => self.logger = Some(logger),
+                        Err(e) => eprintln!("ostler: warning: {e}; everything goes to the container's output"),
+                    }
+                }
+                self.s6 = Some(settings);
+            }
+            // Each service's lines reach the container's output led by its name.
+            if self.s6.as_ref().is_none_or(|s| s.logging == 0) {
+                let _ = std::fs::write(area.private.join(ostler_core::paths::MARK_LINES), b"");
+            }
             // `halt`, `poweroff`, `reboot` inside the container find us there.
             let me = format!("{} {}\n", nix::unistd::getpid(), self.options.stop_signal as i32);
             let _ = std::fs::write(area.private.join(ostler_shutdown::client::CONTAINER_INIT), me);
-            let problem = match self.start_services(area, defs, stage2) {
-                Ok((pid, problem)) => {
-                    scanner = Some(pid);
-                    problem
-                }
-                Err(problem) => Some(problem),
+            let hook = self.run_hook().err();
+            let problem = match hook {
+                Some(problem) if self.options.stop_on_failure => Some(problem),
+                _ => match self.start_services(area, defs, hooks) {
+                    Ok((pid, problem)) => {
+                        scanner = Some(pid);
+                        hook.or(problem)
+                    }
+                    Err(problem) => Some(problem),
+                },
             };
+            let behaviour = self.s6.as_ref().map(|_| s6_overlay::contenv::number("S6_BEHAVIOUR_IF_STAGE2_FAILS", 0));
             match problem {
                 Some(problem) if self.options.stop_on_failure => {
                     eprintln!("ostler: {problem}; stopping the container (--on-failure stop)");
                     self.status = Some(1);
                 }
+                // s6-overlay's default is to go on silently.
+                Some(_) if behaviour == Some(0) => {}
                 Some(problem) => eprintln!("ostler: warning: {problem}; starting the main program all the same"),
                 None => {}
             }
@@ -136,32 +217,57 @@ impl Init<'_> {
         while self.status.is_none() && !self.stop_asked {
             self.wait_event(None);
         }
+        self.exitcode_file = exitcode_files.first().cloned();
         stop::orderly(self, area.as_ref().zip(scanner));
-        let written = area.as_ref().and_then(|area| read_exitcode(&area.private.join("exitcode")));
-        let code = written.or(self.status).unwrap_or(0);
+        let written = exitcode_files.iter().find_map(|file| read_exitcode(file));
+        let code = match &self.s6 {
+            Some(_) => written.unwrap_or(0),
+            None => written.or(self.status).unwrap_or(0),
+        };
+        if self.s6.as_ref().is_some_and(|s| s.sync_disks) {
+            nix::unistd::sync();
+        }
         if let Some(remove) = area.as_ref().and_then(|area| area.remove.as_ref()) {
             let _ = std::fs::remove_dir_all(remove);
         }
         code
     }
 
-    /// The scanner, then stage 2 until the default bundle is up (or failed, or the wait is
-    /// over). Returns the scanner's pid and what did not come up, if anything; an error when the
-    /// scanner cannot start.
+    /// s6-overlay's `S6_STAGE2_HOOK`: a shell command run before the services; its failure
+    /// is a failure of the start.
+    fn run_hook(&mut self) -> Result<(), String> {
+        let Some(hook) = self.s6.as_ref().and_then(|s| s.stage2_hook.clone()) else { return Ok(()) };
+        let status = std::process::Command::new("/bin/sh")
+            .args(["-c", &hook])
+            .status()
+            .map_err(|e| format!("unable to run the S6_STAGE2_HOOK with /bin/sh: {e}"))?;
+        // Reaped by the wait above; the signalfd still holds its SIGCHLD, which is harmless.
+        match status.success() {
+            true => Ok(()),
+            false => Err(format!("the S6_STAGE2_HOOK {hook:?} failed ({status})")),
+        }
+    }
+
+    /// The scanner, then stage 2 until the default bundle is up — or the services of
+    /// `--wait-for` are ready, or stage 2 failed, or the wait is over. Returns the scanner's
+    /// pid and what did not come up, if anything; an error when the scanner cannot start.
     fn start_services(
         &mut self,
         area: &runtime::Runtime,
         defs: Vec<PathBuf>,
-        stage2: Stage2,
+        hooks: Hooks,
     ) -> Result<(Pid, Option<String>), String> {
         let scanner = start_scanner(area)?;
         let (private, scan) = (area.private.clone(), area.scan.clone());
+        let wanted = self.options.wait_for.clone();
+        let ready = |defs: &[PathBuf]| (hooks.ready)(defs, &area.private, &area.scan, &wanted);
+        let defs_kept = defs.clone();
         // SAFETY: we are single-threaded; the child runs stage 2 and _exits.
         let child = match unsafe { nix::unistd::fork() } {
             Ok(nix::unistd::ForkResult::Child) => {
                 let how = nix::sys::signal::SigmaskHow::SIG_SETMASK;
                 let _ = nix::sys::signal::sigprocmask(how, Some(&self.original_mask), None);
-                let code = stage2(defs, private, scan);
+                let code = (hooks.stage2)(defs, private, scan);
                 // SAFETY: ends the child without running the parent's exit path.
                 unsafe { libc::_exit(i32::from(code)) }
             }
@@ -169,8 +275,23 @@ impl Init<'_> {
             Err(e) => return Ok((scanner, Some(format!("unable to fork stage 2: {e}")))),
         };
         let deadline = self.options.wait_max.map(|max| Instant::now() + max);
+        let not_ready = |names: &[String]| format!("{} not ready", names.join(", "));
         loop {
-            if let Some(code) = self.wait_event_for(child, deadline) {
+            // With --wait-for, a look at the services every READY_POLL while stage 2 runs.
+            let poll = Instant::now() + READY_POLL;
+            let next = if wanted.is_empty() { deadline } else { Some(deadline.map_or(poll, |d| d.min(poll))) };
+            let exited = self.wait_event_for(child, next);
+            if !wanted.is_empty() {
+                match ready(&defs_kept) {
+                    Ok(true) => return Ok((scanner, None)),
+                    Err(name) => return Ok((scanner, Some(format!("--wait-for {name}: no such service")))),
+                    Ok(false) if exited.is_some() => {
+                        let code = exited.unwrap_or_default();
+                        return Ok((scanner, Some(format!("stage 2 exited {code} and {}", not_ready(&wanted)))));
+                    }
+                    Ok(false) => {}
+                }
+            } else if let Some(code) = exited {
                 let problem = (code != 0).then(|| format!("stage 2 exited {code} (see above)"));
                 return Ok((scanner, problem));
             }
@@ -180,7 +301,9 @@ impl Init<'_> {
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 let waited = self.options.wait_max.unwrap_or_default().as_millis();
-                return Ok((scanner, Some(format!("the services are not all up after {waited} ms"))));
+                let what =
+                    if wanted.is_empty() { "the services are not all up".to_string() } else { not_ready(&wanted) };
+                return Ok((scanner, Some(format!("{what} after {waited} ms"))));
             }
         }
     }
@@ -194,9 +317,26 @@ impl Init<'_> {
     /// CMD, if there is one: own process group, the terminal's foreground, the original signal
     /// mask; 126/127 when it cannot run.
     fn start_command(&mut self) {
-        let Some((program, args)) = self.options.command.split_first() else { return };
+        if self.options.command.is_empty() {
+            return;
+        }
+        // s6-overlay's S6_CMD_ARG0: words in front of CMD (an old ENTRYPOINT).
+        let arg0 = self.s6.as_ref().map(|s| s.cmd_arg0.clone()).unwrap_or_default();
+        let words: Vec<OsString> =
+            arg0.into_iter().map(OsString::from).chain(self.options.command.iter().cloned()).collect();
+        let Some((program, args)) = words.split_first() else { return };
         let mut command = std::process::Command::new(program);
         command.args(args);
+        // S6_LOGGING 1 (and 2 with S6_CMD_USE_TERMINAL on a terminal): CMD keeps the
+        // container's output; the rest goes to the catch-all logger.
+        if let (Some(logger), Some(s6)) = (&self.logger, &self.s6) {
+            let terminal = s6.cmd_use_terminal && nix::unistd::isatty(&logger.original.0).unwrap_or(false);
+            if s6.logging == 1 || terminal {
+                if let (Ok(out), Ok(err)) = (logger.original.0.try_clone(), logger.original.1.try_clone()) {
+                    command.stdout(out).stderr(err);
+                }
+            }
+        }
         let mask = self.original_mask;
         // SAFETY: only async-signal-safe calls between fork and exec.
         unsafe {
@@ -233,6 +373,9 @@ impl Init<'_> {
             let Ok(signal) = Signal::try_from(info.ssi_signo as i32) else { continue };
             match signal {
                 Signal::SIGCHLD => {}
+                // s6-overlay without S6_CMD_RECEIVE_SIGNALS: these stop the container, CMD
+                // among the last.
+                _ if self.services_stop_first() && s6_overlay::STOP_SIGNALS.contains(&signal) => self.stop_asked = true,
                 _ if signal == self.options.stop_signal => self.ask_stop(),
                 // Without a main program to take them, INT and TERM stop the container too.
                 Signal::SIGINT | Signal::SIGTERM if self.command.is_none() => self.stop_asked = true,
@@ -240,6 +383,23 @@ impl Init<'_> {
             }
         }
         self.reap()
+    }
+
+    /// s6-overlay: CMD's end (or a failed start) writes the exit code, before the stop, whose
+    /// finish scripts may write another; a stop from outside writes none (exit 0) unless CMD
+    /// receives the signals and ends of it.
+    fn record_exit(&self) {
+        let Some(s6) = &self.s6 else { return };
+        if let (Some(code), Some(file)) = (self.status, &self.exitcode_file) {
+            if !self.stop_asked || s6.cmd_receives_signals {
+                let _ = std::fs::write(file, format!("{code}\n"));
+            }
+        }
+    }
+
+    /// s6-overlay's default order: the services stop before CMD, which goes with the rest.
+    fn services_stop_first(&self) -> bool {
+        self.s6.as_ref().is_some_and(|s| !s.cmd_receives_signals)
     }
 
     fn ask_stop(&mut self) {
@@ -268,6 +428,14 @@ impl Init<'_> {
                 self.command = None;
                 self.status = Some(code.1);
             }
+            if let Some(logger) = self.logger.as_mut().filter(|l| l.pid == Some(code.0)) {
+                logger.pid = None;
+                if !self.stopping {
+                    if let Err(e) = logger.spawn() {
+                        eprintln!("ostler: {e}");
+                    }
+                }
+            }
             reaped.push(code);
         }
     }
@@ -279,7 +447,8 @@ fn start_scanner(area: &runtime::Runtime) -> Result<Pid, String> {
     let ostler = std::env::current_exe().map_err(|e| format!("unable to find my own binary: {e}"))?;
     let (ready_read, ready_write) = nix::unistd::pipe().map_err(|e| format!("unable to make a pipe: {e}"))?;
     let mut command = std::process::Command::new(&ostler);
-    command.args(["svscan", "-d", "3"]).arg(&area.scan).stdin(std::process::Stdio::null());
+    // Named `ostler`: installed as `/init` (s6-overlay's place), its own name means `init`.
+    command.arg0("ostler").args(["svscan", "-d", "3"]).arg(&area.scan).stdin(std::process::Stdio::null());
     let write_fd = std::os::fd::AsRawFd::as_raw_fd(&ready_write);
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
@@ -315,6 +484,20 @@ fn block_signals() -> nix::Result<(SignalFd, SigSet)> {
     }
     let fd = SignalFd::with_flags(&all, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)?;
     Ok((fd, original))
+}
+
+/// s6-overlay's `S6_WAIT_FOR_CLOSING_FD`: the engine says "go" by closing its end of `fd`.
+fn wait_for_end_of_file(fd: i32) {
+    let mut buffer = [0u8; 512];
+    loop {
+        // SAFETY: reads into our buffer from a descriptor the engine gave us; nothing is
+        // owned or closed here.
+        match unsafe { libc::read(fd, buffer.as_mut_ptr().cast(), buffer.len()) } {
+            n if n > 0 => continue,
+            -1 if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted => continue,
+            _ => return,
+        }
+    }
 }
 
 /// The definition directories: `OSTLER_DEFS` (A:B) or `/etc/ostler/sv`.

@@ -13,10 +13,13 @@ use std::time::{Duration, Instant};
 const AFTER_KILL: Duration = Duration::from_secs(2);
 
 pub(super) fn orderly(init: &mut Init<'_>, services: Option<(&Runtime, Pid)>) {
+    init.stopping = true;
     let deadline = Instant::now() + init.options.grace;
-    while init.command.is_some() && Instant::now() < deadline {
+    // CMD first, unless s6-overlay's order puts it with the last (it then has no signal yet).
+    while init.command.is_some() && !init.services_stop_first() && Instant::now() < deadline {
         init.wait_event(Some(deadline));
     }
+    init.record_exit();
     if let Some((area, scanner)) = services {
         let layout = ostler_shutdown::Layout {
             scan_dir: area.scan.clone(),
@@ -34,23 +37,39 @@ pub(super) fn orderly(init: &mut Init<'_>, services: Option<(&Runtime, Pid)>) {
             init.wait_event(Some(deadline));
         }
     }
+    // The catch-all logger goes last: it writes down what the others say as they stop.
+    let spare = init.logger.as_ref().and_then(|l| l.pid);
     // No child left means no descendant left (a descendant's parent is one, or us).
-    if !children_left() {
-        return;
-    }
-    signal_all(Signal::SIGTERM);
-    signal_all(Signal::SIGCONT);
-    while children_left() && Instant::now() < deadline {
-        init.wait_event(Some(deadline));
-    }
-    if children_left() {
-        let left = descendants().len();
-        eprintln!("ostler: {left} process(es) still there at the end of the grace: killed");
-        signal_all(Signal::SIGKILL);
-        let end = Instant::now() + AFTER_KILL;
-        while children_left() && Instant::now() < end {
-            init.wait_event(Some(end));
+    if children_left(spare) {
+        signal_all(Signal::SIGTERM, spare);
+        signal_all(Signal::SIGCONT, spare);
+        while children_left(spare) && Instant::now() < deadline {
+            init.wait_event(Some(deadline));
         }
+        if children_left(spare) {
+            let left = descendants().into_iter().filter(|&p| Some(p) != spare).count();
+            eprintln!("ostler: {left} process(es) still there at the end of the grace: killed");
+            signal_all(Signal::SIGKILL, spare);
+            let end = Instant::now() + AFTER_KILL;
+            while children_left(spare) && Instant::now() < end {
+                init.wait_event(Some(end));
+            }
+        }
+    }
+    drain_logger(init);
+}
+
+/// Lets the catch-all logger read to the end of the pipe and exit (KILLed if it does not).
+fn drain_logger(init: &mut Init<'_>) {
+    let Some(logger) = &init.logger else { return };
+    logger.let_go();
+    let end = Instant::now() + AFTER_KILL;
+    while init.logger.as_ref().is_some_and(|l| l.pid.is_some()) && Instant::now() < end {
+        init.wait_event(Some(end));
+    }
+    if let Some(pid) = init.logger.as_ref().and_then(|l| l.pid) {
+        let _ = kill(pid, Signal::SIGKILL);
+        let _ = waitpid(pid, None);
     }
 }
 
@@ -59,8 +78,12 @@ fn process_exists(pid: Pid) -> bool {
     kill(pid, None).is_ok()
 }
 
-/// Whether any child is left; zombies are reaped on the way (CMD's status is known by now).
-fn children_left() -> bool {
+/// Whether any child but `spare` is left; zombies are reaped on the way (CMD's status is
+/// known by now; the logger's death is seen by the event loop).
+fn children_left(spare: Option<Pid>) -> bool {
+    if let Some(spare) = spare {
+        return descendants().into_iter().any(|p| p != spare && !is_zombie(p));
+    }
     loop {
         match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::StillAlive) => return true,
@@ -70,14 +93,20 @@ fn children_left() -> bool {
     }
 }
 
-/// Sends `signal` to every process we are the init of: as PID 1 of a namespace, all of them;
-/// as a subreaper in a shared namespace, our descendants only.
-fn signal_all(signal: Signal) {
-    if nix::unistd::getpid().as_raw() == 1 {
+/// Whether `pid` is a zombie (dead, not yet reaped).
+fn is_zombie(pid: Pid) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit_once(')').is_none_or(|(_, rest)| rest.trim_start().starts_with('Z'))
+}
+
+/// Sends `signal` to every process we are the init of but `spare`: as PID 1 of a namespace,
+/// all of them; as a subreaper in a shared namespace, our descendants only.
+fn signal_all(signal: Signal, spare: Option<Pid>) {
+    if nix::unistd::getpid().as_raw() == 1 && spare.is_none() {
         let _ = kill(Pid::from_raw(-1), signal);
         return;
     }
-    for pid in descendants() {
+    for pid in descendants().into_iter().filter(|&p| Some(p) != spare) {
         let _ = kill(pid, signal);
     }
 }
