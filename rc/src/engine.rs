@@ -19,7 +19,7 @@ use ostler_core::timeline::{now_ms, Entry};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
@@ -184,6 +184,10 @@ struct Run<'a> {
     limit: Option<Instant>,
     /// The state has changed since it was last written.
     dirty: bool,
+    /// In a container: ostler, to mark each oneshot's lines with its name (`ostler mark`).
+    marker: Option<PathBuf>,
+    /// Those markers, reaped as they end.
+    markers: Vec<Child>,
 }
 
 impl<'a> Run<'a> {
@@ -200,6 +204,12 @@ impl<'a> Run<'a> {
             started: Instant::now(),
             limit: change.limit.map(|l| Instant::now() + l),
             dirty: false,
+            marker: layout
+                .run_dir
+                .join(ostler_core::paths::MARK_LINES)
+                .exists()
+                .then(|| ostler_core::paths::ostler_by_path(&layout.run_dir)),
+            markers: Vec::new(),
         }
     }
 
@@ -456,7 +466,7 @@ impl<'a> Run<'a> {
                 let script = service.source.as_ref().map(|s| s.join(if going_up { "up" } else { "down" }));
                 match script {
                     // No file, or one with only comments: nothing to run, done.
-                    Some(script) if !argv.is_empty() => match spawn(argv, &script, name) {
+                    Some(script) if !argv.is_empty() => match spawn_marked(self.marker.as_deref(), &mut self.markers, argv, &script, name) {
                         Ok(Some((child, pidfd))) => {
                             track.watch = Watch::Script(child, pidfd);
                             None
@@ -650,9 +660,14 @@ fn say(message: std::fmt::Arguments<'_>) {
 /// Spawns a oneshot's `up` or `down` (`script`), lexed as `argv`, with `RC_NAME` set, in the
 /// definition's directory; stdin is /dev/null.
 /// `None`: nothing to run.
-fn spawn(argv: &[Vec<u8>], script: &Path, name: &str) -> Result<Option<(Child, OwnedFd)>, String> {
+/// With `output`, its stdout and stderr go there.
+fn spawn(argv: &[Vec<u8>], script: &Path, name: &str, output: Option<OwnedFd>) -> Result<Option<(Child, OwnedFd)>, String> {
     let Some(mut command) = sys::script_command(argv) else { return Ok(None) };
     command.env("RC_NAME", name).stdin(std::process::Stdio::null());
+    if let Some(output) = output {
+        let copy = output.try_clone().map_err(|e| format!("unable to pass {name} its output: {e}"))?;
+        command.stdout(output).stderr(copy);
+    }
     if let Some(dir) = script.parent() {
         command.current_dir(dir);
     }
@@ -666,6 +681,40 @@ fn spawn(argv: &[Vec<u8>], script: &Path, name: &str) -> Result<Option<(Child, O
     })?;
     let pidfd = sys::pidfd(&child).map_err(|e| format!("unable to watch {}: {e}", script.display()))?;
     Ok(Some((child, pidfd)))
+}
+
+/// [`spawn`], with its output through a marker when there is one. A marker ends when the
+/// last writer of its pipe does (which may outlive the oneshot: a daemon it started);
+/// one that has not is left to the init to reap.
+fn spawn_marked(
+marker: Option<&Path>,
+markers: &mut Vec<Child>,
+argv: &[Vec<u8>],
+script: &Path,
+name: &str,
+) -> Result<Option<(Child, OwnedFd)>, String> {
+    markers.retain_mut(|m| !matches!(m.try_wait(), Ok(Some(_))));
+    let output = match marker {
+        Some(ostler) => match start_marker(ostler, name) {
+            Ok((marker, input)) => {
+                markers.push(marker);
+                Some(input)
+            }
+            Err(e) => {
+                say(format_args!("{name}: warning: unable to mark its lines ({e}); they go out unmarked"));
+                None
+            }
+        },
+        None => None,
+    };
+    spawn(argv, script, name, output)
+}
+
+/// `ostler mark NAME` reading a fresh pipe; returns it and the pipe's write end.
+fn start_marker(ostler: &Path, name: &str) -> std::io::Result<(Child, OwnedFd)> {
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    let marker = std::process::Command::new(ostler).args(["mark", name]).stdin(read).spawn()?;
+    Ok((marker, write))
 }
 
 /// The pid in the supervisor's status when it shows the service up (and ready, if it
