@@ -501,3 +501,62 @@ fn halt_inside_the_container_stops_it_with_the_code_written_to_exitcode() {
     assert!(outcome.stdout.contains("stop a"), "the services go down in order: {outcome}");
     assert!(outcome.elapsed < Duration::from_secs(5), "{outcome}");
 }
+
+// Output marks and --wait-for ---------------------------------------------------------------
+
+#[test]
+fn each_service_line_reaches_the_container_output_led_by_its_name() {
+    let mut layer = Layer::new();
+    let talker = "#!/bin/sh\necho hello from talker\necho trouble in talker >&2\nexec sleep 1000\n";
+    layer.longrun("talker", talker);
+    // A service with a log directory of its own keeps it: nothing of it on the output.
+    layer.longrun("quiet", "#!/bin/sh\necho kept in the log\nexec sleep 1000\n");
+    layer.file("/etc/ostler/sv/quiet/log", "/tmp/quiet-log\n");
+    layer.oneshot("setup", "/bin/sh -c \"echo setting up; echo setup warning >&2\"\n");
+    layer.default_bundle(&["talker", "quiet", "setup"]);
+    let wait = "for i in $(seq 1 200); do grep -q kept /tmp/quiet-log/current 2>/dev/null && break; sleep 0.05; done; \
+                cat /tmp/quiet-log/current";
+    let outcome = podman_run(&layer, &[], &ostler(&[], &["sh", "-c", wait]), RUN);
+    assert_eq!(outcome.code, 0, "{outcome}");
+    let out = &outcome.stdout;
+    for line in ["talker: hello from talker", "talker: trouble in talker", "setup: setting up", "setup: setup warning"]
+    {
+        assert!(out.lines().any(|l| l == line), "no line {line:?} on the container's stdout: {outcome}");
+    }
+    // The log companion has it (cat, CMD's own output, is unmarked), the output does not.
+    assert!(out.contains("kept in the log"), "the log companion's file lacks the line: {outcome}");
+    assert!(!out.contains("quiet: kept in the log"), "quiet has a logger; its line must not be marked out: {outcome}");
+    // CMD's own output stays as it is.
+    assert!(!out.lines().any(|l| l.starts_with("talker: ") && l.contains("kept")), "{outcome}");
+}
+
+#[test]
+fn with_wait_for_cmd_starts_once_those_are_ready_while_the_rest_comes_up() {
+    let mut layer = Layer::new();
+    // `db` is ready at once; `slow` takes its time and `web` waits for it.
+    let db = "#!/bin/sh\necho >&3\necho db ready\nexec sleep 1000\n";
+    layer.longrun("db", db).file("/etc/ostler/sv/db/notification-fd", "3\n");
+    layer.oneshot("slow", "/bin/sh -c \"while [ ! -e /tmp/go ]; do sleep 0.05; done; echo slow done\"\n");
+    layer.longrun("web", "#!/bin/sh\necho web up\nexec sleep 1000\n").depends("web", "slow");
+    layer.default_bundle(&["db", "slow", "web"]);
+    // CMD lets `slow` finish, then waits for web: it ran before web was up.
+    let cmd = "echo cmd started; touch /tmp/go; for i in $(seq 1 200); do /sbin/ostler ready -q web && break; sleep 0.05; done; \
+               /sbin/ostler ready web && echo web ready now";
+    for (options, env) in [(&["--wait-for", "db"][..], None), (&[][..], Some("OSTLER_WAIT_FOR=db"))] {
+        let mut run_options = vec![];
+        if let Some(variable) = env {
+            run_options.extend(["-e", variable]);
+        }
+        let outcome = podman_run(&layer, &run_options, &ostler(options, &["sh", "-c", cmd]), RUN);
+        assert_eq!(outcome.code, 0, "{options:?} {env:?}: {outcome}");
+        let all = format!("{}{}", outcome.stdout, outcome.stderr);
+        assert_in_order(&all, &["db ready", "cmd started", "slow done", "web ready now"]);
+        assert!(!all[..all.find("cmd started").unwrap()].contains("web up"), "web came up before CMD: {outcome}");
+    }
+    // A name that is not defined: with --on-failure stop, the container stops (1), CMD never runs.
+    let outcome =
+        podman_run(&layer, &[], &ostler(&["--wait-for", "nosuch", "--on-failure", "stop"], &["echo", "ran"]), RUN);
+    assert_eq!(outcome.code, 1, "{outcome}");
+    assert!(!outcome.stdout.contains("ran"), "{outcome}");
+    assert!(ostler_line_naming(&outcome.stderr, "nosuch"), "{outcome}");
+}

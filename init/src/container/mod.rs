@@ -99,6 +99,7 @@ pub fn run(options: &Options, hooks: Hooks) -> u8 {
         exitcode_file: None,
         logger: None,
         stopping: false,
+        stage2: None,
     };
     init.main(hooks)
 }
@@ -122,6 +123,8 @@ struct Init<'a> {
     logger: Option<catch_all::Logger>,
     /// The orderly stop has begun (a logger that dies is not started again).
     stopping: bool,
+    /// Stage 2, while it runs (CMD may start before it is done: `--wait-for`, `--wait-max`).
+    stage2: Option<Pid>,
 }
 
 impl Init<'_> {
@@ -274,6 +277,7 @@ impl Init<'_> {
             Ok(nix::unistd::ForkResult::Parent { child }) => child,
             Err(e) => return Ok((scanner, Some(format!("unable to fork stage 2: {e}")))),
         };
+        self.stage2 = Some(child);
         let deadline = self.options.wait_max.map(|max| Instant::now() + max);
         let not_ready = |names: &[String]| format!("{} not ready", names.join(", "));
         loop {
@@ -296,7 +300,6 @@ impl Init<'_> {
                 return Ok((scanner, problem));
             }
             if self.stop_asked {
-                let _ = nix::sys::signal::kill(child, Signal::SIGTERM);
                 return Ok((scanner, None));
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -427,6 +430,9 @@ impl Init<'_> {
             if Some(code.0) == self.command {
                 self.command = None;
                 self.status = Some(code.1);
+            }
+            if Some(code.0) == self.stage2 {
+                self.stage2 = None;
             }
             if let Some(logger) = self.logger.as_mut().filter(|l| l.pid == Some(code.0)) {
                 logger.pid = None;

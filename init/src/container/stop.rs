@@ -20,6 +20,13 @@ pub(super) fn orderly(init: &mut Init<'_>, services: Option<(&Runtime, Pid)>) {
         init.wait_event(Some(deadline));
     }
     init.record_exit();
+    // A stage 2 still bringing services up holds the service manager: it goes first.
+    if let Some(stage2) = init.stage2 {
+        let _ = kill(stage2, Signal::SIGTERM);
+        while init.stage2.is_some() && Instant::now() < deadline {
+            init.wait_event(Some(deadline));
+        }
+    }
     if let Some((area, scanner)) = services {
         let layout = ostler_shutdown::Layout {
             scan_dir: area.scan.clone(),

@@ -392,6 +392,13 @@ impl Supervisor {
             }
         };
         let dir = if self.dir.as_os_str().is_empty() { Path::new(".") } else { &self.dir };
+        // In a container, a service whose logger marks its lines (`ostler mark`) sends stderr
+        // there too: both reach the container's output, led by its name.
+        if let Some(pipe) = &self.stdio.stdout {
+            if dir.join("log").join(ostler_core::paths::MARK_LOGGER).exists() {
+                extra.push((pipe.as_raw_fd(), 2));
+            }
+        }
         let mut argv = vec![cstr(format!("./{file}").as_bytes())?];
         for arg in args {
             argv.push(cstr(arg.as_bytes())?);
