@@ -105,3 +105,76 @@ fn oneshot(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("ostler-s6o-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn touch(path: &Path) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, "").unwrap();
+    }
+
+    fn read(path: &Path) -> String {
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    #[test]
+    fn the_quick_start_user_bundle_without_a_type_is_read_as_a_bundle() {
+        let root = scratch("quick");
+        let overlay = root.join("etc/s6-overlay");
+        touch(&overlay.join("s6-rc.d/user/contents.d/web"));
+        touch(&overlay.join("s6-rc.d/user/contents.d/.empty"));
+        touch(&overlay.join("s6-rc.d/web/dependencies.d/base"));
+        std::fs::write(overlay.join("s6-rc.d/web/type"), "longrun\n").unwrap();
+        touch(&overlay.join("s6-rc.d/.hidden/type"));
+        // Also in user-bundles.d: ignored, since s6-rc.d has a `user`.
+        touch(&overlay.join("user-bundles.d/user/contents.d/other"));
+        let layout = Layout { etc: root.join("etc"), overlay: overlay.clone(), bundles: overlay.join("user-bundles.d") };
+        let out = root.join("sources");
+        let warnings = write(&layout, &out, Path::new("/x/ostler")).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(read(&out.join("user/type")), "bundle\n");
+        assert_eq!(read(&out.join("user/contents")), "web\n");
+        assert_eq!(read(&out.join("user2/contents")), "");
+        assert_eq!(std::fs::read_link(out.join("web")).unwrap(), overlay.join("s6-rc.d/web"));
+        assert!(!out.join(".hidden").exists());
+        assert_eq!(read(&out.join("default/contents")), "top\n");
+        assert_eq!(read(&out.join("top/contents")), "base\nuser\nlegacy-services\nuser2\n");
+        assert_eq!(read(&out.join("base/contents")), "legacy-cont-init\n");
+        assert_eq!(read(&out.join("legacy-cont-init/up")), "\"/x/ostler\" s6-overlay cont-init\n");
+        assert_eq!(read(&out.join("legacy-cont-init/down")), "\"/x/ostler\" s6-overlay cont-finish\n");
+        assert_eq!(read(&out.join("legacy-services/dependencies")), "base\nuser\n");
+        assert_eq!(read(&out.join("legacy-services/up")), "\"/x/ostler\" s6-overlay services-up\n");
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn user_bundles_come_from_the_bundle_directory_and_our_names_are_not_taken() {
+        let root = scratch("bundles");
+        let overlay = root.join("etc/s6-overlay");
+        std::fs::create_dir_all(overlay.join("s6-rc.d/base")).unwrap();
+        let bundles = root.join("elsewhere");
+        touch(&bundles.join("user/contents.d/a"));
+        std::fs::create_dir_all(bundles.join("user2")).unwrap();
+        std::fs::write(bundles.join("user2/contents"), "# late ones\nb\n\nc\n").unwrap();
+        let layout = Layout { etc: root.join("etc"), overlay: overlay.clone(), bundles };
+        let out = root.join("sources");
+        let warnings = write(&layout, &out, Path::new("/x/ostler")).unwrap();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("s6-rc.d/base") && warnings[0].contains("another name"), "{warnings:?}");
+        assert_eq!(read(&out.join("user/contents")), "a\n");
+        assert_eq!(read(&out.join("user2/contents")), "b\nc\n");
+        // Ours, not a link to the user's.
+        assert!(!out.join("base").symlink_metadata().unwrap().file_type().is_symlink());
+        let _ = std::fs::remove_dir_all(&root);
+    }
+}
