@@ -78,6 +78,16 @@ pub enum ImageError {
         /// The offending path, inside the image.
         path: PathBuf,
     },
+    /// The epoch is past what an output can record.
+    #[error("the epoch {epoch} is past what {format} can hold (at most {max}); give an earlier --epoch or SOURCE_DATE_EPOCH")]
+    EpochTooLarge {
+        /// The epoch given.
+        epoch: u64,
+        /// What would have to hold it ("a tar header").
+        format: &'static str,
+        /// The largest it holds.
+        max: u64,
+    },
     /// A file or archive too large for the newc format (4 GiB per file).
     #[error("{}: too large for an initramfs ({size} bytes; the newc format stops at 4 GiB)", path.display())]
     TooLarge {

@@ -11,6 +11,10 @@
 //!
 //! With kernel modules, a third: `boot.cpio.lz4` ([`boot_initramfs`]), which boots the disk.
 //!
+//! With [`Format::Oci`], the tree (less the services only a machine can run) becomes an OCI
+//! image instead ([`oci`]): an image layout directory and its oci-archive, whose layer is a tar
+//! written here too ([`tar`]).
+//!
 //! Host programs ([`host`]) are found with the package to install when they are missing.
 #![deny(missing_docs)]
 
@@ -22,6 +26,8 @@ mod error;
 pub mod ext4;
 mod host;
 pub mod minimal;
+pub mod oci;
+mod tar;
 mod tree;
 
 pub use error::ImageError;
@@ -42,6 +48,18 @@ pub enum Profile {
     /// busybox-static, ostler, skel/.
     #[default]
     Minimal,
+}
+
+/// What a build makes of the root tree.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Format {
+    /// A machine's images: the initramfs, the ext4 disk and, with kernel modules, the
+    /// initramfs that boots the disk.
+    #[default]
+    Dir,
+    /// An OCI image for a container engine ([`oci`]): the layout `oci/` and the oci-archive
+    /// `image.oci.tar`, with ostler as the entrypoint. No initramfs, no disk.
+    Oci,
 }
 
 /// How the initramfs images are compressed.
@@ -105,8 +123,11 @@ impl Compression {
 pub struct Options {
     /// The profile.
     pub profile: Profile,
-    /// The output directory: `root/`, `initramfs.cpio.lz4`, `disk.ext4` go there.
+    /// The output directory: `root/`, `initramfs.cpio.lz4`, `disk.ext4` (or `oci/` and
+    /// `image.oci.tar`) go there.
     pub out: PathBuf,
+    /// What is made of the root tree.
+    pub format: Format,
     /// How the initramfs images are compressed (and so named).
     pub compression: Compression,
     /// The static ostler binary to install.
@@ -135,12 +156,24 @@ pub struct Built {
     pub root: PathBuf,
     /// How many entries it holds.
     pub entries: usize,
-    /// The compressed initramfs.
-    pub initramfs: PathBuf,
-    /// The ext4 disk image.
-    pub disk: PathBuf,
-    /// The initramfs that boots the disk, when kernel modules were given.
-    pub boot_initramfs: Option<PathBuf>,
+    /// What was made of it.
+    pub outputs: Outputs,
+}
+
+/// The images a build made from the root directory, by [`Format`].
+#[derive(Clone, Debug)]
+pub enum Outputs {
+    /// [`Format::Dir`].
+    Machine {
+        /// The compressed initramfs.
+        initramfs: PathBuf,
+        /// The ext4 disk image.
+        disk: PathBuf,
+        /// The initramfs that boots the disk, when kernel modules were given.
+        boot_initramfs: Option<PathBuf>,
+    },
+    /// [`Format::Oci`].
+    Oci(oci::Made),
 }
 
 /// Builds an image, printing what it made on stdout or the reason it could not on stderr;
@@ -150,11 +183,29 @@ pub fn build(options: Options) -> u8 {
         Ok(built) => {
             let size = |path: &Path| path.metadata().map_or(0, |m| m.len());
             println!("root       {} ({} entries)", built.root.display(), built.entries);
-            println!("initramfs  {} ({} bytes)", built.initramfs.display(), size(&built.initramfs));
-            println!("disk       {} ({} MiB, label {})", built.disk.display(), size(&built.disk) >> 20, ext4::LABEL);
-            match &built.boot_initramfs {
-                Some(boot) => println!("boot       {} ({} bytes; boots the disk)", boot.display(), size(boot)),
-                None => println!("boot       none: no kernel modules found; pass --kernel-modules /lib/modules/VERSION to boot the disk"),
+            match &built.outputs {
+                Outputs::Machine { initramfs, disk, boot_initramfs } => {
+                    println!("initramfs  {} ({} bytes)", initramfs.display(), size(initramfs));
+                    println!("disk       {} ({} MiB, label {})", disk.display(), size(disk) >> 20, ext4::LABEL);
+                    match boot_initramfs {
+                        Some(boot) => println!("boot       {} ({} bytes; boots the disk)", boot.display(), size(boot)),
+                        None => println!("boot       none: no kernel modules found; pass --kernel-modules /lib/modules/VERSION to boot the disk"),
+                    }
+                }
+                Outputs::Oci(made) => {
+                    println!(
+                        "oci        {} (image layout; manifest {}, layer {} bytes)",
+                        made.layout.display(),
+                        made.manifest,
+                        made.layer_size
+                    );
+                    println!(
+                        "archive    {} ({} bytes; run it: podman run --rm oci-archive:{})",
+                        made.archive.display(),
+                        size(&made.archive),
+                        made.archive.display()
+                    );
+                }
             }
             0
         }
@@ -168,11 +219,11 @@ pub fn build(options: Options) -> u8 {
 /// Builds an image; the library form of [`build`].
 pub fn make(options: &Options) -> Result<Built, ImageError> {
     let out = &options.out;
-    let mtime = u32::try_from(options.epoch).map_err(|_| ImageError::Io {
-        action: "use the epoch (past 2106, too large for cpio) for",
-        path: out.clone(),
-        source: std::io::Error::from(std::io::ErrorKind::InvalidInput),
-    })?;
+    // An epoch the outputs cannot record is refused before anything is cleared.
+    match options.format {
+        Format::Dir => cpio_mtime(options).map(|_| ())?,
+        Format::Oci => oci::check_epoch(options.epoch)?,
+    }
     prepare_output(out)?;
     let root = out.join("root");
     let work = out.join(".work");
@@ -182,16 +233,34 @@ pub fn make(options: &Options) -> Result<Built, ImageError> {
     match options.profile {
         Profile::Minimal => minimal::populate(options, &root, &work)?,
     }
+    if options.format == Format::Oci {
+        oci::keep_container_services(&root)?;
+    }
     tree::normalize(&root, options.epoch, minimal::SPECIAL_MODES)?;
     let entries = tree::entries(&root)?;
 
+    let outputs = match options.format {
+        Format::Dir => machine_images(options, &root, &entries, &work)?,
+        Format::Oci => {
+            Outputs::Oci(oci::make(&entries, options.epoch, &work, &out.join(oci::LAYOUT), &out.join(oci::ARCHIVE))?)
+        }
+    };
+
+    std::fs::remove_dir_all(&work).map_err(ImageError::io("remove", &work))?;
+    Ok(Built { root, entries: entries.len(), outputs })
+}
+
+/// The initramfs, the disk and (with kernel modules) the boot initramfs, from the root tree.
+fn machine_images(options: &Options, root: &Path, entries: &[cpio::Entry], work: &Path) -> Result<Outputs, ImageError> {
+    let out = &options.out;
+    let mtime = cpio_mtime(options)?;
     let initramfs = out.join(options.compression.initramfs_name());
-    write_initramfs(&entries, mtime, options.compression, &work, &initramfs)?;
+    write_initramfs(entries, mtime, options.compression, work, &initramfs)?;
 
     let disk = out.join("disk.ext4");
-    let size = options.disk_size.unwrap_or_else(|| ext4::size_for(&entries));
+    let size = options.disk_size.unwrap_or_else(|| ext4::size_for(entries));
     let staged_disk = work.join("disk.ext4");
-    ext4::make(&root, &entries, &staged_disk, size, options.epoch)?;
+    ext4::make(root, entries, &staged_disk, size, options.epoch)?;
     std::fs::rename(&staged_disk, &disk).map_err(ImageError::io("move into place", &disk))?;
 
     let boot_initramfs = match &options.kernel_modules {
@@ -210,19 +279,26 @@ pub fn make(options: &Options) -> Result<Built, ImageError> {
             )?;
             tree::normalize(&boot_root, options.epoch, boot_initramfs::SPECIAL_MODES)?;
             let target = out.join(options.compression.boot_initramfs_name());
-            write_initramfs(&tree::entries(&boot_root)?, mtime, options.compression, &work, &target)?;
+            write_initramfs(&tree::entries(&boot_root)?, mtime, options.compression, work, &target)?;
             Some(target)
         }
         None => None,
     };
-
-    std::fs::remove_dir_all(&work).map_err(ImageError::io("remove", &work))?;
-    Ok(Built { root, entries: entries.len(), initramfs, disk, boot_initramfs })
+    Ok(Outputs::Machine { initramfs, disk, boot_initramfs })
 }
 
-/// Makes `out` ready: created if missing, cleared of a previous build (including initramfs
-/// images of either compression, so none is left from an earlier build to be booted by
-/// mistake), refused when it holds something else.
+/// The epoch as the initramfs's modification time: newc has 32 bits for it (until 2106).
+fn cpio_mtime(options: &Options) -> Result<u32, ImageError> {
+    u32::try_from(options.epoch).map_err(|_| ImageError::Io {
+        action: "use the epoch (past 2106, too large for cpio) for",
+        path: options.out.clone(),
+        source: std::io::Error::from(std::io::ErrorKind::InvalidInput),
+    })
+}
+
+/// Makes `out` ready: created if missing, cleared of a previous build (the images of either
+/// compression and of either format, so none is left from an earlier build to be booted or run
+/// by mistake), refused when it holds something else.
 fn prepare_output(out: &Path) -> Result<(), ImageError> {
     match std::fs::read_dir(out) {
         Ok(mut children) => {
@@ -237,19 +313,18 @@ fn prepare_output(out: &Path) -> Result<(), ImageError> {
     }
     std::fs::write(out.join(MARKER), b"made by ostler image build; the directory is cleared on rebuild\n")
         .map_err(ImageError::io("write", out.join(MARKER)))?;
-    for name in ["root", ".work"] {
+    for name in ["root", ".work", oci::LAYOUT] {
         let path = out.join(name);
         if path.exists() {
             std::fs::remove_dir_all(&path).map_err(ImageError::io("remove", &path))?;
         }
     }
-    for compression in Compression::ALL {
-        for name in [compression.initramfs_name(), compression.boot_initramfs_name()] {
-            let path = out.join(name);
-            match std::fs::remove_file(&path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(ImageError::io("remove", &path)(e)),
-                _ => {}
-            }
+    let initramfs_names = Compression::ALL.into_iter().flat_map(|c| [c.initramfs_name(), c.boot_initramfs_name()]);
+    for name in initramfs_names.chain(["disk.ext4", oci::ARCHIVE]) {
+        let path = out.join(name);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(ImageError::io("remove", &path)(e)),
+            _ => {}
         }
     }
     Ok(())
@@ -293,17 +368,19 @@ mod tests {
     }
 
     #[test]
-    fn a_rebuild_clears_the_images_of_either_compression() {
+    fn a_rebuild_clears_the_images_of_either_compression_and_format() {
         let out = std::env::temp_dir().join(format!("ostler-image-prepare-test-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&out);
         std::fs::create_dir_all(out.join("root/etc")).unwrap();
+        std::fs::create_dir_all(out.join("oci/blobs/sha256")).unwrap();
         std::fs::write(out.join(MARKER), b"").unwrap();
-        let images = ["initramfs.cpio.lz4", "boot.cpio.lz4", "initramfs.cpio.gz", "boot.cpio.gz"];
+        let images =
+            ["initramfs.cpio.lz4", "boot.cpio.lz4", "initramfs.cpio.gz", "boot.cpio.gz", "disk.ext4", "image.oci.tar"];
         for name in images {
             std::fs::write(out.join(name), b"old").unwrap();
         }
         prepare_output(&out).unwrap();
-        for name in images.iter().chain(&["root"]) {
+        for name in images.iter().chain(&["root", "oci"]) {
             assert!(!out.join(name).exists(), "{name} is left from the previous build");
         }
         assert!(out.join(MARKER).exists());

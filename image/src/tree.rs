@@ -38,7 +38,8 @@ pub fn symlink(target: &Path, path: &Path) -> Result<(), ImageError> {
     std::os::unix::fs::symlink(target, path).map_err(ImageError::io("create symlink", path))
 }
 
-fn remove_if_present(path: &Path) -> Result<(), ImageError> {
+/// Removes the file, symlink or directory tree at `path`, if there is one.
+pub(crate) fn remove_if_present(path: &Path) -> Result<(), ImageError> {
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(path).map_err(ImageError::io("remove", path)),
         Ok(_) => std::fs::remove_file(path).map_err(ImageError::io("remove", path)),

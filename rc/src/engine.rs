@@ -466,14 +466,16 @@ impl<'a> Run<'a> {
                 let script = service.source.as_ref().map(|s| s.join(if going_up { "up" } else { "down" }));
                 match script {
                     // No file, or one with only comments: nothing to run, done.
-                    Some(script) if !argv.is_empty() => match spawn_marked(self.marker.as_deref(), &mut self.markers, argv, &script, name) {
-                        Ok(Some((child, pidfd))) => {
-                            track.watch = Watch::Script(child, pidfd);
-                            None
+                    Some(script) if !argv.is_empty() => {
+                        match spawn_marked(self.marker.as_deref(), &mut self.markers, argv, &script, name) {
+                            Ok(Some((child, pidfd))) => {
+                                track.watch = Watch::Script(child, pidfd);
+                                None
+                            }
+                            Ok(None) => Some(Ok(())),
+                            Err(message) => Some(Err(message)),
                         }
-                        Ok(None) => Some(Ok(())),
-                        Err(message) => Some(Err(message)),
-                    },
+                    }
                     _ => Some(Ok(())),
                 }
             }
@@ -661,7 +663,12 @@ fn say(message: std::fmt::Arguments<'_>) {
 /// definition's directory; stdin is /dev/null.
 /// `None`: nothing to run.
 /// With `output`, its stdout and stderr go there.
-fn spawn(argv: &[Vec<u8>], script: &Path, name: &str, output: Option<OwnedFd>) -> Result<Option<(Child, OwnedFd)>, String> {
+fn spawn(
+    argv: &[Vec<u8>],
+    script: &Path,
+    name: &str,
+    output: Option<OwnedFd>,
+) -> Result<Option<(Child, OwnedFd)>, String> {
     let Some(mut command) = sys::script_command(argv) else { return Ok(None) };
     command.env("RC_NAME", name).stdin(std::process::Stdio::null());
     if let Some(output) = output {
@@ -687,11 +694,11 @@ fn spawn(argv: &[Vec<u8>], script: &Path, name: &str, output: Option<OwnedFd>) -
 /// last writer of its pipe does (which may outlive the oneshot: a daemon it started);
 /// one that has not is left to the init to reap.
 fn spawn_marked(
-marker: Option<&Path>,
-markers: &mut Vec<Child>,
-argv: &[Vec<u8>],
-script: &Path,
-name: &str,
+    marker: Option<&Path>,
+    markers: &mut Vec<Child>,
+    argv: &[Vec<u8>],
+    script: &Path,
+    name: &str,
 ) -> Result<Option<(Child, OwnedFd)>, String> {
     markers.retain_mut(|m| !matches!(m.try_wait(), Ok(Some(_))));
     let output = match marker {

@@ -3,7 +3,7 @@
 use clap::{Args, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
-/// Build bootable images: a root directory, an initramfs and an ext4 disk.
+/// Build bootable images: a root directory, an initramfs and an ext4 disk; or an OCI image.
 #[derive(Args, Debug)]
 pub struct ImageArgs {
     #[command(subcommand)]
@@ -14,12 +14,15 @@ pub struct ImageArgs {
 #[derive(Subcommand, Debug)]
 pub enum ImageCommand {
     /// Build an image: OUT/root (the tree), OUT/initramfs.cpio.lz4 (newc, lz4; .cpio.gz with
-    /// --compress gzip), OUT/disk.ext4 and OUT/boot.cpio.lz4 (the initramfs that boots it).
+    /// --compress gzip), OUT/disk.ext4 and OUT/boot.cpio.lz4 (the initramfs that boots it). With
+    /// --format oci: OUT/root, OUT/oci (an OCI image layout) and OUT/image.oci.tar (the same
+    /// image as an oci-archive), with ostler as the container's init; no initramfs or disk.
     ///
     /// The same inputs give the same bytes: every file is owned by 0:0 and carries the time
     /// --epoch (or SOURCE_DATE_EPOCH), entries are sorted, and the filesystem UUID and hash seed
     /// are fixed. Needs dpkg-deb (dpkg), mke2fs and debugfs (e2fsprogs), lz4 (or gzip), and
-    /// apt-get (apt) when busybox-static has to be downloaded; no root privileges.
+    /// apt-get (apt) when busybox-static has to be downloaded; no root privileges. --format oci
+    /// needs gzip instead of mke2fs, debugfs and lz4.
     Build(BuildArgs),
 }
 
@@ -34,6 +37,16 @@ pub struct BuildArgs {
     /// one is refused.
     #[arg(long, value_name = "DIR", default_value = "target/image")]
     pub out: PathBuf,
+
+    /// What to make of the tree. dir: a machine's images (initramfs, disk.ext4, boot
+    /// initramfs). oci: an OCI image for container engines, in OUT/oci and OUT/image.oci.tar
+    /// (`podman run oci-archive:OUT/image.oci.tar`): one gzip layer, the tree less the services
+    /// only a machine runs (the gettys, klogd, hostname, loopback), and ENTRYPOINT
+    /// ["/bin/ostler", "init", "--container", "--"] with no CMD, so the image runs its services
+    /// until stopped, or the command given after the image name once they are up. --compress,
+    /// --disk-size, --kernel-modules and --module are for dir only.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = FormatArg::Dir)]
+    pub format: FormatArg,
 
     /// How the two initramfs images are compressed. lz4 (`lz4 -l -9`, the legacy frame format
     /// the kernel reads; CONFIG_RD_LZ4) decompresses about five times faster than gzip at
@@ -94,6 +107,15 @@ pub enum ProfileArg {
     Minimal,
 }
 
+/// The formats `--format` accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// The machine's images (the default): initramfs, disk.ext4, boot initramfs.
+    Dir,
+    /// An OCI image layout and oci-archive, with ostler as the container's init.
+    Oci,
+}
+
 /// The compressions `--compress` accepts.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum CompressArg {
@@ -124,6 +146,18 @@ fn options(args: BuildArgs) -> Result<ostler_image::Options, String> {
         })?,
         (None, _) => ostler_image::DEFAULT_EPOCH,
     };
+    if args.format == FormatArg::Oci {
+        let machine_only = [
+            ("--disk-size", args.disk_size.is_some()),
+            ("--kernel-modules", args.kernel_modules.is_some()),
+            ("--module", !args.modules.is_empty()),
+        ];
+        if let Some((option, _)) = machine_only.iter().find(|(_, given)| *given) {
+            return Err(format!(
+                "{option} is for the disk image, which --format oci does not make; drop it, or build with --format dir"
+            ));
+        }
+    }
     let cache = args
         .cache
         .or_else(default_cache)
@@ -133,6 +167,10 @@ fn options(args: BuildArgs) -> Result<ostler_image::Options, String> {
             ProfileArg::Minimal => ostler_image::Profile::Minimal,
         },
         out: args.out,
+        format: match args.format {
+            FormatArg::Dir => ostler_image::Format::Dir,
+            FormatArg::Oci => ostler_image::Format::Oci,
+        },
         compression: match args.compress {
             CompressArg::Lz4 => ostler_image::Compression::Lz4,
             CompressArg::Gzip => ostler_image::Compression::Gzip,
