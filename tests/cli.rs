@@ -27,6 +27,9 @@ const SUBCOMMANDS: &[&str] = &[
     "logs",
     "tai64nlocal",
     "image",
+    "with-contenv",
+    "printcontenv",
+    "s6-overlay",
 ];
 
 #[test]
@@ -70,4 +73,38 @@ fn s6_names_select_the_subcommand_and_usage_errors_exit_100() {
     assert!(err.contains("ostler svstat"), "{err}");
     let (code, _, _) = cmd(Command::new(ostler()).args(["svscan", "--no-such-option"]));
     assert_eq!(code, 100);
+}
+
+#[test]
+fn with_contenv_and_printcontenv_answer_by_name_from_the_container_environment() {
+    let tree = TempTree::new("contenv");
+    let state = tree.dir("s6");
+    let environment = state.join("container_environment");
+    std::fs::create_dir_all(&environment).unwrap();
+    std::fs::write(environment.join("GREETING"), "hello\nworld").unwrap();
+    let (with, print) = (tree.join("with-contenv"), tree.join("printcontenv"));
+    std::os::unix::fs::symlink(ostler(), &with).unwrap();
+    std::os::unix::fs::symlink(ostler(), &print).unwrap();
+    let run = |program: &std::path::Path, args: &[&str], keep: Option<&str>| {
+        let mut command = Command::new(program);
+        command.args(args).env("OSTLER_S6_STATE", &state).env("SECRET", "from the environment");
+        match keep {
+            Some(value) => command.env("S6_KEEP_ENV", value).env("GREETING", "kept"),
+            None => command.env_remove("S6_KEEP_ENV"),
+        };
+        cmd(&mut command)
+    };
+    let (code, out, err) = run(&print, &["GREETING"], None);
+    assert_eq!((code, out.as_str()), (0, "hello\nworld\n"), "{err}");
+    assert_eq!(run(&print, &["NOSUCH"], None).0, 1);
+    // The program sees the container environment and PATH, not the caller's other variables.
+    let (code, out, err) = run(&with, &["/bin/sh", "-c", "echo \"$GREETING|${SECRET:-unset}|${PATH:+path}\""], None);
+    assert_eq!((code, out.as_str()), (0, "hello\nworld|unset|path\n"), "{err}");
+    // S6_KEEP_ENV: nothing changes, and printcontenv reads the environment.
+    let (code, out, _) = run(&with, &["/bin/sh", "-c", "echo \"$GREETING|$SECRET\""], Some("1"));
+    assert_eq!((code, out.as_str()), (0, "kept|from the environment\n"));
+    assert_eq!(run(&print, &["GREETING"], Some("1")).1, "kept\n");
+    let (code, _, err) = run(&with, &["/nonexistent"], None);
+    assert_eq!(code, 127, "{err}");
+    assert!(err.contains("with-contenv") && err.contains("/nonexistent"), "{err}");
 }
