@@ -725,11 +725,13 @@ fn start_marker(ostler: &Path, name: &str) -> std::io::Result<(Child, OwnedFd)> 
 }
 
 /// The pid in the supervisor's status when it shows the service up (and ready, if it
-/// notifies: `notifies` is looked up once) or down, as wanted.
+/// notifies: `notifies` is looked up once) or down with its finish ended, as wanted.
 fn as_wanted(dir: &Path, up: bool, notifies: &mut Option<bool>) -> Option<u64> {
     let status = read_status(dir)?;
     if !up {
-        return (!status.is_up()).then_some(status.pid);
+        // Down once its finish has ended too (s6's `D`): what depends on it, and what comes
+        // after (a container's cont-finish.d), sees it really stopped.
+        return (!status.is_up() && !status.finishing).then_some(status.pid);
     }
     if !status.is_up() {
         return None;

@@ -1,15 +1,22 @@
 //! OCI containers for the container tests (issue 11): a busybox-static root filesystem with the
 //! static ostler as `/sbin/ostler` (`/sbin/init`, `/init`), run through runc directly (an OCI
-//! bundle per test) and through podman (one image per test binary; a test's own files are
-//! bind-mounted read-only).
+//! bundle per test) and through podman (one image per test binary and base; a test's own files
+//! are bind-mounted read-only).
+//!
+//! The s6-overlay tests choose another base ([`Base::Debian`]): a Debian bookworm minbase root
+//! with execline, s6 and bash ([`super::debian`]), the static ostler as `/init` (the image's
+//! entrypoint, as s6-overlay's), and `/command` made by `ostler s6-overlay links` as an
+//! image's Containerfile would. A [`Layer`] says which base it goes over; everything else
+//! (names, mounts, [`podman_run`], [`Container`], [`Pod`], the clean-up) is shared.
 //!
 //! This host needs two things the facts sheet (docs/facts/containers.md, part B) found: podman
 //! is pointed at a private containers.conf (runtime runc — crun fails on the hybrid cgroup
 //! layout — and ulimits root may set without CAP_SYS_RESOURCE), and podman containers get
 //! `--network=none`. Everything a test makes is removed when its guard drops: runc containers
 //! (`runc delete -f`, their state in the test's tree), podman containers and pods (by name),
-//! and, when the test binary exits, the shared image.
+//! and, when the test binary exits, the shared images.
 
+use super::debian;
 use super::guest::{deb_cache, guest_ostler};
 use super::{TempTree, POLL_EVERY};
 use std::collections::HashSet;
@@ -231,11 +238,24 @@ pub fn write_base_rootfs(root: &Path) {
     write_mode(&root.join("etc/group"), GROUP.as_bytes(), 0o644);
 }
 
-/// Files a test puts into its container, by their path in the container. With runc they are
-/// written into the container's root; with podman, bind-mounted read-only over the shared
-/// image (the topmost directory the image lacks, or the file itself).
+/// The root filesystem a container's image is made from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Base {
+    /// busybox-static, ostler as /sbin/ostler, /sbin/init and /init ([`write_base_rootfs`]);
+    /// no entrypoint: the test gives ostler's command line.
+    Busybox,
+    /// Debian bookworm minbase with execline, s6 and bash, the static ostler as `/init`, the
+    /// entrypoint, and `/command` from `ostler s6-overlay links`: an image made for s6-overlay,
+    /// with ostler in its place. The test gives CMD. podman only.
+    Debian,
+}
+
+/// Files a test puts into its container, by their path in the container, over a [`Base`].
+/// With runc they are written into the container's root; with podman, bind-mounted read-only
+/// over the shared image (the topmost directory the image lacks, or the file itself).
 #[derive(Debug)]
 pub struct Layer {
+    base: Base,
     tree: TempTree,
     paths: Vec<PathBuf>,
 }
@@ -247,9 +267,19 @@ impl Default for Layer {
 }
 
 impl Layer {
-    /// No files: the base root filesystem alone.
+    /// No files: the busybox root filesystem alone.
     pub fn new() -> Layer {
-        Layer { tree: TempTree::new("layer"), paths: Vec::new() }
+        Layer::over(Base::Busybox)
+    }
+
+    /// No files: `base` alone.
+    pub fn over(base: Base) -> Layer {
+        Layer { base, tree: TempTree::new("layer"), paths: Vec::new() }
+    }
+
+    /// The base it goes over.
+    pub fn base(&self) -> Base {
+        self.base
     }
 
     fn relative(path: &str) -> &Path {
@@ -474,6 +504,11 @@ impl Runc {
     /// Writes the bundle: the base root filesystem plus `layer`, and config.json from `spec`.
     pub fn new(layer: &Layer, spec: &RuncSpec) -> Runc {
         require_engines();
+        assert_eq!(
+            layer.base,
+            Base::Busybox,
+            "runc bundles are made from the busybox root only; run the Debian base through podman"
+        );
         let tree = TempTree::new("runc");
         let root = tree.dir("bundle/rootfs");
         write_base_rootfs(&root);
@@ -642,18 +677,47 @@ fn podman_ok(args: &[&str]) -> Outcome {
     outcome
 }
 
-/// The image, made once per test binary: the base root filesystem as a tar, `podman import`ed
-/// as `localhost/ostler-test-PID-N`. Removed when the test binary exits (atexit), with the
-/// pod infra image if this run is what made podman build it. What an earlier, killed run left
-/// (names with a pid no longer running) is removed first.
-fn image() -> &'static Image {
-    static IMAGE: OnceLock<Image> = OnceLock::new();
-    IMAGE.get_or_init(|| {
+/// podman's clean-up, done once per test binary before its first image or pod: the engines
+/// are there, what an earlier, killed run left (names with a pid no longer running) is
+/// removed, and the removal of this run's images is registered for its exit (atexit), with
+/// the pod infra image if this run is what made podman build it.
+fn podman_setup() {
+    static SETUP: OnceLock<()> = OnceLock::new();
+    SETUP.get_or_init(|| {
         require_engines();
         remove_leftovers();
+        *CLEANUP.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(Cleanup { images: Vec::new(), pause_images_before: pause_images() });
+        // SAFETY: registers a plain extern "C" function taking nothing; it runs at exit.
+        unsafe { libc::atexit(remove_image_at_exit) };
+    });
+}
+
+/// The image of `base`, made once per test binary: its root filesystem as a tar, `podman
+/// import`ed as `localhost/ostler-test-PID-N` (with `/init` as the entrypoint for
+/// [`Base::Debian`]). Removed when the test binary exits.
+fn image(base: Base) -> &'static Image {
+    static BUSYBOX: OnceLock<Image> = OnceLock::new();
+    static DEBIAN: OnceLock<Image> = OnceLock::new();
+    let cell = match base {
+        Base::Busybox => &BUSYBOX,
+        Base::Debian => &DEBIAN,
+    };
+    cell.get_or_init(|| {
+        podman_setup();
         let tree = TempTree::new("image");
         let root = tree.dir("rootfs");
-        write_base_rootfs(&root);
+        let start = Instant::now();
+        let changes: &[&str] = match base {
+            Base::Busybox => {
+                write_base_rootfs(&root);
+                &[]
+            }
+            Base::Debian => {
+                write_debian_rootfs(&root);
+                &["--change", "ENTRYPOINT [\"/init\"]"]
+            }
+        };
         let mut paths = HashSet::new();
         let mut pending = vec![root.clone()];
         while let Some(dir) = pending.pop() {
@@ -675,18 +739,62 @@ fn image() -> &'static Image {
             .output()
             .unwrap_or_else(|e| panic!("unable to run tar: {e}"));
         assert!(output.status.success(), "tar failed: {}", String::from_utf8_lossy(&output.stderr));
+        let made = start.elapsed();
         let name = format!("localhost/{}", unique_name());
-        *CLEANUP.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some(Cleanup { image: name.clone(), pause_images_before: pause_images() });
-        // SAFETY: registers a plain extern "C" function taking nothing; it runs at exit.
-        unsafe { libc::atexit(remove_image_at_exit) };
-        podman_ok(&["import", "-q", &tar.to_string_lossy(), &name]);
+        if let Some(cleanup) = CLEANUP.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            cleanup.images.push(name.clone());
+        }
+        let tar = tar.to_string_lossy();
+        let mut args = vec!["import", "-q"];
+        args.extend_from_slice(changes);
+        args.extend([tar.as_ref(), name.as_str()]);
+        podman_ok(&args);
+        if base == Base::Debian {
+            eprintln!("the Debian image: root filesystem in {made:?}, podman import in {:?}", start.elapsed() - made);
+        }
         Image { name, paths }
     })
 }
 
+/// Fills the empty directory `root` with the Debian root ([`debian::root_tarball`]), the
+/// static ostler as `/init` (mode 0755), and `/command` as `ostler s6-overlay links --root`
+/// makes it (what `RUN ["/init", "s6-overlay", "links"]` does in a Containerfile).
+pub fn write_debian_rootfs(root: &Path) {
+    let tarball = debian::root_tarball();
+    let output = Command::new("tar")
+        .arg("-C")
+        .arg(root)
+        .args(["--numeric-owner", "-xpf"])
+        .arg(tarball)
+        .output()
+        .unwrap_or_else(|e| panic!("unable to run tar: {e}"));
+    assert!(
+        output.status.success(),
+        "tar -xpf {} failed (remove it to build it again): {}",
+        tarball.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    write_mode(&root.join("init"), ostler_static(), 0o755);
+    let ostler = guest_ostler();
+    let output = Command::new(&ostler)
+        .args(["s6-overlay", "links", "--root"])
+        .arg(root)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("unable to run {}: {e}", ostler.display()));
+    assert!(
+        output.status.success(),
+        "`{} s6-overlay links --root {}` failed ({}): the image's /command is made by it\n{}{}",
+        ostler.display(),
+        root.display(),
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 struct Cleanup {
-    image: String,
+    images: Vec<String>,
     pause_images_before: Vec<String>,
 }
 
@@ -694,9 +802,10 @@ static CLEANUP: Mutex<Option<Cleanup>> = Mutex::new(None);
 
 extern "C" fn remove_image_at_exit() {
     let Some(cleanup) = CLEANUP.lock().unwrap_or_else(|e| e.into_inner()).take() else { return };
-    // Ours by its unique name: forced. The infra image without force: a pod someone else made
-    // meanwhile may use it, and `rmi -f` would remove that pod's containers.
-    let mut removals = vec![vec!["rmi".to_string(), "-f".into(), cleanup.image]];
+    // Ours by their unique names: forced. The infra image without force: a pod someone else
+    // made meanwhile may use it, and `rmi -f` would remove that pod's containers.
+    let mut removals: Vec<Vec<String>> =
+        cleanup.images.into_iter().map(|image| vec!["rmi".to_string(), "-f".into(), image]).collect();
     for image in pause_images().into_iter().filter(|i| !cleanup.pause_images_before.contains(i)) {
         removals.push(vec!["rmi".into(), image]);
     }
@@ -741,7 +850,7 @@ fn remove_leftovers() {
 /// The arguments of `podman run` before the command: a unique name, no network, the layer's
 /// mounts, the test's options, the image.
 fn run_arguments(name: &str, layer: &Layer, options: &[&str]) -> Vec<String> {
-    let image = image();
+    let image = image(layer.base);
     let mut args: Vec<String> = vec!["run".into(), "--name".into(), name.into()];
     // A container joining a pod has the pod's network (made with --network=none).
     if !options.contains(&"--pod") {
@@ -901,7 +1010,7 @@ pub struct Pod {
 
 impl Pod {
     pub fn create() -> Pod {
-        image();
+        podman_setup();
         let pod = Pod { name: unique_name() };
         podman_ok(&["pod", "create", "--name", &pod.name, "--share", "pid,ipc,uts", "--network=none"]);
         pod

@@ -7,6 +7,7 @@
 
 pub mod console;
 pub mod container;
+pub mod debian;
 pub mod guest;
 
 use nix::sys::signal::{kill, Signal};

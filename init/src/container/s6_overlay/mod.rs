@@ -140,15 +140,13 @@ pub struct Prepared {
 /// Makes s6-overlay's runtime places in the runtime area (`private` is ostler's private area,
 /// `/run/ostler` when /run was usable) and resets the environment. Returns the definitions.
 pub fn prepare(layout: &Layout, settings: &Settings, private: &Path) -> Result<Prepared, String> {
-    let in_run = private.starts_with("/run");
-    // s6-overlay's fixed paths when /run is ours; otherwise beside ostler's private area.
-    let state = if in_run { PathBuf::from("/run/s6") } else { private.join("s6") };
-    let results = if in_run { PathBuf::from(RESULTS_DIR) } else { private.join("container-results") };
-    for dir in [&state, &results, &state.join("basedir/bin")] {
-        make_fresh(dir)
-            .map_err(|e| format!("unable to make {}: {e}; give the container a writable /run", dir.display()))?;
-    }
-    if !in_run {
+    // s6-overlay's fixed paths when we may write there (root; a user given /run, or the
+    // directories `s6-overlay links` left in the image); otherwise beside ostler's private area.
+    let state = place(Path::new("/run/s6"), &private.join("s6"))?;
+    let results = place(Path::new(RESULTS_DIR), &private.join("container-results"))?;
+    make_fresh(&state.join("basedir/bin"))
+        .map_err(|e| format!("unable to make {}: {e}", state.join("basedir/bin").display()))?;
+    if state != Path::new("/run/s6") {
         std::env::set_var(contenv::STATE_VARIABLE, &state);
     }
     let ostler = ostler_core::paths::ostler_by_path(private);
@@ -172,6 +170,29 @@ pub fn prepare(layout: &Layout, settings: &Settings, private: &Path) -> Result<P
         eprintln!("ostler: warning: {warning}");
     }
     Ok(Prepared { defs: vec![sources], exitcode: results.join("exitcode") })
+}
+
+/// `fixed`, emptied of an earlier run's files, when we may write there; else `fallback`, made
+/// anew.
+fn place(fixed: &Path, fallback: &Path) -> Result<PathBuf, String> {
+    if make_fresh(fixed).is_ok() || empty_if_writable(fixed) {
+        return Ok(fixed.to_path_buf());
+    }
+    make_fresh(fallback).map_err(|e| format!("unable to make {}: {e}", fallback.display()))?;
+    Ok(fallback.to_path_buf())
+}
+
+/// A directory we may not remove but may write in (the image's, mode 1777): its entries
+/// removed. Whether it is usable.
+fn empty_if_writable(dir: &Path) -> bool {
+    if nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK | nix::unistd::AccessFlags::X_OK).is_err() {
+        return false;
+    }
+    let entries = std::fs::read_dir(dir).into_iter().flatten().flatten();
+    entries.map(|e| e.path()).all(|path| match path.is_dir() && !path.is_symlink() {
+        true => std::fs::remove_dir_all(&path).is_ok(),
+        false => std::fs::remove_file(&path).is_ok(),
+    })
 }
 
 /// `dir` made anew, mode 0755 whatever the umask.

@@ -138,7 +138,8 @@ mod tests {
         touch(&overlay.join("s6-rc.d/.hidden/type"));
         // Also in user-bundles.d: ignored, since s6-rc.d has a `user`.
         touch(&overlay.join("user-bundles.d/user/contents.d/other"));
-        let layout = Layout { etc: root.join("etc"), overlay: overlay.clone(), bundles: overlay.join("user-bundles.d") };
+        let layout =
+            Layout { etc: root.join("etc"), overlay: overlay.clone(), bundles: overlay.join("user-bundles.d") };
         let out = root.join("sources");
         let warnings = write(&layout, &out, Path::new("/x/ostler")).unwrap();
         assert!(warnings.is_empty(), "{warnings:?}");
