@@ -445,36 +445,50 @@ impl Init<'_> {
 }
 
 /// CMD through posix_spawn: its own process group, every signal unblocked and at its default
-/// action (our SIGPIPE is ignored; TTIN, TTOU, TSTP must stop it), `output` on 1 and 2.
+/// action (our SIGPIPE is ignored; TTIN, TTOU, TSTP must stop it), `output` on 1 and 2, our
+/// environment as it is (libc's `environ`: no copy of it to make).
 fn spawn_plain(words: &[OsString], output: Option<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)>) -> std::io::Result<Pid> {
-    use nix::spawn::{PosixSpawnAttr, PosixSpawnFileActions, PosixSpawnFlags};
     use std::ffi::CString;
+    use std::os::fd::AsRawFd;
     use std::os::unix::ffi::OsStrExt;
+    extern "C" {
+        static environ: *const *mut libc::c_char;
+    }
     let cstring = |bytes: &[u8]| CString::new(bytes).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput));
     let argv = words.iter().map(|w| cstring(w.as_bytes())).collect::<std::io::Result<Vec<_>>>()?;
-    let envp = std::env::vars_os()
-        .map(|(name, value)| cstring(&[name.as_bytes(), b"=", value.as_bytes()].concat()))
-        .collect::<std::io::Result<Vec<_>>>()?;
-    let mut attr = PosixSpawnAttr::init()?;
-    attr.set_flags(PosixSpawnFlags::POSIX_SPAWN_SETPGROUP | PosixSpawnFlags::POSIX_SPAWN_SETSIGMASK | PosixSpawnFlags::POSIX_SPAWN_SETSIGDEF)?;
-    attr.set_pgroup(Pid::from_raw(0))?;
-    attr.set_sigmask(&SigSet::empty())?;
-    let mut defaults = SigSet::empty();
-    for signal in [Signal::SIGPIPE, Signal::SIGTTIN, Signal::SIGTTOU, Signal::SIGTSTP] {
-        defaults.add(signal);
+    let mut pointers: Vec<*mut libc::c_char> = argv.iter().map(|a| a.as_ptr().cast_mut()).collect();
+    pointers.push(std::ptr::null_mut());
+    let check = |code: i32| if code == 0 { Ok(()) } else { Err(std::io::Error::from_raw_os_error(code)) };
+    // SAFETY: the attribute and file-action objects are initialised before use and destroyed
+    // after; every pointer given to posix_spawn lives until it returns (argv's strings in
+    // `argv`, the environment in libc's `environ`, which nothing changes meanwhile).
+    unsafe {
+        let mut attr: libc::posix_spawnattr_t = std::mem::zeroed();
+        let mut actions: libc::posix_spawn_file_actions_t = std::mem::zeroed();
+        check(libc::posix_spawnattr_init(&mut attr))?;
+        check(libc::posix_spawn_file_actions_init(&mut actions))?;
+        let flags = libc::POSIX_SPAWN_SETPGROUP | libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF;
+        let mut defaults = SigSet::empty();
+        for signal in [Signal::SIGPIPE, Signal::SIGTTIN, Signal::SIGTTOU, Signal::SIGTSTP] {
+            defaults.add(signal);
+        }
+        let mut result = check(libc::posix_spawnattr_setflags(&mut attr, flags as libc::c_short))
+            .and_then(|()| check(libc::posix_spawnattr_setpgroup(&mut attr, 0)))
+            .and_then(|()| check(libc::posix_spawnattr_setsigmask(&mut attr, SigSet::empty().as_ref())))
+            .and_then(|()| check(libc::posix_spawnattr_setsigdefault(&mut attr, defaults.as_ref())));
+        if let (Ok(()), Some((out, err))) = (&result, &output) {
+            result = check(libc::posix_spawn_file_actions_adddup2(&mut actions, out.as_raw_fd(), 1))
+                .and_then(|()| check(libc::posix_spawn_file_actions_adddup2(&mut actions, err.as_raw_fd(), 2)));
+        }
+        let mut pid: libc::pid_t = 0;
+        if result.is_ok() {
+            let spawn = if argv[0].as_bytes().contains(&b'/') { libc::posix_spawn } else { libc::posix_spawnp };
+            result = check(spawn(&mut pid, argv[0].as_ptr(), &actions, &attr, pointers.as_ptr(), environ));
+        }
+        libc::posix_spawn_file_actions_destroy(&mut actions);
+        libc::posix_spawnattr_destroy(&mut attr);
+        result.map(|()| Pid::from_raw(pid))
     }
-    attr.set_sigdefault(&defaults)?;
-    let mut actions = PosixSpawnFileActions::init()?;
-    if let Some((out, err)) = &output {
-        use std::os::fd::AsRawFd;
-        actions.add_dup2(out.as_raw_fd(), 1)?;
-        actions.add_dup2(err.as_raw_fd(), 2)?;
-    }
-    let spawned = match argv[0].as_bytes().contains(&b'/') {
-        true => nix::spawn::posix_spawn(argv[0].as_c_str(), &actions, &attr, &argv, &envp),
-        false => nix::spawn::posix_spawnp(&argv[0], &actions, &attr, &argv, &envp),
-    };
-    Ok(spawned?)
 }
 
 /// CMD through a fork: its own process group, the terminal's foreground when there is one,
