@@ -447,14 +447,18 @@ impl Init<'_> {
 /// CMD through posix_spawn: its own process group, every signal unblocked and at its default
 /// action (our SIGPIPE is ignored; TTIN, TTOU, TSTP must stop it), `output` on 1 and 2, our
 /// environment as it is (libc's `environ`: no copy of it to make).
-fn spawn_plain(words: &[OsString], output: Option<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)>) -> std::io::Result<Pid> {
+fn spawn_plain(
+    words: &[OsString],
+    output: Option<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)>,
+) -> std::io::Result<Pid> {
     use std::ffi::CString;
     use std::os::fd::AsRawFd;
     use std::os::unix::ffi::OsStrExt;
     extern "C" {
         static environ: *const *mut libc::c_char;
     }
-    let cstring = |bytes: &[u8]| CString::new(bytes).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput));
+    let cstring =
+        |bytes: &[u8]| CString::new(bytes).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput));
     let argv = words.iter().map(|w| cstring(w.as_bytes())).collect::<std::io::Result<Vec<_>>>()?;
     let mut pointers: Vec<*mut libc::c_char> = argv.iter().map(|a| a.as_ptr().cast_mut()).collect();
     pointers.push(std::ptr::null_mut());
