@@ -514,8 +514,9 @@ fn each_service_line_reaches_the_container_output_led_by_its_name() {
     layer.file("/etc/ostler/sv/quiet/log", "/tmp/quiet-log\n");
     layer.oneshot("setup", "/bin/sh -c \"echo setting up; echo setup warning >&2\"\n");
     layer.default_bundle(&["talker", "quiet", "setup"]);
+    // `ostler logs` reads the companion's directory inside the container as on a machine.
     let wait = "for i in $(seq 1 200); do grep -q kept /tmp/quiet-log/current 2>/dev/null && break; sleep 0.05; done; \
-                cat /tmp/quiet-log/current";
+                /sbin/ostler logs quiet";
     let outcome = podman_run(&layer, &[], &ostler(&[], &["sh", "-c", wait]), RUN);
     assert_eq!(outcome.code, 0, "{outcome}");
     let out = &outcome.stdout;
@@ -523,8 +524,8 @@ fn each_service_line_reaches_the_container_output_led_by_its_name() {
     {
         assert!(out.lines().any(|l| l == line), "no line {line:?} on the container's stdout: {outcome}");
     }
-    // The log companion has it (cat, CMD's own output, is unmarked), the output does not.
-    assert!(out.contains("kept in the log"), "the log companion's file lacks the line: {outcome}");
+    // The log companion has it (`ostler logs`, CMD's own output, is unmarked), the output not.
+    assert!(out.contains("kept in the log"), "ostler logs quiet lacks the line: {outcome}");
     assert!(!out.contains("quiet: kept in the log"), "quiet has a logger; its line must not be marked out: {outcome}");
     // CMD's own output stays as it is.
     assert!(!out.lines().any(|l| l.starts_with("talker: ") && l.contains("kept")), "{outcome}");

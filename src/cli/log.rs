@@ -149,7 +149,13 @@ pub fn logs(args: LogsArgs) -> u8 {
             return 100;
         }
     };
-    let dir = ostler_log::logs::log_dir(&args.name, Some(&args.dir));
+    let mut dir = ostler_log::logs::log_dir(&args.name, Some(&args.dir));
+    // A service whose `log` file names another directory: the service manager knows which.
+    if !dir.exists() {
+        if let Some(elsewhere) = super::rc::companion_log_dir(&args.name) {
+            dir = elsewhere;
+        }
+    }
     ostler_log::logs::run(ostler_log::logs::LogsOptions { dir, follow: args.follow, lines: args.lines, since })
 }
 

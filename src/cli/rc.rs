@@ -505,6 +505,15 @@ pub struct ReadyArgs {
     pub names: Vec<String>,
 }
 
+/// The directory the log companion of service `name` writes (its `log` file's), if it has one.
+pub fn companion_log_dir(name: &std::path::Path) -> Option<PathBuf> {
+    let name = name.to_str().filter(|n| !n.contains('/'))?;
+    let layout = Layout::from_env();
+    let (db, _) = Db::load(&layout.defs).ok()?;
+    let companion = db.services.get(name)?.producer_for.as_ref()?;
+    db.services.get(companion)?.log_dir.clone()
+}
+
 /// For the container's `--wait-for`: whether `names` are up and ready now; `Err` names one
 /// that is not defined.
 pub fn ready_now(
