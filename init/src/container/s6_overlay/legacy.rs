@@ -61,16 +61,20 @@ pub fn cont_init() -> u8 {
         }
         failed |= code != 0;
     }
+    outcome(failed, verbosity, "cont-init: warning: some scripts exited nonzero")
+}
+
+/// The oneshot's exit code after a failure, as `S6_BEHAVIOUR_IF_STAGE2_FAILS` says: 0 go on
+/// silently, 1 go on with `warning`, 2 fail (and so stop the container).
+fn outcome(failed: bool, verbosity: u64, warning: &str) -> u8 {
     let behaviour = contenv::number("S6_BEHAVIOUR_IF_STAGE2_FAILS", 0);
-    if failed && behaviour >= 1 {
-        if verbosity >= 1 {
-            say!("cont-init: warning: some scripts exited nonzero");
-        }
-        if behaviour >= 2 {
-            return 1;
-        }
+    if !failed || behaviour == 0 {
+        return 0;
     }
-    0
+    if verbosity >= 1 {
+        say!("{warning}");
+    }
+    u8::from(behaviour >= 2)
 }
 
 /// `cont-finish`: always 0 (a stop goes on whatever the scripts do).
@@ -192,16 +196,7 @@ pub fn services_up() -> u8 {
         }
         late |= !matches!(listener.and_then(|l| l.wait(target, Quorum::All, deadline)).map(|o| o.exit_code()), Ok(0));
     }
-    let behaviour = contenv::number("S6_BEHAVIOUR_IF_STAGE2_FAILS", 0);
-    if late && behaviour >= 1 {
-        if verbosity >= 1 {
-            say!("services-up: warning: some legacy longruns failed to start");
-        }
-        if behaviour >= 2 {
-            return 1;
-        }
-    }
-    0
+    outcome(late, verbosity, "services-up: warning: some legacy longruns failed to start")
 }
 
 /// `services-down`: always 0. Each is brought down first, while its output still reaches
