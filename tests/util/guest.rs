@@ -210,7 +210,11 @@ impl Guest {
         let text = self.console.expect(PROMPT, COMMAND);
         let text = text.replace('\r', "");
         match text.split_once('\n') {
-            Some((_echo, output)) => output.trim_end().to_string(),
+            // The kernel's own messages reach the same console at any moment (the clocksource
+            // switch a couple of seconds after boot): not the command's output.
+            Some((_echo, output)) => {
+                output.lines().filter(|l| !is_kernel_message(l)).collect::<Vec<_>>().join("\n").trim_end().to_string()
+            }
             None => String::new(),
         }
     }
@@ -314,4 +318,12 @@ pub fn default_longruns() -> Vec<String> {
 pub fn svstat_pid(line: &str) -> Option<u32> {
     let rest = line.split("(pid ").nth(1)?;
     rest.split(')').next()?.trim().parse().ok()
+}
+
+/// A line the kernel printed on the console: `[    1.909695] tsc: …`.
+fn is_kernel_message(line: &str) -> bool {
+    let Some(rest) = line.trim_start().strip_prefix('[') else { return false };
+    let Some((stamp, _)) = rest.split_once(']') else { return false };
+    let stamp = stamp.trim();
+    !stamp.is_empty() && stamp.bytes().all(|b| b.is_ascii_digit() || b == b'.') && stamp.contains('.')
 }
