@@ -30,6 +30,7 @@ const SUBCOMMANDS: &[&str] = &[
     "with-contenv",
     "printcontenv",
     "s6-overlay",
+    "policy-rc.d",
 ];
 
 #[test]

@@ -13,6 +13,8 @@
 //! - [`reload`]: `ostler rc reload`: the difference between the definitions and the live state,
 //!   applied in one step;
 //! - [`ready`]: `ostler ready`: whether services are up and ready (probes);
+//! - [`policy`]: Debian's `policy-rc.d`: package scripts' init-script actions done through the
+//!   service manager;
 //! - [`s6rc`]: s6-rc's own command line (`s6-rc -u change NAME`), for ostler installed as
 //!   `s6-rc`.
 #![deny(missing_docs)]
@@ -21,6 +23,7 @@ pub mod engine;
 pub mod execline;
 pub mod live;
 pub mod model;
+pub mod policy;
 pub mod ready;
 pub mod reload;
 pub mod s6rc;

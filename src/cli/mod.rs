@@ -63,6 +63,8 @@ pub enum Command {
     S6Rc(rc::S6RcArgs),
     Service(rc::ServiceArgs),
     Ready(rc::ReadyArgs),
+    #[command(name = "policy-rc.d")]
+    PolicyRcD(rc::PolicyRcArgs),
     Image(image::ImageArgs),
     Man(man::ManArgs),
     #[command(name = "with-contenv")]
@@ -106,6 +108,7 @@ pub fn parse(argv: &[OsString]) -> Result<Command, clap::Error> {
         "s6-rc" => S6Rc(rc::S6RcArgs),
         "service" => Service(rc::ServiceArgs),
         "ready" => Ready(rc::ReadyArgs),
+        "policy-rc.d" => PolicyRcD(rc::PolicyRcArgs),
         "image" => Image(image::ImageArgs),
         "man" => Man(man::ManArgs),
         "with-contenv" => WithContenv(overlay::WithContenvArgs),
@@ -163,6 +166,7 @@ pub fn run(command: Command) -> u8 {
         Command::S6Rc(args) => rc::s6_rc(args),
         Command::Service(args) => rc::service(args),
         Command::Ready(args) => rc::ready(args),
+        Command::PolicyRcD(args) => rc::policy_rc_d(args),
         Command::Image(args) => image::run(args),
         Command::Man(args) => man::run(args),
         Command::WithContenv(args) => overlay::with_contenv(args),
@@ -212,6 +216,7 @@ const ALIASES: &[(&str, &str)] = &[
     ("s6-tai64nlocal", "tai64nlocal"),
     ("with-contenv", "with-contenv"),
     ("printcontenv", "printcontenv"),
+    ("policy-rc.d", "policy-rc.d"),
 ];
 
 /// When argv[0] names a subcommand (ostler installed as `s6-supervise`, say), inserts that

@@ -505,6 +505,74 @@ pub struct ReadyArgs {
     pub names: Vec<String>,
 }
 
+/// Debian's policy layer, for ostler installed as `/usr/sbin/policy-rc.d`: when a package's
+/// maintainer script runs `invoke-rc.d NAME ACTION`, the action is done through the service
+/// manager (start, stop, restart, try-restart, force-reload = restart, reload = SIGHUP) and
+/// the init script is not run (exit 101, which invoke-rc.d reports and takes as success). A
+/// NAME that is not a service, or a system ostler does not run (a chroot, an image being
+/// built), runs nothing at all. The service is the one named after the init script.
+#[derive(Args, Debug)]
+pub struct PolicyRcArgs {
+    /// Say nothing.
+    #[arg(long)]
+    pub quiet: bool,
+    /// List the policy for an init script (there is none to list: everything goes through
+    /// the service manager).
+    #[arg(long)]
+    pub list: bool,
+    /// The init script's name (`/etc/init.d/NAME`), and so the service's.
+    #[arg(value_name = "INITSCRIPT")]
+    pub id: Option<String>,
+    /// The action (`start`, `restart`…, or several in one word to try in order), then
+    /// invoke-rc.d's runlevel, which is ignored.
+    #[arg(value_name = "ACTIONS", allow_hyphen_values = true)]
+    pub rest: Vec<String>,
+}
+
+pub fn policy_rc_d(args: PolicyRcArgs) -> u8 {
+    use ostler_rc::policy::{self, Act};
+    if args.list {
+        return policy::ALLOW;
+    }
+    let (Some(id), Some(action)) = (args.id, args.rest.first()) else {
+        eprintln!("policy-rc.d: usage: policy-rc.d [--quiet] INITSCRIPT ACTIONS [RUNLEVEL]");
+        return policy::SYNTAX;
+    };
+    let layout = Layout::from_env();
+    let running = policy::ostler_runs(&layout.scan_dir);
+    let db = running.then(|| load(&layout, true)).flatten();
+    let defined = db.as_ref().is_some_and(|db| db.services.contains_key(&id));
+    let (act, code) = policy::decide(action, defined, running);
+    if act.is_none() && running && !defined && !args.quiet {
+        eprintln!(
+            "policy-rc.d: {id} is not a service of ostler's: /etc/init.d/{id} {action} is not run; define it in {} to run it supervised",
+            layout.defs_text()
+        );
+    }
+    let up = || State::load(&layout).up.contains_key(&id);
+    let done = match act {
+        None => 0,
+        Some(Act::Start) => service(ServiceArgs { name: id.clone(), action: Some(ServiceAction::Start) }),
+        Some(Act::Stop) => service(ServiceArgs { name: id.clone(), action: Some(ServiceAction::Stop) }),
+        Some(Act::TryRestart) if !up() => 0,
+        Some(Act::Restart | Act::TryRestart) => {
+            service(ServiceArgs { name: id.clone(), action: Some(ServiceAction::Restart) })
+        }
+        Some(Act::Reload) => match db.as_ref().and_then(|db| db.services.get(&id)) {
+            Some(service) if service.kind == Kind::Longrun && up() => {
+                let dir = layout.service_dir(service);
+                ostler_supervise::client::write_control(&dir, "supervise", "ostler supervise", b"h")
+                    .map_or_else(|e| e.exit_code(), |()| 0)
+            }
+            _ => 0,
+        },
+    };
+    if done != 0 && !args.quiet {
+        eprintln!("policy-rc.d: {action} of {id} through the service manager failed (exit {done}); see `service {id} status`");
+    }
+    code
+}
+
 /// The directory the log companion of service `name` writes (its `log` file's), if it has one.
 pub fn companion_log_dir(name: &std::path::Path) -> Option<PathBuf> {
     let name = name.to_str().filter(|n| !n.contains('/'))?;
