@@ -568,7 +568,9 @@ pub fn policy_rc_d(args: PolicyRcArgs) -> u8 {
         },
     };
     if done != 0 && !args.quiet {
-        eprintln!("policy-rc.d: {action} of {id} through the service manager failed (exit {done}); see `service {id} status`");
+        eprintln!(
+            "policy-rc.d: {action} of {id} through the service manager failed (exit {done}); see `service {id} status`"
+        );
     }
     code
 }
