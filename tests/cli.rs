@@ -31,6 +31,7 @@ const SUBCOMMANDS: &[&str] = &[
     "printcontenv",
     "s6-overlay",
     "policy-rc.d",
+    "completions",
 ];
 
 #[test]
@@ -108,4 +109,25 @@ fn with_contenv_and_printcontenv_answer_by_name_from_the_container_environment()
     let (code, _, err) = run(&with, &["/nonexistent"], None);
     assert_eq!(code, 127, "{err}");
     assert!(err.contains("with-contenv") && err.contains("/nonexistent"), "{err}");
+}
+
+#[test]
+fn completion_scripts_for_ostler_and_the_names_it_answers_to() {
+    let script = |args: &[&str]| {
+        let (code, out, err) = cmd(Command::new(ostler()).arg("completions").args(args));
+        assert_eq!(code, 0, "completions {args:?}: {err}");
+        out
+    };
+    let bash = script(&["bash"]);
+    assert!(bash.contains("_ostler()") && bash.contains("svstat") && bash.contains("--container"), "{bash}");
+    let tree = TempTree::new("completions");
+    let file = tree.file("ostler.bash", &bash);
+    let (code, _, err) = cmd(Command::new("bash").arg("-n").arg(&file));
+    assert_eq!(code, 0, "bash -n on the completion script: {err}");
+    let service = script(&["bash", "--command", "service"]);
+    assert!(service.contains("_service()") && service.contains("restart"), "{service}");
+    assert!(script(&["zsh"]).starts_with("#compdef ostler"));
+    assert!(script(&["fish"]).contains("complete -c ostler"));
+    let (code, _, err) = cmd(Command::new(ostler()).args(["completions", "bash", "--command", "nosuch"]));
+    assert_eq!(code, 100, "{err}");
 }

@@ -5,6 +5,7 @@
 mod analyze;
 mod boot;
 mod clients;
+mod completions;
 mod image;
 mod log;
 mod man;
@@ -67,6 +68,7 @@ pub enum Command {
     PolicyRcD(rc::PolicyRcArgs),
     Image(image::ImageArgs),
     Man(man::ManArgs),
+    Completions(completions::CompletionsArgs),
     #[command(name = "with-contenv")]
     WithContenv(overlay::WithContenvArgs),
     Printcontenv(overlay::PrintcontenvArgs),
@@ -111,6 +113,7 @@ pub fn parse(argv: &[OsString]) -> Result<Command, clap::Error> {
         "policy-rc.d" => PolicyRcD(rc::PolicyRcArgs),
         "image" => Image(image::ImageArgs),
         "man" => Man(man::ManArgs),
+        "completions" => Completions(completions::CompletionsArgs),
         "with-contenv" => WithContenv(overlay::WithContenvArgs),
         "printcontenv" => Printcontenv(overlay::PrintcontenvArgs),
         "s6-overlay" => S6Overlay(overlay::S6OverlayArgs),
@@ -169,6 +172,7 @@ pub fn run(command: Command) -> u8 {
         Command::PolicyRcD(args) => rc::policy_rc_d(args),
         Command::Image(args) => image::run(args),
         Command::Man(args) => man::run(args),
+        Command::Completions(args) => completions::run(args),
         Command::WithContenv(args) => overlay::with_contenv(args),
         Command::Printcontenv(args) => overlay::printcontenv(args),
         Command::S6Overlay(args) => overlay::s6_overlay(args),
@@ -218,6 +222,12 @@ const ALIASES: &[(&str, &str)] = &[
     ("printcontenv", "printcontenv"),
     ("policy-rc.d", "policy-rc.d"),
 ];
+
+/// The subcommand a name ostler is installed under means (`service` → `service`,
+/// `s6-svc` → `svc`).
+pub fn subcommand_for(name: &str) -> Option<&'static str> {
+    ALIASES.iter().find(|(alias, _)| *alias == name).map(|(_, sub)| *sub)
+}
 
 /// When argv[0] names a subcommand (ostler installed as `s6-supervise`, say), inserts that
 /// subcommand so clap sees `ostler supervise …`. Two more names stage 1 gives ostler: a scanner
