@@ -19,6 +19,8 @@ const SUBCOMMANDS: &[&str] = &[
     "reboot",
     "halt",
     "shutdown",
+    "mount-all",
+    "umount-all",
     "rc",
     "service",
     "ready",

@@ -6,7 +6,8 @@
 //!   fork stage 2, exec the scanner;
 //! - [`catch_all`]: the catch-all logger of stage 1 (until the logger of issue 4 replaces it);
 //! - [`root_disk`]: from an initramfs to the disk `root=` names (modules, mount, switch);
-//! - [`cmdline`]: the words of the kernel command line that stage 1 understands.
+//! - [`cmdline`]: the words of the kernel command line that stage 1 understands;
+//! - [`fstab`]: `ostler mount-all` and `umount-all`, the filesystems of `/etc/fstab`.
 #![deny(missing_docs)]
 
 pub mod catch_all;
@@ -14,6 +15,7 @@ pub mod cmdline;
 mod console;
 pub mod container;
 mod early;
+pub mod fstab;
 mod mounts;
 pub use ostler_core::paths;
 pub mod root_disk;

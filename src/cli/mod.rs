@@ -9,6 +9,7 @@ mod completions;
 mod image;
 mod log;
 mod man;
+mod mount;
 mod overlay;
 mod rc;
 mod supervision;
@@ -43,6 +44,10 @@ pub enum Command {
     Reboot(boot::PowerArgs),
     Halt(boot::PowerArgs),
     Shutdown(boot::ShutdownArgs),
+    #[command(name = "mount-all")]
+    MountAll(mount::MountAllArgs),
+    #[command(name = "umount-all")]
+    UmountAll(mount::UmountAllArgs),
     /// The catch-all logger of stage 1 (started by the scanner as the `ostler-log` service).
     #[command(hide = true)]
     CatchAll,
@@ -106,6 +111,8 @@ pub fn parse(argv: &[OsString]) -> Result<Command, clap::Error> {
         "reboot" => Reboot(boot::PowerArgs),
         "halt" => Halt(boot::PowerArgs),
         "shutdown" => Shutdown(boot::ShutdownArgs),
+        "mount-all" => MountAll(mount::MountAllArgs),
+        "umount-all" => UmountAll(mount::UmountAllArgs),
         "rc" => Rc(rc::RcArgs),
         "s6-rc" => S6Rc(rc::S6RcArgs),
         "service" => Service(rc::ServiceArgs),
@@ -161,6 +168,8 @@ pub fn run(command: Command) -> u8 {
         Command::Reboot(args) => boot::power(ostler_shutdown::Action::Reboot, args),
         Command::Halt(args) => boot::power(ostler_shutdown::Action::Halt, args),
         Command::Shutdown(args) => boot::shutdown(args),
+        Command::MountAll(args) => mount::mount_all(args),
+        Command::UmountAll(args) => mount::umount_all(args),
         Command::CatchAll => ostler_init::catch_all::run(),
         Command::Shutdownd => ostler_shutdown::daemon::run(),
         Command::Diversion { name } => ostler_shutdown::client::diversion(&name),
