@@ -553,6 +553,8 @@ fn s6_rc_command_line_by_argv0() {
     // A longrun its supervisor runs while the live state has it down: diff says +, exits 1.
     let (code, _, err) = rc(&tree, &["svc", "-u", tree.join("run/sv/web").to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
+    // svc only sends the letter: wait for the supervisor to have taken it.
+    wait_status(&tree.join("run/sv/web"), "wanted up", |s| s.want_up);
     let (code, out, _) = run(&["diff"]);
     assert_eq!((code, out.as_str()), (1, "+web\n"));
     let (code, _, err) = rc(&tree, &["svc", "-d", tree.join("run/sv/web").to_str().unwrap()]);

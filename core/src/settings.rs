@@ -35,6 +35,9 @@ pub struct Settings {
     pub timeout_kill_group: bool,
     /// `finish` is there, a file we may execute.
     pub has_finish: bool,
+    /// `notify-socket` (an ostler extension): run gets `NOTIFY_SOCKET`, systemd's readiness
+    /// protocol. Off when `notification-fd` is there too: s6's own file wins.
+    pub notify_socket: bool,
 }
 
 impl Default for Settings {
@@ -49,6 +52,7 @@ impl Default for Settings {
             new_pid_namespace: false,
             timeout_kill_group: false,
             has_finish: false,
+            notify_socket: false,
         }
     }
 }
@@ -124,6 +128,17 @@ impl Settings {
         let there = |name: &str| found.has(name) && service_dir.join(name).exists();
         settings.new_pid_namespace = there("flag-newpidns");
         settings.timeout_kill_group = there("flag-timeout-killpg");
+        settings.notify_socket = there("notify-socket");
+        if settings.notify_socket && settings.notification_fd.is_some() {
+            // notification-fd wins: it is what s6-supervise and s6-svc -wU go by, so the
+            // directory behaves the same under s6 and under ostler.
+            check(Err(CoreError::BadSetting {
+                path: service_dir.join("notify-socket"),
+                problem: "is there with notification-fd".into(),
+                fix: "keep one of the two; notification-fd is used and notify-socket ignored until then",
+            }));
+            settings.notify_socket = false;
+        }
         settings.has_finish = found.has("finish") && {
             let finish = service_dir.join("finish");
             nix::unistd::access(&finish, nix::unistd::AccessFlags::X_OK).is_ok() && finish.is_file()
@@ -133,7 +148,7 @@ impl Settings {
 }
 
 /// The files settings come from.
-const FILES: [&str; 9] = [
+const FILES: [&str; 10] = [
     "notification-fd",
     "lock-fd",
     "timeout-kill",
@@ -143,6 +158,7 @@ const FILES: [&str; 9] = [
     "flag-newpidns",
     "flag-timeout-killpg",
     "finish",
+    "notify-socket",
 ];
 
 /// Which of [`FILES`] one listing of a service directory found. Listing once and opening
@@ -168,6 +184,12 @@ impl Found {
     fn has(&self, name: &str) -> bool {
         FILES.iter().position(|file| *file == name).is_some_and(|i| self.0 & (1 << i) != 0)
     }
+}
+
+/// Whether `service_dir` says its service notifies readiness: a `notification-fd`, or an
+/// ostler `notify-socket`. Waiters (svc -wU, the service manager) go by this.
+pub fn notifies_readiness(service_dir: &Path) -> bool {
+    service_dir.join("notification-fd").exists() || service_dir.join("notify-socket").exists()
 }
 
 /// Reads a whole small text file; `Ok(None)` when it does not exist. Never blocks: the
@@ -284,6 +306,20 @@ mod tests {
         assert!(text.iter().any(|t| t.contains("notification-fd") && t.contains("\"x\"")), "{text:?}");
         assert!(text.iter().any(|t| t.contains("timeout-kill") && t.contains("-5")), "{text:?}");
         assert!(text.iter().any(|t| t.contains("timeout-finish") && t.contains("longer")), "{text:?}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn notify_socket_alone_and_with_notification_fd() {
+        let dir = dir_with(&[("notify-socket", b"")]);
+        let (settings, problems) = Settings::load(&dir);
+        assert!(settings.notify_socket && problems.is_empty(), "{problems:?}");
+        assert!(notifies_readiness(&dir));
+        std::fs::write(dir.join("notification-fd"), "3\n").unwrap();
+        let (settings, problems) = Settings::load(&dir);
+        assert_eq!((settings.notify_socket, settings.notification_fd), (false, Some(3)));
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].to_string().contains("notification-fd is used"), "{problems:?}");
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -4,9 +4,10 @@
 //! yet counts its dependencies still on their way; every service at zero starts at once, and
 //! each one that comes up lets its dependents count down — so a service starts the moment its
 //! last dependency is up, never level by level. A longrun is up when ready (`U`) if it has a
-//! `notification-fd`, when started (`u`) otherwise; a oneshot when `up` exits 0. Going down
-//! mirrors it over the dependents. A failure stops only what depends on it. Everything waits
-//! in one poll: the supervisors' event FIFOs, the oneshots' pidfds, and the nearest deadline.
+//! `notification-fd` or `notify-socket`, when started (`u`) otherwise; a oneshot when `up`
+//! exits 0. Going down mirrors it over the dependents. A failure stops only what depends on
+//! it. Everything waits in one poll: the supervisors' event FIFOs, the oneshots' pidfds, and
+//! the nearest deadline.
 //!
 //! Exit codes as s6-rc's: 0, 1 (something failed), 2 (something timed out), 3 (unknown name),
 //! 4 (the live state is unusable).
@@ -145,7 +146,7 @@ struct Track {
     started_by_scanner: bool,
     /// Its live directory may hold a `down` file.
     down_file: bool,
-    /// Its live directory has a `notification-fd` (`None`: not known yet).
+    /// Its live directory has a `notification-fd` or `notify-socket` (`None`: not known yet).
     notifies: Option<bool>,
     /// A `u` the supervisor could not take yet (the scanner is starting it): sent again on its
     /// next event, since a supervisor announces its start once its control FIFO is open.
@@ -736,7 +737,7 @@ fn as_wanted(dir: &Path, up: bool, notifies: &mut Option<bool>) -> Option<u64> {
     if !status.is_up() {
         return None;
     }
-    let notifies = *notifies.get_or_insert_with(|| dir.join("notification-fd").exists());
+    let notifies = *notifies.get_or_insert_with(|| ostler_core::settings::notifies_readiness(dir));
     (!notifies || status.ready).then_some(status.pid)
 }
 

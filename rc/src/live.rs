@@ -200,8 +200,8 @@ pub struct Prepared {
     /// the directory is new (nothing supervised it before), its scan link too, and it has no
     /// `down` file. Telling its supervisor `u` would be for nothing.
     pub started_by_scanner: bool,
-    /// Whether it has a `notification-fd` (`None`: unknown without looking, as in a directory
-    /// that was there before).
+    /// Whether it has a `notification-fd` or `notify-socket` (`None`: unknown without
+    /// looking, as in a directory that was there before).
     pub notifies: Option<bool>,
 }
 
@@ -405,9 +405,12 @@ fn copy_supervisor_files(files: &[File], source: &Path, dir: &Path, fresh: bool)
                 skipped.push(first);
                 continue;
             }
-            if name == "notification-fd" {
-                // A link may lead nowhere, and then the supervisor sees none.
-                notifies = if matches!(file.content, Content::Symlink(_)) { None } else { Some(true) };
+            if name == "notification-fd" || name == "notify-socket" {
+                // A link may lead nowhere, and then the supervisor sees none; a plain file makes
+                // it sure, whatever the other one is.
+                if notifies != Some(true) {
+                    notifies = if matches!(file.content, Content::Symlink(_)) { None } else { Some(true) };
+                }
             }
             if name == "run" || name == "finish" {
                 // s6-rc-compile copies both with mode 0755 whatever the source's mode (trees are
@@ -634,6 +637,21 @@ mod tests {
         let again = prepare(&mut Builder::default(), &layout, &db, "a", false);
         assert!(again.linked && again.started_by_scanner, "{again:?}");
         assert!(dir.join("run").exists());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn notify_socket_is_copied_and_counts_as_notifying() {
+        let (root, layout) = setup("notify-socket");
+        let a = layout.defs[0].join("a");
+        write(&a.join("type"), "longrun\n", 0o644);
+        write(&a.join("run"), "#!/bin/sh\n", 0o755);
+        write(&a.join("notify-socket"), "", 0o644);
+        let (db, problems) = Db::load(&layout.defs).unwrap();
+        assert_eq!(problems, []);
+        let a = prepare(&mut Builder::default(), &layout, &db, "a", false);
+        assert_eq!(a.notifies, Some(true));
+        assert!(a.dir.join("notify-socket").is_file());
         std::fs::remove_dir_all(&root).unwrap();
     }
 

@@ -571,6 +571,10 @@ fn check_longrun(raw: &Raw, problem: &mut impl FnMut(&str, String), problems: &m
             problems.push(Problem { level: Level::Warning, file: raw.dir.join(file), message });
         }
     }
+    if fds[0].is_some() && raw.file("notify-socket").is_some() {
+        let message = "notify-socket is ignored beside notification-fd (s6's file wins); keep one of the two".into();
+        problems.push(Problem { level: Level::Warning, file: raw.dir.join("notify-socket"), message });
+    }
     if let [Some(notify @ 3..), Some(lock)] = fds {
         if notify == lock {
             problem("lock-fd", format!("the same fd ({lock}) as notification-fd; give them different numbers"));

@@ -25,7 +25,7 @@ pub fn not_ready(layout: &Layout, db: &Db, names: &[String]) -> Result<Vec<Strin
             continue;
         }
         let live = layout.service_dir(service);
-        let notifies = live.join("notification-fd").exists();
+        let notifies = ostler_core::settings::notifies_readiness(&live);
         match ostler_core::Status::read(&live.join("supervise")) {
             Ok(status) if !status.is_up() => missing.push(format!("{name} is not running")),
             Ok(status) if notifies && !status.ready => missing.push(format!("{name} is running, not ready yet")),

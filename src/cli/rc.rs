@@ -494,7 +494,7 @@ pub fn s6_rc(args: S6RcArgs) -> u8 {
 ///
 /// A NAME stands for its services and everything they depend on (default: the `default`
 /// bundle). Each must be up in the service manager's live state; a longrun must also be running
-/// and, when it notifies readiness (notification-fd), ready. In a container whose /run was not
+/// and, when it notifies readiness (notification-fd or notify-socket), ready. In a container whose /run was not
 /// writable, the init's runtime area is found by itself (see docs/container.md).
 #[derive(Args, Debug)]
 pub struct ReadyArgs {

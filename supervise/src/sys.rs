@@ -1,6 +1,7 @@
 //! The only place that calls the system for processes and signals: spawning a program the way
-//! a supervisor must (own session, chosen fds, clean signal state), reaping, signalling, and
-//! the signalfd the event loops read. Everything here is a thin wrapper with typed arguments.
+//! a supervisor must (own session, chosen fds, clean signal state, an added variable), reaping,
+//! signalling, the signalfd the event loops read, and the `notify-socket` datagram socket.
+//! Everything here is a thin wrapper with typed arguments.
 
 use nix::errno::Errno;
 use nix::sys::signal::{kill, killpg, SigSet, Signal};
@@ -130,6 +131,9 @@ pub struct SpawnPlan {
     /// The program is ostler itself, started as `./run NAME`: run ostler's built-in service
     /// `NAME` in the forked child instead of exec'ing the same binary again.
     pub builtin: Option<(Builtins, String)>,
+    /// One `KEY=VALUE` added to the inherited environment, replacing `KEY` if it is there
+    /// (`NOTIFY_SOCKET` for run, with `notify-socket`).
+    pub env: Option<CString>,
 }
 
 impl SpawnPlan {
@@ -145,6 +149,7 @@ impl SpawnPlan {
             lock: None,
             new_pid_namespace: false,
             builtin: None,
+            env: None,
         }
     }
 }
@@ -165,11 +170,13 @@ pub fn own_binary() -> Option<(u64, u64)> {
 pub fn spawn(plan: &SpawnPlan) -> Result<i32, Errno> {
     let mut argv_ptrs: Vec<*const libc::c_char> = plan.argv.iter().map(|a| a.as_ptr()).collect();
     argv_ptrs.push(std::ptr::null());
+    let envp = plan.env.as_deref().map(environment_with);
+    let envp = envp.as_deref();
     // A built-in runs in the child instead of an exec, a busy lock-fd is waited for in the
     // child, a new PID namespace needs clone flags of its own: those need a real fork. Every
     // other start borrows this process's memory until the exec.
     if plan.builtin.is_none() && plan.lock.is_none() && !plan.new_pid_namespace {
-        return spawn_borrowing_memory(plan, &argv_ptrs);
+        return spawn_borrowing_memory(plan, &argv_ptrs, envp);
     }
     let (report_read, report_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     // SAFETY: the child runs only async-signal-safe calls (see child_exec) before exec or _exit.
@@ -177,7 +184,7 @@ pub fn spawn(plan: &SpawnPlan) -> Result<i32, Errno> {
         nix::unistd::ForkResult::Child => {
             drop(report_read);
             // SAFETY: in the child after fork; child_exec never returns.
-            unsafe { child_exec(plan, &argv_ptrs, Report::Pipe(report_write.as_raw_fd())) }
+            unsafe { child_exec(plan, &argv_ptrs, envp, Report::Pipe(report_write.as_raw_fd())) }
         }
         nix::unistd::ForkResult::Parent { child } => {
             drop(report_write);
@@ -231,7 +238,11 @@ fn map_child_stack() -> Result<&'static mut [u8], Errno> {
 /// parent afterwards, nothing for the exec to tear down — which makes a start of a service
 /// several times cheaper than a fork of a long-lived supervisor (most under emulation). The
 /// child reports a failure by writing its errno into this process's memory.
-fn spawn_borrowing_memory(plan: &SpawnPlan, argv: &[*const libc::c_char]) -> Result<i32, Errno> {
+fn spawn_borrowing_memory(
+    plan: &SpawnPlan,
+    argv: &[*const libc::c_char],
+    envp: Option<&[*const libc::c_char]>,
+) -> Result<i32, Errno> {
     use nix::sched::CloneFlags;
     let mut failed: i32 = 0;
     let failed_at: *mut i32 = &mut failed;
@@ -244,7 +255,7 @@ fn spawn_borrowing_memory(plan: &SpawnPlan, argv: &[*const libc::c_char]) -> Res
         let child = Box::new(|| -> isize {
             // SAFETY: in the child of clone(CLONE_VM | CLONE_VFORK); the parent is suspended
             // until child_exec execs or _exits, and child_exec only makes raw system calls.
-            unsafe { child_exec(plan, argv, Report::Shared(failed_at)) }
+            unsafe { child_exec(plan, argv, envp, Report::Shared(failed_at)) }
         });
         // SAFETY: the child touches nothing the suspended parent could be using: it writes
         // only `failed` and its own stack, and allocates nothing.
@@ -292,7 +303,12 @@ unsafe fn fork_maybe_in_new_pid_namespace(new_pid_namespace: bool) -> Result<nix
 /// Must be called only in a freshly forked child, or in a child of clone(CLONE_VM |
 /// CLONE_VFORK) with `Report::Shared`. It uses raw libc calls because they are
 /// async-signal-safe and allocate nothing.
-unsafe fn child_exec(plan: &SpawnPlan, argv: &[*const libc::c_char], report: Report) -> ! {
+unsafe fn child_exec(
+    plan: &SpawnPlan,
+    argv: &[*const libc::c_char],
+    envp: Option<&[*const libc::c_char]>,
+    report: Report,
+) -> ! {
     let fail = |report: Report| -> ! {
         let errno = *libc::__errno_location();
         match report {
@@ -399,8 +415,116 @@ unsafe fn child_exec(plan: &SpawnPlan, argv: &[*const libc::c_char], report: Rep
             libc::_exit(i32::from(code));
         }
     }
-    libc::execv(plan.program.as_ptr(), argv.as_ptr());
+    match envp {
+        Some(envp) => libc::execve(plan.program.as_ptr(), argv.as_ptr(), envp.as_ptr()),
+        None => libc::execv(plan.program.as_ptr(), argv.as_ptr()),
+    };
     fail(report)
+}
+
+/// This process's environment with `extra` (`KEY=VALUE`) in place of any `KEY=`, as the
+/// null-terminated array execve takes; built before the fork, so the child only reads it.
+fn environment_with(extra: &std::ffi::CStr) -> Vec<*const libc::c_char> {
+    extern "C" {
+        static environ: *const *const libc::c_char;
+    }
+    let bytes = extra.to_bytes();
+    let key = &bytes[..bytes.iter().position(|&b| b == b'=').map_or(bytes.len(), |at| at + 1)];
+    let mut envp = Vec::new();
+    // SAFETY: libc's environ is a null-terminated array of C strings; this process is single
+    // threaded and nothing changes its environment while the array is in use.
+    unsafe {
+        let mut at = environ;
+        while !at.is_null() && !(*at).is_null() {
+            if !std::ffi::CStr::from_ptr(*at).to_bytes().starts_with(key) {
+                envp.push(*at);
+            }
+            at = at.add(1);
+        }
+    }
+    envp.extend([extra.as_ptr(), std::ptr::null()]);
+    envp
+}
+
+/// A unix datagram socket bound at `path` (non-blocking, close-on-exec), which hears the
+/// sender's credentials with each datagram (SO_PASSCRED), for `notify-socket`.
+///
+/// Raw libc, as [`receive_datagram`]: rustix's socket calls (its `net` feature) cost 0.9 KB
+/// more of the static binary here, measured, and nix's need a feature that adds a crate.
+pub fn bind_datagram_socket(path: &std::path::Path) -> std::io::Result<OwnedFd> {
+    use std::os::fd::FromRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = path.as_os_str().as_bytes();
+    // SAFETY: a zeroed sockaddr_un is valid; the path is copied within sun_path with room for
+    // its final NUL; the fd is new and ours.
+    unsafe {
+        let mut address: libc::sockaddr_un = std::mem::zeroed();
+        if bytes.len() >= address.sun_path.len() {
+            return Err(std::io::ErrorKind::InvalidInput.into());
+        }
+        address.sun_family = libc::AF_UNIX as _;
+        for (to, from) in address.sun_path.iter_mut().zip(bytes) {
+            *to = *from as _;
+        }
+        let raw = libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK, 0);
+        if raw < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let fd = OwnedFd::from_raw_fd(raw);
+        let on: libc::c_int = 1;
+        let size = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        if libc::setsockopt(raw, libc::SOL_SOCKET, libc::SO_PASSCRED, (&on as *const libc::c_int).cast(), size) < 0
+            || libc::bind(raw, (&address as *const libc::sockaddr_un).cast(), std::mem::size_of_val(&address) as _) < 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(fd)
+    }
+}
+
+/// One datagram read without waiting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Datagram {
+    /// Its length; more than the buffer when it was cut.
+    pub len: usize,
+    /// The sender's pid, as the kernel tells it (SCM_CREDENTIALS).
+    pub pid: Option<i32>,
+}
+
+/// Reads one datagram into `buf`; `Err(WouldBlock)` when there is none.
+///
+/// Raw recvmsg(2) from libc: rustix's ancillary-data reader does the same for about 1.5 KB
+/// more of the static binary (measured).
+pub fn receive_datagram(fd: std::os::fd::BorrowedFd<'_>, buf: &mut [u8]) -> std::io::Result<Datagram> {
+    // Room for the credentials only: fds a sender passes along (systemd's FDSTORE) do not
+    // fit, and the kernel closes them instead of giving them to us.
+    #[repr(C)]
+    struct Control {
+        header: libc::cmsghdr,
+        credentials: libc::ucred,
+    }
+    // SAFETY: zeroed msghdr and Control are valid (null pointers, zero lengths, then filled);
+    // recvmsg writes at most iov_len bytes into `buf` and msg_controllen into `control`, both
+    // alive for the call; the control message is read only when the kernel says it is there.
+    unsafe {
+        let mut control: Control = std::mem::zeroed();
+        let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+        let mut message: libc::msghdr = std::mem::zeroed();
+        message.msg_iov = &mut iov;
+        message.msg_iovlen = 1;
+        message.msg_control = (&mut control as *mut Control).cast();
+        message.msg_controllen = std::mem::size_of::<Control>() as _;
+        let flags = libc::MSG_DONTWAIT | libc::MSG_TRUNC | libc::MSG_CMSG_CLOEXEC;
+        let len = libc::recvmsg(fd.as_raw_fd(), &mut message, flags);
+        if len < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let full = libc::CMSG_LEN(std::mem::size_of::<libc::ucred>() as u32) as usize;
+        let has_credentials = message.msg_controllen as usize >= full
+            && control.header.cmsg_level == libc::SOL_SOCKET
+            && control.header.cmsg_type == libc::SCM_CREDENTIALS;
+        Ok(Datagram { len: len as usize, pid: has_credentials.then_some(control.credentials.pid) })
+    }
 }
 
 /// Opens a FIFO for reading without blocking and without ever seeing EOF: on Linux an

@@ -86,15 +86,16 @@ pub fn run(options: &Options) -> u8 {
     }
 }
 
-/// A service without a `notification-fd` file never reports readiness: waiting for it would
-/// last forever, so (as s6-svc does) warn and wait for up instead.
+/// A service without a `notification-fd` file (or ostler's `notify-socket`) never reports
+/// readiness: waiting for it would last forever, so (as s6-svc does) warn and wait for up
+/// instead.
 fn readiness_checked(target: Target, dirs: &[PathBuf]) -> Target {
     if !target.needs_readiness() {
         return target;
     }
     let mut result = target;
     for dir in dirs {
-        if !dir.join("notification-fd").exists() {
+        if !ostler_core::settings::notifies_readiness(dir) {
             eprintln!(
                 "{PROGRAM}: warning: {} has no notification-fd file, so it never reports readiness; \
                  waiting for {} instead of {}",

@@ -186,7 +186,28 @@ pub fn query(options: &Options) -> Result<String, SvstatError> {
     }
     let status = Status::read(&supervise).map_err(|source| SvstatError::Read { dir: dir.clone(), source })?;
     let view = View { status, normally_up: normally_up(dir), now: Tain::now() };
-    Ok(if options.fields.is_empty() { view.human(options.numeric_signal) } else { view.fields(&options.fields) })
+    if !options.fields.is_empty() {
+        return Ok(view.fields(&options.fields));
+    }
+    let mut line = view.human(options.numeric_signal);
+    if view.up() {
+        if let Some(text) = notify_status(&supervise) {
+            line.push_str("; status: ");
+            line.push_str(&text);
+        }
+    }
+    Ok(line)
+}
+
+/// The last `STATUS=` of a `notify-socket` service (an ostler extension, so nothing is added
+/// for any other service), its control characters shown as `?`.
+fn notify_status(supervise: &Path) -> Option<String> {
+    use crate::supervisor::notify::STATUS_FILE;
+    let mut bytes = std::fs::read(supervise.join(STATUS_FILE)).ok().filter(|b| !b.is_empty())?;
+    for byte in bytes.iter_mut().filter(|b| b.is_ascii_control()) {
+        *byte = b'?';
+    }
+    Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 fn normally_up(dir: &Path) -> bool {
@@ -337,6 +358,18 @@ mod tests {
             "false false true false false -1 -1 SIGTERM 15 @400000006b02cc972fb18368 @400000006b02cc972f709d39 2 2"
         );
         assert_eq!(view(0, 0x0300, 0x0c, true).fields(&[Field::ExitCode, Field::Signal]), "3 NA");
+    }
+
+    #[test]
+    fn the_notify_status_is_shown_with_control_characters_masked() {
+        let dir = std::env::temp_dir().join(format!("ostler-svstat-notify-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        assert_eq!(notify_status(&dir), None);
+        std::fs::write(dir.join("notify-status"), b"").unwrap();
+        assert_eq!(notify_status(&dir), None, "an empty STATUS= shows nothing");
+        std::fs::write(dir.join("notify-status"), b"Processing\x1b[31m requests\x7f...").unwrap();
+        assert_eq!(notify_status(&dir).as_deref(), Some("Processing?[31m requests?..."));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! fcntl lock, `control` FIFO, `status`, `death_tally`) and its `event/` fifodir, so s6's
 //! clients cannot tell it from s6-supervise.
 
+pub mod notify;
 pub mod state;
 
 use crate::error::SuperviseError;
@@ -54,7 +55,7 @@ pub struct Supervisor {
     program: &'static str,
     control: OwnedFd,
     _lock: OwnedFd,
-    notification: Option<OwnedFd>,
+    notification: Option<Readiness>,
     stdio: Stdio,
     machine: Machine,
     deaths: Vec<Death>,
@@ -145,9 +146,12 @@ impl Supervisor {
         self.control.as_fd()
     }
 
-    /// The notification pipe, to poll for reading, while one is open.
+    /// The notification pipe or notify socket, to poll for reading, while one is open.
     pub fn notification_fd(&self) -> Option<BorrowedFd<'_>> {
-        self.notification.as_ref().map(|fd| fd.as_fd())
+        self.notification.as_ref().map(|channel| match channel {
+            Readiness::Pipe(fd) => fd.as_fd(),
+            Readiness::Socket(socket) => socket.fd(),
+        })
     }
 
     /// The nearest deadline, for the loop's poll timeout.
@@ -182,9 +186,18 @@ impl Supervisor {
         Outcome::Running
     }
 
-    /// Reads the notification pipe: a newline means ready; EOF means it never will be.
+    /// Reads the notification pipe: a newline means ready; EOF means it never will be. Or
+    /// reads the notify socket: `READY=1` means ready.
     pub fn on_notification(&mut self) -> Outcome {
-        let Some(fd) = &self.notification else { return Outcome::Running };
+        let fd = match &mut self.notification {
+            Some(Readiness::Pipe(fd)) => fd,
+            Some(Readiness::Socket(socket)) => {
+                let (run, program, name) = (self.machine.pid, self.program, &self.name);
+                let ready = socket.drain(run, |message| say!("{program} {name}: warning: {message}"));
+                return if ready { self.handle(Event::Ready) } else { Outcome::Running };
+            }
+            None => return Outcome::Running,
+        };
         let mut buf = [0u8; 512];
         match nix::unistd::read(fd, &mut buf) {
             Ok(0) => {
@@ -327,7 +340,12 @@ impl Supervisor {
                     Err(e) => self.warn(&format!("unable to remove {}: {e}", path.display())),
                 }
             }
-            Action::CloseNotification => self.notification = None,
+            // The notify socket stays open once ready, for STATUS= lines, until run dies.
+            Action::CloseNotification => {
+                if self.machine.state != State::Up || matches!(self.notification, Some(Readiness::Pipe(_))) {
+                    self.notification = None;
+                }
+            }
             Action::DetachStdio => {
                 let null =
                     std::fs::OpenOptions::new().read(true).write(true).custom_flags(libc::O_CLOEXEC).open("/dev/null");
@@ -357,7 +375,7 @@ impl Supervisor {
         };
         match sys::spawn(&plan.spawn) {
             Ok(pid) => {
-                self.notification = plan.notification_read;
+                self.notification = plan.notification;
                 Event::Spawned(program, pid)
             }
             Err(errno) => Event::SpawnFailed(program, errno as i32),
@@ -367,8 +385,9 @@ impl Supervisor {
     fn plan(&self, program: Program, settings: &Settings) -> Result<Planned, Errno> {
         let cstr = |bytes: &[u8]| CString::new(bytes).map_err(|_| Errno::EINVAL);
         let mut extra = Vec::new();
-        let mut notification_read = None;
+        let mut notification = None;
         let mut keep_write_end = None;
+        let mut env = None;
         let mut lock = None;
         let (file, args) = match program {
             Program::Run => {
@@ -377,7 +396,28 @@ impl Supervisor {
                         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)?;
                     extra.push((write.as_raw_fd(), fd));
                     keep_write_end = Some(write);
-                    notification_read = Some(read);
+                    notification = Some(Readiness::Pipe(read));
+                }
+                if settings.notify_socket {
+                    // NOTIFY_SOCKET must be absolute: the daemon may change directory. (The
+                    // scanner's directories are; `ostler supervise DIR` may be given a relative
+                    // one.) Joining an absolute path to the cwd leaves it as it is.
+                    let supervise_dir = self.dir.join("supervise");
+                    let supervise_dir = if supervise_dir.is_absolute() {
+                        Ok(supervise_dir)
+                    } else {
+                        std::env::current_dir().map(|cwd| cwd.join(supervise_dir))
+                    };
+                    match supervise_dir.and_then(|dir| notify::Socket::open(&dir)) {
+                        Ok((socket, variable)) => {
+                            notification = Some(Readiness::Socket(socket));
+                            env = Some(variable);
+                        }
+                        Err(e) => self.warn(&format!(
+                            "unable to make supervise/notify: {e}; run starts without NOTIFY_SOCKET (the path \
+                             may be too long: 107 bytes at most)"
+                        )),
+                    }
                 }
                 if let Some(fd) = settings.lock_fd {
                     // Relative: run is started in the service directory.
@@ -418,8 +458,9 @@ impl Supervisor {
                 }
                 _ => None,
             },
+            env,
         };
-        Ok(Planned { spawn, notification_read, _write_end: keep_write_end })
+        Ok(Planned { spawn, notification, _write_end: keep_write_end })
     }
 
     fn write_status(&self) {
@@ -450,12 +491,20 @@ impl Supervisor {
     }
 }
 
-/// A spawn plan plus the fds the parent keeps: the notification pipe's read end, and its write
-/// end, which must stay open until the fork has happened.
+/// A spawn plan plus the fds the parent keeps: the notification pipe's read end (or the
+/// notify socket), and the pipe's write end, which must stay open until the fork has happened.
 struct Planned {
     spawn: SpawnPlan,
-    notification_read: Option<OwnedFd>,
+    notification: Option<Readiness>,
     _write_end: Option<OwnedFd>,
+}
+
+/// How run tells it is ready.
+enum Readiness {
+    /// `notification-fd`: the read end of its pipe.
+    Pipe(OwnedFd),
+    /// `notify-socket`.
+    Socket(notify::Socket),
 }
 
 enum Feedback {
