@@ -54,27 +54,8 @@ pub const DEVICES: &[(&str, u32, u32, u32)] = &[("dev/console", 0o600, 5, 1)];
 
 /// Makes `image` (replacing it) of `size` bytes from the tree `root`, whose `entries` are given.
 pub fn make(root: &Path, entries: &[Entry], image: &Path, size: u64, epoch: u64) -> Result<(), ImageError> {
-    let _ = std::fs::remove_file(image);
-    let file = std::fs::File::create(image).map_err(ImageError::io("create", image))?;
-    file.set_len(size).map_err(ImageError::io("size", image))?;
-    drop(file);
+    format(root, image, size, epoch, &["-N", &inode_count(entries).to_string()])?;
     let epoch_text = epoch.to_string();
-    let extended = format!("root_owner=0:0,hash_seed={HASH_SEED},lazy_itable_init=0,nodiscard");
-    host::run(
-        MKE2FS
-            .command()?
-            .args(["-q", "-F", "-t", "ext4", "-T", "default", "-b", "4096", "-I", "256", "-m", "0"])
-            .args(["-N", &inode_count(entries).to_string(), "-L", LABEL, "-U", UUID, "-E", &extended, "-d"])
-            .arg(root)
-            .arg(image)
-            // mke2fs reads the clock for the superblock's and the new inodes' times.
-            .env("E2FSPROGS_FAKE_TIME", &epoch_text)
-            // Keep the host's mke2fs.conf from changing what it would otherwise do.
-            .env_remove("MKE2FS_CONFIG")
-            .env_remove("MKE2FS_DEVICE_SECTSIZE")
-            .env_remove("MKE2FS_FIRST_META_BG"),
-        "if it says the filesystem is full, pass a larger --disk-size",
-    )?;
     let script_path = image.with_extension("debugfs");
     std::fs::write(&script_path, fix_up_script(entries, epoch)).map_err(ImageError::io("write", &script_path))?;
     let result = host::run(
@@ -99,6 +80,33 @@ pub fn make(root: &Path, entries: &[Entry], image: &Path, size: u64, epoch: u64)
         });
     }
     Ok(())
+}
+
+/// Runs mke2fs on a fresh sparse `image` of `size` bytes with the tree `root` as its contents:
+/// label [`LABEL`], everything random pinned; `more` are more mke2fs options.
+pub fn format(root: &Path, image: &Path, size: u64, epoch: u64, more: &[&str]) -> Result<(), ImageError> {
+    let _ = std::fs::remove_file(image);
+    let file = std::fs::File::create(image).map_err(ImageError::io("create", image))?;
+    file.set_len(size).map_err(ImageError::io("size", image))?;
+    drop(file);
+    let extended = format!("root_owner=0:0,hash_seed={HASH_SEED},lazy_itable_init=0,nodiscard");
+    host::run(
+        MKE2FS
+            .command()?
+            .args(["-q", "-F", "-t", "ext4", "-T", "default", "-b", "4096", "-I", "256", "-m", "0"])
+            .args(more)
+            .args(["-L", LABEL, "-U", UUID, "-E", &extended, "-d"])
+            .arg(root)
+            .arg(image)
+            // mke2fs reads the clock for the superblock's and the new inodes' times.
+            .env("E2FSPROGS_FAKE_TIME", epoch.to_string())
+            // Keep the host's mke2fs.conf from changing what it would otherwise do.
+            .env_remove("MKE2FS_CONFIG")
+            .env_remove("MKE2FS_DEVICE_SECTSIZE")
+            .env_remove("MKE2FS_FIRST_META_BG"),
+        "if it says the filesystem is full, pass a larger --disk-size",
+    )
+    .map(drop)
 }
 
 /// The debugfs commands that make every inode owned by 0:0 with all four times at `epoch`,

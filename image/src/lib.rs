@@ -11,6 +11,10 @@
 //!
 //! With kernel modules, a third: `boot.cpio.lz4` ([`boot_initramfs`]), which boots the disk.
 //!
+//! The `debian` profile ([`debian`]) is a Debian bookworm root made by mmdebstrap with ostler
+//! as init: `disk.ext4` (with Debian's owners), `disk.qcow2` and `boot.cpio.lz4`; no initramfs
+//! of the whole system.
+//!
 //! With [`Format::Oci`], the tree (less the services only a machine can run) becomes an OCI
 //! image instead ([`oci`]): an image layout directory and its oci-archive, whose layer is a tar
 //! written here too ([`tar`]).
@@ -21,6 +25,7 @@
 pub mod boot_initramfs;
 pub mod busybox;
 pub mod cpio;
+pub mod debian;
 mod elf;
 mod error;
 pub mod ext4;
@@ -48,6 +53,8 @@ pub enum Profile {
     /// busybox-static, ostler, skel/.
     #[default]
     Minimal,
+    /// Debian bookworm (mmdebstrap), ostler, skel-debian/.
+    Debian,
 }
 
 /// What a build makes of the root tree.
@@ -147,6 +154,10 @@ pub struct Options {
     pub kernel_modules: Option<PathBuf>,
     /// The modules the boot initramfs loads before it mounts the disk.
     pub modules: Vec<String>,
+    /// The debian profile: root's `~/.ssh/authorized_keys`.
+    pub authorized_key: Option<PathBuf>,
+    /// The debian profile: packages besides its own (in `image/src/debian.sh`).
+    pub packages: Vec<String>,
 }
 
 /// What a build made.
@@ -165,10 +176,12 @@ pub struct Built {
 pub enum Outputs {
     /// [`Format::Dir`].
     Machine {
-        /// The compressed initramfs.
-        initramfs: PathBuf,
+        /// The compressed initramfs (not with the debian profile).
+        initramfs: Option<PathBuf>,
         /// The ext4 disk image.
         disk: PathBuf,
+        /// The disk as qcow2 (the debian profile).
+        qcow2: Option<PathBuf>,
         /// The initramfs that boots the disk, when kernel modules were given.
         boot_initramfs: Option<PathBuf>,
     },
@@ -182,10 +195,17 @@ pub fn build(options: Options) -> u8 {
     match make(&options) {
         Ok(built) => {
             let size = |path: &Path| path.metadata().map_or(0, |m| m.len());
-            println!("root       {} ({} entries)", built.root.display(), built.entries);
+            // The debian profile's root is not read back, so not counted.
+            if built.entries > 0 {
+                println!("root       {} ({} entries)", built.root.display(), built.entries);
+            }
             match &built.outputs {
-                Outputs::Machine { initramfs, disk, boot_initramfs } => {
-                    println!("initramfs  {} ({} bytes)", initramfs.display(), size(initramfs));
+                Outputs::Machine { initramfs, disk, qcow2, boot_initramfs } => {
+                    for (name, path) in [("initramfs", initramfs), ("qcow2", qcow2)] {
+                        if let Some(path) = path {
+                            println!("{name:10} {} ({} bytes)", path.display(), size(path));
+                        }
+                    }
                     println!("disk       {} ({} MiB, label {})", disk.display(), size(disk) >> 20, ext4::LABEL);
                     match boot_initramfs {
                         Some(boot) => println!("boot       {} ({} bytes; boots the disk)", boot.display(), size(boot)),
@@ -232,6 +252,19 @@ pub fn make(options: &Options) -> Result<Built, ImageError> {
 
     match options.profile {
         Profile::Minimal => minimal::populate(options, &root, &work)?,
+        Profile::Debian => {
+            let ostler = debian::populate(options, &root)?;
+            let disk = out.join("disk.ext4");
+            let size = options.disk_size.unwrap_or(1 << 30);
+            ext4::format(&root, &disk, size, options.epoch, &[])?;
+            debian::fix_times(&disk, &root, options.epoch)?;
+            let qcow2 = out.join("disk.qcow2");
+            debian::qcow2(&disk, &qcow2, options.epoch)?;
+            let boot_initramfs = boot_image(options, &ostler, None, &work)?;
+            std::fs::remove_dir_all(&work).map_err(ImageError::io("remove", &work))?;
+            let outputs = Outputs::Machine { initramfs: None, disk, qcow2: Some(qcow2), boot_initramfs };
+            return Ok(Built { root, entries: 0, outputs });
+        }
     }
     if options.format == Format::Oci {
         oci::keep_container_services(&root)?;
@@ -263,28 +296,37 @@ fn machine_images(options: &Options, root: &Path, entries: &[cpio::Entry], work:
     ext4::make(root, entries, &staged_disk, size, options.epoch)?;
     std::fs::rename(&staged_disk, &disk).map_err(ImageError::io("move into place", &disk))?;
 
-    let boot_initramfs = match &options.kernel_modules {
-        Some(modules_dir) => {
-            let boot_root = work.join("boot-root");
-            let read = |relative: &str| {
-                let path = root.join(relative);
-                std::fs::read(&path).map_err(ImageError::io("read", &path))
-            };
-            boot_initramfs::populate(
-                &boot_root,
-                &read(minimal::OSTLER)?,
-                &read("bin/busybox")?,
-                modules_dir,
-                &options.modules,
-            )?;
-            tree::normalize(&boot_root, options.epoch, boot_initramfs::SPECIAL_MODES)?;
-            let target = out.join(options.compression.boot_initramfs_name());
-            write_initramfs(&tree::entries(&boot_root)?, mtime, options.compression, work, &target)?;
-            Some(target)
-        }
-        None => None,
+    let read = |relative: &str| {
+        let path = root.join(relative);
+        std::fs::read(&path).map_err(ImageError::io("read", &path))
     };
-    Ok(Outputs::Machine { initramfs, disk, boot_initramfs })
+    let boot_initramfs = boot_image(options, &read(minimal::OSTLER)?, Some(read("bin/busybox")?), work)?;
+    Ok(Outputs::Machine { initramfs: Some(initramfs), disk, qcow2: None, boot_initramfs })
+}
+
+/// The initramfs that boots the disk, when kernel modules were given; `busybox` is the static
+/// busybox's bytes, else they come from the busybox-static `.deb`.
+fn boot_image(
+    options: &Options,
+    ostler: &[u8],
+    busybox: Option<Vec<u8>>,
+    work: &Path,
+) -> Result<Option<PathBuf>, ImageError> {
+    let Some(modules_dir) = &options.kernel_modules else { return Ok(None) };
+    let busybox = match busybox {
+        Some(bytes) => bytes,
+        None => {
+            let deb = busybox::deb(options.busybox_deb.as_deref(), &options.cache)?;
+            let binary = busybox::unpack(&deb, &work.join("busybox"))?;
+            std::fs::read(&binary).map_err(ImageError::io("read", &binary))?
+        }
+    };
+    let boot_root = work.join("boot-root");
+    boot_initramfs::populate(&boot_root, ostler, &busybox, modules_dir, &options.modules)?;
+    tree::normalize(&boot_root, options.epoch, boot_initramfs::SPECIAL_MODES)?;
+    let target = options.out.join(options.compression.boot_initramfs_name());
+    write_initramfs(&tree::entries(&boot_root)?, cpio_mtime(options)?, options.compression, work, &target)?;
+    Ok(Some(target))
 }
 
 /// The epoch as the initramfs's modification time: newc has 32 bits for it (until 2106).
@@ -320,7 +362,7 @@ fn prepare_output(out: &Path) -> Result<(), ImageError> {
         }
     }
     let initramfs_names = Compression::ALL.into_iter().flat_map(|c| [c.initramfs_name(), c.boot_initramfs_name()]);
-    for name in initramfs_names.chain(["disk.ext4", oci::ARCHIVE]) {
+    for name in initramfs_names.chain(["disk.ext4", "disk.qcow2", oci::ARCHIVE]) {
         let path = out.join(name);
         match std::fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(ImageError::io("remove", &path)(e)),

@@ -52,7 +52,7 @@ pub fn populate(options: &Options, root: &Path, work: &Path) -> Result<(), Image
 }
 
 /// Reads a binary that must be static x86-64 (the image has no loader or libc).
-fn read_static(path: &Path, is_ostler: bool) -> Result<Vec<u8>, ImageError> {
+pub(crate) fn read_static(path: &Path, is_ostler: bool) -> Result<Vec<u8>, ImageError> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && is_ostler => {

@@ -33,6 +33,14 @@ pub struct BuildArgs {
     #[arg(long, value_enum, default_value_t = ProfileArg::Minimal)]
     pub profile: ProfileArg,
 
+    /// debian: a public key for root's ~/.ssh/authorized_keys (ssh logs in as root with it).
+    #[arg(long, value_name = "FILE")]
+    pub authorized_key: Option<PathBuf>,
+
+    /// debian: a package to install besides the profile's (repeat for several).
+    #[arg(long = "package", value_name = "NAME")]
+    pub packages: Vec<String>,
+
     /// Output directory. A previous build there is replaced; a non-empty directory that is not
     /// one is refused.
     #[arg(long, value_name = "DIR", default_value = "target/image")]
@@ -70,9 +78,10 @@ pub struct BuildArgs {
     #[arg(long, value_name = "DIR")]
     pub cache: Option<PathBuf>,
 
-    /// The /etc skeleton tree copied over the root (the source tree's skel/).
-    #[arg(long, value_name = "DIR", default_value = "skel")]
-    pub skel: PathBuf,
+    /// The /etc skeleton tree copied over the root. Default: the source tree's skel/
+    /// (skel-debian/ for --profile debian).
+    #[arg(long, value_name = "DIR")]
+    pub skel: Option<PathBuf>,
 
     /// The time, in seconds since 1970, that every file and filesystem field carries.
     /// Default: $SOURCE_DATE_EPOCH, else 1704067200 (2024-01-01).
@@ -105,6 +114,10 @@ pub enum ProfileArg {
     /// Debian's busybox-static as the userland, ostler as init, skel/ as /etc: boots to a
     /// root login on the serial console and tty1.
     Minimal,
+    /// Debian bookworm minbase (mmdebstrap; cached) with sshd, nginx, cron, rsyslog, udev and
+    /// DHCP, ostler as init, skel-debian/: OUT/root, disk.ext4, disk.qcow2, boot.cpio.lz4.
+    /// Runs as root.
+    Debian,
 }
 
 /// The formats `--format` accepts.
@@ -146,6 +159,10 @@ fn options(args: BuildArgs) -> Result<ostler_image::Options, String> {
         })?,
         (None, _) => ostler_image::DEFAULT_EPOCH,
     };
+    let debian = matches!(args.profile, ProfileArg::Debian);
+    if debian && args.format == FormatArg::Oci {
+        return Err("--profile debian makes no OCI image; drop --format oci".into());
+    }
     if args.format == FormatArg::Oci {
         let machine_only = [
             ("--disk-size", args.disk_size.is_some()),
@@ -165,6 +182,7 @@ fn options(args: BuildArgs) -> Result<ostler_image::Options, String> {
     Ok(ostler_image::Options {
         profile: match args.profile {
             ProfileArg::Minimal => ostler_image::Profile::Minimal,
+            ProfileArg::Debian => ostler_image::Profile::Debian,
         },
         out: args.out,
         format: match args.format {
@@ -178,7 +196,7 @@ fn options(args: BuildArgs) -> Result<ostler_image::Options, String> {
         ostler: args.ostler,
         busybox_deb: args.busybox_deb,
         cache,
-        skel: args.skel,
+        skel: args.skel.unwrap_or_else(|| PathBuf::from(if debian { "skel-debian" } else { "skel" })),
         epoch,
         disk_size: args.disk_size.map(|mib| mib << 20),
         kernel_modules: args.kernel_modules.or_else(ostler_image::boot_initramfs::host_modules),
@@ -187,6 +205,8 @@ fn options(args: BuildArgs) -> Result<ostler_image::Options, String> {
         } else {
             args.modules
         },
+        authorized_key: args.authorized_key,
+        packages: args.packages,
     })
 }
 
