@@ -231,6 +231,7 @@ impl Db {
                 service.dependencies.extend(atoms);
             }
         }
+        companions_follow_their_services(&mut services);
         for (name, atoms) in expanded {
             if let Some(bundle) = services.get_mut(&name) {
                 bundle.contents = atoms;
@@ -657,6 +658,27 @@ fn log_companions(
     }
 }
 
+/// A generated log companion waits for what its service waits for: its log directory may be
+/// on a filesystem that one of them makes writable or mounts (a root checked, then remounted
+/// read-write; `/var/log` from fstab).
+fn companions_follow_their_services(services: &mut BTreeMap<String, Service>) {
+    let follow: Vec<(String, BTreeSet<String>)> = services
+        .values()
+        .filter_map(|service| {
+            let companion =
+                service.producer_for.as_ref().filter(|c| services.get(*c).is_some_and(|c| c.log_dir.is_some()))?;
+            let mut dependencies = service.dependencies.clone();
+            dependencies.remove(companion);
+            Some((companion.clone(), dependencies))
+        })
+        .collect();
+    for (companion, dependencies) in follow {
+        if let Some(companion) = services.get_mut(&companion) {
+            companion.dependencies.extend(dependencies);
+        }
+    }
+}
+
 /// `producer-for` / `consumer-for` / `pipeline-name`: reciprocal, between longruns; a
 /// producer feeds one consumer, a consumer may read several producers (a funnel) and feed a
 /// consumer of its own (a longer pipeline), but a pipeline never loops back. The pipeline's
@@ -950,6 +972,21 @@ mod tests {
         for (file, text) in files {
             write(&dir.join(file), text, 0o644);
         }
+    }
+
+    #[test]
+    fn a_log_companion_waits_for_what_its_service_waits_for() {
+        let defs = scratch("model-companion-deps");
+        write(&defs.join("root-rw/type"), "oneshot\n", 0o644);
+        write(&defs.join("root-rw/up"), "true\n", 0o644);
+        write(&defs.join("mounts/type"), "bundle\n", 0o644);
+        write(&defs.join("mounts/contents"), "root-rw\n", 0o644);
+        longrun(&defs, "web", &[("log", ""), ("dependencies", "mounts\n")]);
+        let (db, problems) = Db::load(std::slice::from_ref(&defs)).unwrap();
+        assert_eq!(problems, []);
+        let deps = |name: &str| db.services[name].dependencies.iter().cloned().collect::<Vec<_>>();
+        assert_eq!(deps("web"), ["root-rw", "web-log"]);
+        assert_eq!(deps("web-log"), ["root-rw"], "the companion's log directory may need the root read-write");
     }
 
     #[test]
