@@ -1,8 +1,12 @@
 //! The debian profile (issue 12): `ostler image build --profile debian` — a Debian bookworm
 //! root made by mmdebstrap, ostler as its init, skel-debian/'s services — booted with Debian's
 //! kernel under QEMU (`qemu/boot --disk … --forward`), checked from the host over the forwarded
-//! ports: nginx answers, ssh logs in with the key given at build time, every service is up,
-//! and `poweroff` leaves a clean filesystem. One boot serves every check.
+//! ports: nginx answers, ssh logs in with the key given at build time, every service is up
+//! (sshd and rsyslog ready by sd_notify), the serial getty prompts, syslog and cron work, an
+//! fstab of every kind (a second disk by label, a bind mount, a loop file, a swap file, a
+//! `nofail` line for an absent disk) mounts and comes down at `poweroff`, a reinstalled package
+//! restarts its daemon through the supervisor, and `poweroff` leaves both disks clean. One boot
+//! serves every check. The image also carries ostler's completions and man pages.
 //!
 //! Needs root (mmdebstrap --mode=root, and the root's owners kept through tar and mke2fs -d,
 //! as CI runs), mmdebstrap, qemu-img (tools/setup), ssh, ssh-keygen and curl, QEMU and a
@@ -72,7 +76,15 @@ fn free_port() -> u16 {
 
 /// Runs `command` in the guest over ssh as root; returns (exit code, stdout + stderr).
 fn ssh(key: &Path, port: u16, command: &str) -> (i32, String) {
+    ssh_with_input(key, port, command, None)
+}
+
+/// [`ssh`] with the file `input` (if any) on the command's standard input.
+fn ssh_with_input(key: &Path, port: u16, command: &str, input: Option<&Path>) -> (i32, String) {
     let mut ssh = Command::new(require("ssh"));
+    if let Some(input) = input {
+        ssh.stdin(std::fs::File::open(input).unwrap());
+    }
     ssh.arg("-i").arg(key).args(["-p", &port.to_string()]);
     for option in [
         "StrictHostKeyChecking=no",
@@ -89,6 +101,66 @@ fn ssh(key: &Path, port: u16, command: &str) -> (i32, String) {
     (code, format!("{out}{err}"))
 }
 
+/// Debian's cron package (the host's mirror: the root's own version), downloaded once with
+/// `apt-get download` and kept in `cache` beside the root's tarball.
+fn cron_deb(cache: &Path) -> PathBuf {
+    let find = |dir: &Path| {
+        std::fs::read_dir(dir).ok()?.flatten().map(|e| e.path()).find(|p| {
+            let name = p.file_name().unwrap_or_default().to_string_lossy().into_owned();
+            name.starts_with("cron_") && name.ends_with("_amd64.deb")
+        })
+    };
+    if let Some(deb) = find(cache) {
+        return deb;
+    }
+    let download = TempTree::new("cron-deb");
+    // As root, apt's _apt user may not write the directory: download as root (a warning less).
+    let output = Command::new(require("apt-get"))
+        .args(["-q", "-o", "APT::Sandbox::User=root", "download", "cron"])
+        .current_dir(download.path())
+        .output()
+        .expect("unable to run apt-get");
+    let (code, out, err) = outcome(&output);
+    assert_eq!(code, 0, "apt-get download cron (the host's mirror):\n{out}{err}");
+    let deb = find(download.path()).expect("apt-get download cron wrote no cron_*_amd64.deb");
+    std::fs::create_dir_all(cache).unwrap();
+    let cached = cache.join(deb.file_name().unwrap());
+    std::fs::copy(&deb, cache.join("cron.deb.partial")).unwrap();
+    std::fs::rename(cache.join("cron.deb.partial"), &cached).unwrap();
+    cached
+}
+
+/// An ext4 filesystem labelled `data` in a 32 MiB file `path`, for the guest's second disk.
+fn data_disk(path: &Path) {
+    let output = run(
+        require("mke2fs"),
+        ["-q", "-F", "-t", "ext4", "-L", "data"]
+            .iter()
+            .map(std::ffi::OsStr::new)
+            .chain([path.as_os_str(), "32M".as_ref()]),
+    );
+    let (code, out, err) = outcome(&output);
+    assert_eq!(code, 0, "mke2fs -L data: {out}{err}");
+}
+
+/// The lines the test adds to the guest's /etc/fstab: the second disk by label, a bind mount,
+/// an ext4 image file through a loop device, a swap file, and a disk that is not there.
+const FSTAB: &str = "\
+LABEL=data          /data       ext4  defaults  0 2
+/srv/bind-source    /mnt/bind   none  bind      0 0
+/var/lib/loop.ext4  /mnt/loop   ext4  loop      0 0
+/swapfile           none        swap  sw        0 0
+LABEL=absent        /mnt/absent ext4  nofail    0 2
+";
+
+/// Makes what [`FSTAB`] names in the guest (mount points, the loop file, the swap file), adds
+/// the lines to /etc/fstab and runs `ostler mount-all`, the oneshot mount-all's `up`.
+const MOUNT_ALL: &str = "set -e; mkdir -p /data /srv/bind-source /mnt/bind /mnt/loop /mnt/absent; \
+     echo bound > /srv/bind-source/marker; \
+     truncate -s 16M /var/lib/loop.ext4; mke2fs -q -t ext4 -L loopfile /var/lib/loop.ext4; \
+     dd if=/dev/zero of=/swapfile bs=1M count=16 status=none; chmod 600 /swapfile; mkswap /swapfile > /dev/null; \
+     cat >> /etc/fstab; set +e; ostler mount-all; echo mount-all-exit=$?";
+
 #[test]
 fn debian_image_serves_http_and_ssh_runs_every_service_and_powers_off_clean() {
     let tree = TempTree::new("debian");
@@ -104,10 +176,30 @@ fn debian_image_serves_http_and_ssh_runs_every_service_and_powers_off_clean() {
     assert!(String::from_utf8_lossy(&info.stdout).contains("file format: qcow2"), "disk.qcow2 is not qcow2");
     let root = out.join("root");
     assert!(root.join("usr/sbin/init").is_symlink() && root.join("usr/bin/ostler").is_file());
+    // ostler's completions (bash, zsh, fish; for `ostler` and `service`) and man pages.
+    for path in [
+        "usr/share/bash-completion/completions/ostler",
+        "usr/share/bash-completion/completions/service",
+        "usr/share/zsh/vendor-completions/_ostler",
+        "usr/share/zsh/vendor-completions/_service",
+        "usr/share/fish/vendor_completions.d/ostler.fish",
+        "usr/share/fish/vendor_completions.d/service.fish",
+        "usr/share/man/man1/ostler.1.gz",
+        "usr/share/man/man1/ostler-mount-all.1.gz",
+    ] {
+        let size = root.join(path).metadata().map(|m| m.len()).unwrap_or(0);
+        assert!(size > 0, "the image has no {path}");
+    }
+    let completion = std::fs::read_to_string(root.join("usr/share/bash-completion/completions/service")).unwrap();
+    assert!(completion.contains("complete -F _service"), "bash completion of service:\n{completion}");
     assert!(!root.join("etc/ssh/ssh_host_ed25519_key").exists(), "host keys were built into the image");
     use std::os::unix::fs::PermissionsExt;
     let mode = |path: &str| root.join(path).metadata().unwrap().permissions().mode() & 0o777;
     assert_eq!((mode("root/.ssh"), mode("root/.ssh/authorized_keys")), (0o700, 0o600));
+
+    let deb = cron_deb(&util::debian::cache_dir());
+    let data = tree.join("data.ext4");
+    data_disk(&data);
 
     let (ssh_port, http_port) = (free_port(), free_port());
     let disk = out.join("disk.ext4");
@@ -116,6 +208,7 @@ fn debian_image_serves_http_and_ssh_runs_every_service_and_powers_off_clean() {
         .iter()
         .map(|s| s.to_string())
         .chain([format!("{ssh_port}:22"), "--forward".into(), format!("{http_port}:80")])
+        .chain(["--extra-disk".into(), data.display().to_string()])
         .collect();
     // `ro`: the root-rw service checks the root with fsck before it remounts it read-write.
     let booted = std::time::Instant::now();
@@ -139,6 +232,62 @@ fn debian_image_serves_http_and_ssh_runs_every_service_and_powers_off_clean() {
     assert_eq!(code, 0, "ssh: {status}\nconsole:\n{}", guest.console.tail(3000));
     assert!(status.starts_with("up (pid "), "sshd: {status}");
     eprintln!("guest: ssh worked at +{:?}", booted.elapsed());
+
+    // A cron job, first: cron reads /etc/cron.d again at the minute after it changed and runs
+    // the job then, up to a minute from now; the marker is checked last, before poweroff.
+    let (code, out) = ssh(
+        &key,
+        ssh_port,
+        "echo '* * * * * root echo ran > /run/cron-marker' > /etc/cron.d/ostler-test; chmod 644 /etc/cron.d/ostler-test",
+    );
+    assert_eq!(code, 0, "{out}");
+    let cron_installed = std::time::Instant::now();
+
+    // sshd and rsyslog told the supervisor they were ready (sd_notify over $NOTIFY_SOCKET).
+    for service in ["ssh", "rsyslog"] {
+        let (code, status) = ssh(&key, ssh_port, &format!("ostler svstat /run/service/{service}"));
+        assert_eq!(code, 0, "{status}");
+        eprintln!("guest: {service}: {status}");
+        assert!(status.starts_with("up (pid ") && status.contains("ready"), "{service} is not ready: {status}");
+    }
+
+    // The serial getty's prompt on the console (ttyS0).
+    assert!(
+        guest.console.saw_within("login: ", std::time::Duration::from_secs(30)),
+        "no login prompt on ttyS0:\n{}",
+        guest.console.tail(3000)
+    );
+
+    // logger reaches rsyslog, which writes /var/log/syslog.
+    let (code, out) = ssh(&key, ssh_port, "logger hello-from-test");
+    assert_eq!(code, 0, "logger: {out}");
+    let logged =
+        wait_for(|| Some(ssh(&key, ssh_port, "grep -c hello-from-test /var/log/syslog").1).filter(|n| n.trim() == "1"));
+    assert!(logged.is_some(), "`logger hello-from-test` is not in /var/log/syslog");
+
+    // /etc/fstab: every kind of line, mounted by `ostler mount-all` (the oneshot's `up`, run
+    // again now that the table has them); the absent disk is a warning, not a failure.
+    let fstab = tree.file("fstab", FSTAB);
+    let (code, out) = ssh_with_input(&key, ssh_port, MOUNT_ALL, Some(&fstab));
+    eprintln!("guest: mount-all:\n{out}");
+    assert!(code == 0 && out.contains("mount-all-exit=0"), "mount-all: {out}");
+    assert!(
+        out.contains("warning: /etc/fstab:") && out.contains("LABEL=absent"),
+        "no warning for the nofail line: {out}"
+    );
+    let (_, mounts) = ssh(
+        &key,
+        ssh_port,
+        "findmnt -no SOURCE,FSTYPE /data; findmnt -no FSTYPE /mnt/bind; cat /mnt/bind/marker; findmnt -no SOURCE,FSTYPE /mnt/loop; \
+         swapon --show=NAME,TYPE --noheadings; findmnt /mnt/absent || echo absent-not-mounted; \
+         echo data-survives > /data/file",
+    );
+    let lines: Vec<String> = mounts.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
+    assert_eq!(lines.len(), 6, "{mounts}");
+    assert_eq!(lines[0], "/dev/vdb ext4", "{mounts}");
+    assert_eq!(lines[1..3], ["ext4", "bound"], "{mounts}");
+    assert!(lines[3].starts_with("/dev/loop") && lines[3].ends_with(" ext4"), "{mounts}");
+    assert_eq!(lines[4..], ["/swapfile file", "absent-not-mounted"], "{mounts}");
 
     // Every service of `default` (with the log companions) is up.
     let (code, list) = ssh(&key, ssh_port, "ostler service list");
@@ -196,12 +345,52 @@ fn debian_image_serves_http_and_ssh_runs_every_service_and_powers_off_clean() {
     let _ = ssh(&key, ssh_port, &format!("kill -9 {sshd2}"));
     let sshd3 = wait_for(|| Some(pid("ssh")).filter(|p| *p != sshd2 && p != "-1"));
     assert!(sshd3.is_some(), "ssh's process was KILLed and not brought back");
+    // QEMU's forward accepts before the new sshd listens (a reset then): wait for it to answer.
+    let answers = wait_for(|| (ssh(&key, ssh_port, "true").0 == 0).then(String::new));
+    assert!(answers.is_some(), "the restarted sshd does not answer");
 
+    // A package reinstalled offline (`dpkg -i`, as an upgrade does): cron's postinst runs
+    // `invoke-rc.d cron restart`, which ostler's policy-rc.d turns into a restart by the
+    // supervisor: a new pid, and /etc/init.d/cron did not start a second daemon.
+    let cron = pid("cron");
+    let (code, out) = ssh_with_input(&key, ssh_port, "cat > /tmp/cron.deb && dpkg -i /tmp/cron.deb", Some(&deb));
+    assert_eq!(code, 0, "dpkg -i {}: {out}", deb.display());
+    let cron2 = wait_for(|| Some(pid("cron")).filter(|p| *p != cron && p != "-1"));
+    assert!(cron2.is_some(), "dpkg -i cron: cron's pid stayed {cron}\n{out}");
+    let (_, count) = ssh(&key, ssh_port, "pgrep -c -x cron");
+    assert_eq!(count.trim(), "1", "cron daemons after dpkg -i: {count}");
+
+    // The cron job ran (at the first minute boundary after it was written).
+    let marker = wait_for_long(std::time::Duration::from_secs(150), || {
+        Some(ssh(&key, ssh_port, "cat /run/cron-marker 2>/dev/null").1).filter(|m| !m.trim().is_empty())
+    });
+    assert!(marker.is_some(), "cron did not run the job of /etc/cron.d/ostler-test");
+    eprintln!("guest: cron ran the job {:?} after it was written", cron_installed.elapsed());
+
+    let before_poweroff = guest.console.text().len();
     let _ = ssh(&key, ssh_port, "poweroff");
     let status = guest.wait_exit(POWEROFF);
+    let shutdown = guest.console.text().get(before_poweroff..).unwrap_or_default().to_string();
+    // The oneshot mount-all's `down` (`ostler umount-all`) unmounted the fstab's filesystems
+    // while the services went down, before the final stage.
+    let services_down = shutdown.split("poweroff: services down").next().unwrap_or_default();
+    for device in ["vdb", "loop0"] {
+        let unmounted = format!("EXT4-fs ({device}): unmounting filesystem");
+        assert!(services_down.contains(&unmounted), "{device} was not unmounted with the services:\n{shutdown}");
+    }
     assert!(status.success(), "QEMU ended with {status} after poweroff; stderr:\n{}", guest.qemu_stderr());
     let (code, fsck, err) = outcome(&run(require("e2fsck"), ["-fn".as_ref(), disk.as_os_str()]));
     assert_eq!(code, 0, "e2fsck -fn after poweroff:\n{fsck}{err}");
+    let (code, fsck, err) = outcome(&run(require("e2fsck"), ["-fn".as_ref(), data.as_os_str()]));
+    assert_eq!(code, 0, "e2fsck -fn of the data disk after poweroff:\n{fsck}{err}");
+    let (_, file, err) = outcome(&run(require("debugfs"), ["-R".as_ref(), "cat /file".as_ref(), data.as_os_str()]));
+    assert_eq!(file.trim(), "data-survives", "/data/file after poweroff: {file}{err}");
+    // And the loop file's filesystem, taken out of the root disk.
+    let loop_file = tree.join("loop.ext4");
+    let dump = format!("dump /var/lib/loop.ext4 {}", loop_file.display());
+    let _ = run(require("debugfs"), ["-R".as_ref(), dump.as_ref(), disk.as_os_str()]);
+    let (code, fsck, err) = outcome(&run(require("e2fsck"), ["-fn".as_ref(), loop_file.as_os_str()]));
+    assert_eq!(code, 0, "e2fsck -fn of /var/lib/loop.ext4 after poweroff:\n{fsck}{err}");
 }
 
 /// Two builds with the same epoch, each with its own mmdebstrap run, give the same tarball
@@ -238,8 +427,14 @@ fn debian_root_tarball_is_byte_reproducible() {
 }
 
 /// Polls `probe` (every half second, up to 30 s) until it gives a value.
-fn wait_for(mut probe: impl FnMut() -> Option<String>) -> Option<String> {
-    for _ in 0..60 {
+fn wait_for(probe: impl FnMut() -> Option<String>) -> Option<String> {
+    wait_for_long(std::time::Duration::from_secs(30), probe)
+}
+
+/// Polls `probe` every half second until it gives a value, up to `deadline`.
+fn wait_for_long(deadline: std::time::Duration, mut probe: impl FnMut() -> Option<String>) -> Option<String> {
+    let end = std::time::Instant::now() + deadline;
+    while std::time::Instant::now() < end {
         if let Some(value) = probe() {
             return Some(value);
         }

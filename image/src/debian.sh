@@ -62,6 +62,20 @@ for name in init poweroff reboot halt shutdown policy-rc.d; do ln -sf /usr/bin/o
 dpkg-divert --root="$root" --quiet --local --rename --divert /usr/sbin/service.debian --add /usr/sbin/service
 ln -sf /usr/bin/ostler "$root/usr/sbin/service"
 cp -R --no-preserve=ownership "$skel/." "$root/"
+# Completions and man pages, written by the ostler just installed (static: it runs here). The
+# shells' vendor directories are Debian's, read once bash-completion, zsh or fish is installed.
+# Man pages gzip -9n as Debian's (no name or time in the header: the same bytes each build).
+completions=$root/usr/share/bash-completion/completions
+mkdir -p "$completions" "$root/usr/share/zsh/vendor-completions" "$root/usr/share/fish/vendor_completions.d" "$root/usr/share/man/man1"
+for name in ostler service; do
+    "$ostler" completions bash --command "$name" > "$completions/$name"
+    "$ostler" completions zsh --command "$name" > "$root/usr/share/zsh/vendor-completions/_$name"
+    "$ostler" completions fish --command "$name" > "$root/usr/share/fish/vendor_completions.d/$name.fish"
+done
+pages=$(mktemp -d)
+"$ostler" man "$pages" > /dev/null
+for page in "$pages"/*.1; do gzip -9n < "$page" > "$root/usr/share/man/man1/${page##*/}.gz"; done
+rm -rf "$pages"
 if [ -n "$key" ]; then
     install -d -m 700 "$root/root/.ssh"
     install -m 600 "$key" "$root/root/.ssh/authorized_keys"
@@ -69,7 +83,7 @@ fi
 if [ -n "$modules" ]; then
     # The root's own modules (udev loads the NIC's and the RNG's), with what they need.
     version=${modules##*/} base=${modules%/lib/modules/*}
-    for name in virtio_pci virtio_blk virtio_net virtio-rng virtio_console crc32c_generic crc32c-intel ext4; do
+    for name in virtio_pci virtio_blk virtio_net virtio-rng virtio_console crc32c_generic crc32c-intel ext4 loop; do
         modprobe ${base:+-d "$base"} -S "$version" --show-depends "$name"
     done | sed -n 's#^insmod .*\(/lib/modules/[^ ]*\).*#\1#p' | sort -u | while read -r file; do
         install -D -m 644 "$base$file" "$root$file"
