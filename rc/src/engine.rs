@@ -172,6 +172,9 @@ impl Track {
     }
 }
 
+/// The longest a change waits without looking at its longruns' status (see `check`).
+const RECHECK: Duration = Duration::from_secs(1);
+
 struct Run<'a> {
     layout: &'a Layout,
     db: &'a Db,
@@ -513,11 +516,14 @@ impl<'a> Run<'a> {
                 self.timed_out = true;
                 continue;
             }
-            let deadline = running.iter().filter_map(|n| self.tracks[n].deadline).chain(self.limit).min();
+            let recheck = Instant::now() + RECHECK;
+            let deadline =
+                running.iter().filter_map(|n| self.tracks[n].deadline).chain(self.limit).chain([recheck]).min();
             let readable = self.poll(&running, deadline);
             let now = Instant::now();
+            let idle = readable.is_empty();
             for name in running {
-                self.check(&name, readable.contains(&name), now, state);
+                self.check(&name, readable.contains(&name), idle, now, state);
             }
             self.flush(state);
         }
@@ -541,7 +547,7 @@ impl<'a> Run<'a> {
     }
 
     /// Looks at one running transition after a wake-up.
-    fn check(&mut self, name: &str, readable: bool, now: Instant, state: &mut State) {
+    fn check(&mut self, name: &str, readable: bool, idle: bool, now: Instant, state: &mut State) {
         let db = self.db;
         let Some(service) = db.services.get(name) else { return };
         let dir = self.layout.service_dir(service);
@@ -574,6 +580,13 @@ impl<'a> Run<'a> {
                 Ok(None) => None,
                 Err(e) => Some(Err(e.to_string())),
             },
+            // A second without any event: the status says all the same (an event lost would be a
+            // change that never ends; this look is its safety net, and costs nothing while
+            // events come).
+            Watch::Events(_) if idle => as_wanted(&dir, going_up, &mut track.notifies).map(|pid| {
+                track.pid = Some(pid);
+                Ok(())
+            }),
             _ => None,
         };
         let outcome = match outcome {
