@@ -60,5 +60,11 @@ pub fn ostler_by_path(dir: &std::path::Path) -> std::path::PathBuf {
 /// container's output led by its name (ostler as a container's init).
 pub const MARK_LINES: &str = "mark-lines";
 
+/// When the container's init asked for marked lines ([`MARK_LINES`] in `run_dir`), the path
+/// that runs ostler as `ostler mark` ([`ostler_by_path`]); otherwise none.
+pub fn marker(run_dir: &std::path::Path) -> Option<std::path::PathBuf> {
+    run_dir.join(MARK_LINES).exists().then(|| ostler_by_path(run_dir))
+}
+
 /// In a service's generated `log/` directory: its logger is `ostler mark NAME`.
 pub const MARK_LOGGER: &str = "ostler-mark";

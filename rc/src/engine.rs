@@ -208,11 +208,7 @@ impl<'a> Run<'a> {
             started: Instant::now(),
             limit: change.limit.map(|l| Instant::now() + l),
             dirty: false,
-            marker: layout
-                .run_dir
-                .join(ostler_core::paths::MARK_LINES)
-                .exists()
-                .then(|| ostler_core::paths::ostler_by_path(&layout.run_dir)),
+            marker: ostler_core::paths::marker(&layout.run_dir),
             markers: Vec::new(),
         }
     }

@@ -218,8 +218,9 @@ pub struct Builder {
     linked: BTreeSet<OsString>,
     /// `ostler` and whether the log user exists, for the log companions' `run`.
     companion: Option<(PathBuf, bool)>,
-    /// Whether the services' lines are marked with their names (in a container), once known.
-    marks: Option<bool>,
+    /// In a container whose services' lines are marked with their names: ostler, for their
+    /// generated loggers (once known).
+    marker: Option<Option<PathBuf>>,
 }
 
 #[derive(Debug, Default)]
@@ -309,8 +310,9 @@ impl Builder {
         let notifies = match (&service.source, &service.log_dir) {
             (Some(source), _) => {
                 let notifies = copy_supervisor_files(&service.files, source, dir, fresh)?;
-                if self.marks(layout) && wants_mark(service) {
-                    ostler_core::mark_logger::write(dir, &ostler_core::paths::ostler_by_path(&layout.run_dir))?;
+                let marker = self.marker.get_or_insert_with(|| ostler_core::paths::marker(&layout.run_dir));
+                if let (Some(ostler), true) = (marker, wants_mark(service)) {
+                    ostler_core::mark_logger::write(dir, ostler)?;
                 }
                 notifies
             }
@@ -330,12 +332,6 @@ impl Builder {
             made.filled = Some(notifies);
         }
         Ok(notifies)
-    }
-
-    /// Whether the services' lines are to be marked: the container's init says so in the
-    /// private area.
-    fn marks(&mut self, layout: &Layout) -> bool {
-        *self.marks.get_or_insert_with(|| layout.run_dir.join(ostler_core::paths::MARK_LINES).exists())
     }
 
     /// Makes sure `dir` has a `down` file, or has none.

@@ -134,8 +134,9 @@ impl Init<'_> {
         }
         // Without definitions there is nothing to supervise: no runtime area, tini's cost.
         let mut defs = definitions();
-        let overlay = s6_overlay::find(&defs);
-        let area = if overlay.is_some() || defs.iter().any(|d| d.join("default").is_dir()) {
+        let own_default = defs.iter().any(|d| d.join("default").is_dir());
+        let overlay = if own_default { None } else { s6_overlay::find() };
+        let area = if own_default || overlay.is_some() {
             let own = nix::unistd::getpid().as_raw() == 1 || detect::own_pid_namespace();
             match runtime::prepare(own) {
                 Ok(area) => Some(area),

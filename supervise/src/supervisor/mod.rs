@@ -57,6 +57,10 @@ pub struct Supervisor {
     _lock: OwnedFd,
     notification: Option<Readiness>,
     stdio: Stdio,
+    /// Its logger marks its lines (`ostler mark`, in a container): stderr goes into the pipe
+    /// too, so both reach the container's output led by its name. Known at start: the live
+    /// directory is complete before the scanner sees it.
+    stderr_to_log: bool,
     machine: Machine,
     deaths: Vec<Death>,
     builtins: Option<Builtins>,
@@ -101,6 +105,7 @@ impl Supervisor {
         fifodir::create(&dir.join("event"))?;
         let wall = Tain::now();
         let want_up = !dir.join("down").exists();
+        let stderr_to_log = stdio.stdout.is_some() && dir.join("log").join(ostler_core::paths::MARK_LOGGER).exists();
         let mut supervisor = Supervisor {
             name,
             dir: dir.to_path_buf(),
@@ -109,6 +114,7 @@ impl Supervisor {
             _lock: lock_file.into(),
             notification: None,
             stdio,
+            stderr_to_log,
             machine: Machine::new(want_up, wall),
             deaths: Vec::new(),
             builtins,
@@ -432,12 +438,8 @@ impl Supervisor {
             }
         };
         let dir = if self.dir.as_os_str().is_empty() { Path::new(".") } else { &self.dir };
-        // In a container, a service whose logger marks its lines (`ostler mark`) sends stderr
-        // there too: both reach the container's output, led by its name.
-        if let Some(pipe) = &self.stdio.stdout {
-            if dir.join("log").join(ostler_core::paths::MARK_LOGGER).exists() {
-                extra.push((pipe.as_raw_fd(), 2));
-            }
+        if let (true, Some(pipe)) = (self.stderr_to_log, &self.stdio.stdout) {
+            extra.push((pipe.as_raw_fd(), 2));
         }
         let mut argv = vec![cstr(format!("./{file}").as_bytes())?];
         for arg in args {

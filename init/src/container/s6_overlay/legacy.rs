@@ -153,7 +153,7 @@ pub fn services_up() -> u8 {
         say!("ostler: unable to make {}: {e}; give the container a writable /run", copies.display());
         return 111;
     }
-    let marks = run_dir().join(ostler_core::paths::MARK_LINES).exists();
+    let marker = ostler_core::paths::marker(&run_dir());
     let mut with_readiness = Vec::new();
     let mut without = Vec::new();
     for source in sorted(&etc().join("services.d")).into_iter().filter(|p| p.is_dir()) {
@@ -163,8 +163,8 @@ pub fn services_up() -> u8 {
             say!("ostler: unable to copy {} to {}: {e}; it is left out", source.display(), copy.display());
             continue;
         }
-        if marks && !copy.join("log").exists() {
-            let _ = ostler_core::mark_logger::write(&copy, &ostler_core::paths::ostler_by_path(&run_dir()));
+        if let (Some(ostler), false) = (&marker, copy.join("log").exists()) {
+            let _ = ostler_core::mark_logger::write(&copy, ostler);
         }
         let notifies = copy.join("notification-fd").exists();
         if verbosity >= 2 {

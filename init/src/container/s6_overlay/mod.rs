@@ -117,12 +117,10 @@ impl Layout {
     }
 }
 
-/// The image is laid out for s6-overlay and has no definitions of ostler's own.
-pub fn find(ostler_defs: &[PathBuf]) -> Option<Layout> {
+/// The image is laid out for s6-overlay (asked only when it has no definitions of ostler's own,
+/// and `OSTLER_DEFS` names none).
+pub fn find() -> Option<Layout> {
     if std::env::var_os("OSTLER_DEFS").is_some_and(|v| !v.is_empty()) {
-        return None;
-    }
-    if ostler_defs.iter().any(|d| d.join("default").is_dir()) {
         return None;
     }
     Some(Layout::from_env()).filter(Layout::is_there)
