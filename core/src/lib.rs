@@ -8,6 +8,7 @@
 //! - [`fifodir`]: the `event/` fifodir: create, subscribe, notify;
 //! - [`settings`]: the small files of a service directory (`notification-fd`, `timeout-kill`…);
 //! - [`lock`]: fcntl whole-file locks, the kind s6's tools test;
+//! - [`gpt`]: GUID partition tables: write one, read one, move its backup to a disk's end;
 //! - [`modules_dep`]: the kernel's `modules.dep` (module files and their dependencies);
 //! - [`mountinfo`]: the mount points `/proc/self/mountinfo` lists;
 //! - [`paths`]: the runtime paths of a booted system (design.md's contract);
@@ -24,6 +25,7 @@ pub mod console;
 pub mod death_tally;
 pub mod error;
 pub mod fifodir;
+pub mod gpt;
 pub mod letter;
 pub mod listing;
 pub mod lock;

@@ -19,6 +19,37 @@ use std::path::{Path, PathBuf};
 /// "softdep" on an alias): crc32c_generic is named here for them.
 pub const DEFAULT_MODULES: &[&str] = &["virtio_pci", "virtio_blk", "crc32c_generic", "ext4"];
 
+/// Modules the boot initramfs of a firmware-bootable disk loads (`--format disk`): what real
+/// machines keep their root on — virtio (VMs), NVMe (with Intel's VMD in front on many
+/// laptops), AHCI/SATA, USB storage behind any USB host controller, SD/MMC — the keyboards an
+/// emergency shell needs, and the filesystems (ext4 for the root, FAT for the ESP). Debian's
+/// kernel builds them all as modules; their dependencies come along from `modules.dep`.
+pub const HARDWARE_MODULES: &[&str] = &[
+    "virtio_pci",
+    "virtio_blk",
+    "virtio_scsi",
+    "nvme",
+    "vmd",
+    "ahci",
+    "sd_mod",
+    "xhci_pci",
+    "ehci_pci",
+    "ohci_pci",
+    "uhci_hcd",
+    "usb_storage",
+    "uas",
+    "sdhci_pci",
+    "sdhci_acpi",
+    "mmc_block",
+    "usbhid",
+    "hid_generic",
+    "crc32c_generic",
+    "ext4",
+    "vfat",
+    "nls_cp437",
+    "nls_iso8859_1",
+];
+
 /// Modes in the boot initramfs that are not 0755 / 0644 by the files' own bits.
 pub const SPECIAL_MODES: &[(&str, u32)] = &[("bin/ostler", 0o755), ("bin/busybox", 0o755)];
 

@@ -88,6 +88,17 @@ pub enum ImageError {
         /// The largest it holds.
         max: u64,
     },
+    /// The EFI stub a UKI is built on is not usable.
+    #[error("{}: cannot make a UKI from this EFI stub: {reason}; install systemd-boot-efi and use its linuxx64.efi.stub (or pass --stub FILE)", path.display())]
+    BadStub {
+        /// The stub.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An option of the disk image that cannot be carried out as given.
+    #[error("{0}")]
+    DiskOption(String),
     /// A file or archive too large for the newc format (4 GiB per file).
     #[error("{}: too large for an initramfs ({size} bytes; the newc format stops at 4 GiB)", path.display())]
     TooLarge {

@@ -26,6 +26,16 @@ pub const MKE2FS: Tool = Tool { name: "mke2fs", package: "e2fsprogs" };
 pub const DEBUGFS: Tool = Tool { name: "debugfs", package: "e2fsprogs" };
 /// Compresses the initramfs with `--compress gzip`.
 pub const GZIP: Tool = Tool { name: "gzip", package: "gzip" };
+/// Makes the EFI System Partition's FAT32 filesystem.
+pub const MKFS_VFAT: Tool = Tool { name: "mkfs.vfat", package: "dosfstools" };
+/// Copies the ESP's files into its filesystem image.
+pub const MCOPY: Tool = Tool { name: "mcopy", package: "mtools" };
+/// Converts the raw disk image to qcow2.
+pub const QEMU_IMG: Tool = Tool { name: "qemu-img", package: "qemu-utils" };
+/// Signs the UKI for Secure Boot.
+pub const SBSIGN: Tool = Tool { name: "sbsign", package: "sbsigntool" };
+/// Makes GRUB's BIOS core image for the hybrid disk (its modules come from grub-pc-bin).
+pub const GRUB_MKIMAGE: Tool = Tool { name: "grub-mkimage", package: "grub-pc-bin" };
 /// Compresses the initramfs (the default, in lz4's legacy frame format: the kernel's).
 pub const LZ4: Tool = Tool { name: "lz4", package: "lz4" };
 

@@ -15,6 +15,11 @@
 //! as init: `disk.ext4` (with Debian's owners), `disk.qcow2` and `boot.cpio.lz4`; no initramfs
 //! of the whole system.
 //!
+//! With [`Format::Disk`], the machine's images and one more ([`disk`]): a GPT disk image that
+//! firmware boots by itself, its EFI System Partition holding a Unified Kernel Image ([`uki`])
+//! of the kernel, the boot initramfs and the command line (`disk.img`, `disk.qcow2`,
+//! `ostler.efi`).
+//!
 //! With [`Format::Oci`], the tree (less the services only a machine can run) becomes an OCI
 //! image instead ([`oci`]): an image layout directory and its oci-archive, whose layer is a tar
 //! written here too ([`tar`]).
@@ -26,6 +31,7 @@ pub mod boot_initramfs;
 pub mod busybox;
 pub mod cpio;
 pub mod debian;
+pub mod disk;
 mod elf;
 mod error;
 pub mod ext4;
@@ -34,6 +40,7 @@ pub mod minimal;
 pub mod oci;
 mod tar;
 mod tree;
+pub mod uki;
 
 pub use error::ImageError;
 
@@ -64,6 +71,8 @@ pub enum Format {
     /// initramfs that boots the disk.
     #[default]
     Dir,
+    /// [`Format::Dir`]'s images and a disk that firmware boots by itself ([`disk`]).
+    Disk,
     /// An OCI image for a container engine ([`oci`]): the layout `oci/` and the oci-archive
     /// `image.oci.tar`, with ostler as the entrypoint. No initramfs, no disk.
     Oci,
@@ -158,6 +167,8 @@ pub struct Options {
     pub authorized_key: Option<PathBuf>,
     /// The debian profile: packages besides its own (in `image/src/debian.sh`).
     pub packages: Vec<String>,
+    /// [`Format::Disk`]: the stub, kernel, command line, BIOS stage and signing.
+    pub disk: disk::DiskOptions,
 }
 
 /// What a build made.
@@ -184,6 +195,8 @@ pub enum Outputs {
         qcow2: Option<PathBuf>,
         /// The initramfs that boots the disk, when kernel modules were given.
         boot_initramfs: Option<PathBuf>,
+        /// [`Format::Disk`]: the firmware-bootable disk.
+        firmware: Option<disk::Made>,
     },
     /// [`Format::Oci`].
     Oci(oci::Made),
@@ -200,7 +213,7 @@ pub fn build(options: Options) -> u8 {
                 println!("root       {} ({} entries)", built.root.display(), built.entries);
             }
             match &built.outputs {
-                Outputs::Machine { initramfs, disk, qcow2, boot_initramfs } => {
+                Outputs::Machine { initramfs, disk, qcow2, boot_initramfs, firmware } => {
                     for (name, path) in [("initramfs", initramfs), ("qcow2", qcow2)] {
                         if let Some(path) = path {
                             println!("{name:10} {} ({} bytes)", path.display(), size(path));
@@ -210,6 +223,12 @@ pub fn build(options: Options) -> u8 {
                     match boot_initramfs {
                         Some(boot) => println!("boot       {} ({} bytes; boots the disk)", boot.display(), size(boot)),
                         None => println!("boot       none: no kernel modules found; pass --kernel-modules /lib/modules/VERSION to boot the disk"),
+                    }
+                    if let Some(made) = firmware {
+                        println!("uki        {} ({} bytes; \\EFI\\BOOT\\BOOTX64.EFI on the ESP)", made.uki.display(), size(&made.uki));
+                        println!("image      {} ({} MiB; GPT: ESP and root; write it to a disk with `ostler image write`)", made.raw.display(), size(&made.raw) >> 20);
+                        println!("qcow2      {} ({} bytes)", made.qcow2.display(), size(&made.qcow2));
+                        println!("cmdline    {}", std::fs::read_to_string(&made.cmdline).unwrap_or_default());
                     }
                 }
                 Outputs::Oci(made) => {
@@ -241,7 +260,7 @@ pub fn make(options: &Options) -> Result<Built, ImageError> {
     let out = &options.out;
     // An epoch the outputs cannot record is refused before anything is cleared.
     match options.format {
-        Format::Dir => cpio_mtime(options).map(|_| ())?,
+        Format::Dir | Format::Disk => cpio_mtime(options).map(|_| ())?,
         Format::Oci => oci::check_epoch(options.epoch)?,
     }
     prepare_output(out)?;
@@ -258,11 +277,17 @@ pub fn make(options: &Options) -> Result<Built, ImageError> {
             let size = options.disk_size.unwrap_or(1 << 30);
             ext4::format(&root, &disk, size, options.epoch, &[])?;
             debian::fix_times(&disk, &root, options.epoch)?;
-            let qcow2 = out.join("disk.qcow2");
-            debian::qcow2(&disk, &qcow2, options.epoch)?;
             let boot_initramfs = boot_image(options, &ostler, None, &work)?;
+            let (qcow2, firmware) = if options.format == Format::Disk {
+                let made = firmware_disk(options, &root, &disk, boot_initramfs.as_deref(), &work)?;
+                (None, Some(made))
+            } else {
+                let qcow2 = out.join("disk.qcow2");
+                debian::qcow2(&disk, &qcow2, options.epoch)?;
+                (Some(qcow2), None)
+            };
             std::fs::remove_dir_all(&work).map_err(ImageError::io("remove", &work))?;
-            let outputs = Outputs::Machine { initramfs: None, disk, qcow2: Some(qcow2), boot_initramfs };
+            let outputs = Outputs::Machine { initramfs: None, disk, qcow2, boot_initramfs, firmware };
             return Ok(Built { root, entries: 0, outputs });
         }
     }
@@ -273,7 +298,7 @@ pub fn make(options: &Options) -> Result<Built, ImageError> {
     let entries = tree::entries(&root)?;
 
     let outputs = match options.format {
-        Format::Dir => machine_images(options, &root, &entries, &work)?,
+        Format::Dir | Format::Disk => machine_images(options, &root, &entries, &work)?,
         Format::Oci => {
             Outputs::Oci(oci::make(&entries, options.epoch, &work, &out.join(oci::LAYOUT), &out.join(oci::ARCHIVE))?)
         }
@@ -301,7 +326,34 @@ fn machine_images(options: &Options, root: &Path, entries: &[cpio::Entry], work:
         std::fs::read(&path).map_err(ImageError::io("read", &path))
     };
     let boot_initramfs = boot_image(options, &read(minimal::OSTLER)?, Some(read("bin/busybox")?), work)?;
-    Ok(Outputs::Machine { initramfs: Some(initramfs), disk, qcow2: None, boot_initramfs })
+    let firmware = match options.format {
+        Format::Disk => Some(firmware_disk(options, root, &disk, boot_initramfs.as_deref(), work)?),
+        _ => None,
+    };
+    Ok(Outputs::Machine { initramfs: Some(initramfs), disk, qcow2: None, boot_initramfs, firmware })
+}
+
+/// The firmware-bootable disk of the root filesystem image `root_fs`, booted through the boot
+/// initramfs; the system's name comes from the root's os-release.
+fn firmware_disk(
+    options: &Options,
+    root: &Path,
+    root_fs: &Path,
+    boot_initramfs: Option<&Path>,
+    work: &Path,
+) -> Result<disk::Made, ImageError> {
+    let Some(initramfs) = boot_initramfs else {
+        return Err(ImageError::NoModules {
+            path: PathBuf::from("/lib/modules"),
+            reason: "--format disk boots through the boot initramfs, which needs the kernel's modules".into(),
+        });
+    };
+    // Debian's /etc/os-release is a relative link into /usr/lib, which resolves inside root.
+    let os_release = ["etc/os-release", "usr/lib/os-release"]
+        .iter()
+        .find_map(|name| std::fs::read(root.join(name)).ok())
+        .unwrap_or_else(|| b"NAME=ostler\nID=ostler\n".to_vec());
+    disk::make(&options.disk, &options.out, root_fs, initramfs, &os_release, options.epoch, work)
 }
 
 /// The initramfs that boots the disk, when kernel modules were given; `busybox` is the static
@@ -362,7 +414,7 @@ fn prepare_output(out: &Path) -> Result<(), ImageError> {
         }
     }
     let initramfs_names = Compression::ALL.into_iter().flat_map(|c| [c.initramfs_name(), c.boot_initramfs_name()]);
-    for name in initramfs_names.chain(["disk.ext4", "disk.qcow2", oci::ARCHIVE]) {
+    for name in initramfs_names.chain(["disk.ext4", "disk.qcow2", "disk.img", "ostler.efi", "cmdline", oci::ARCHIVE]) {
         let path = out.join(name);
         match std::fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(ImageError::io("remove", &path)(e)),

@@ -19,7 +19,7 @@ pub struct KernelWords {
 /// The kernel's words about the root filesystem, as an initramfs reads them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RootWords {
-    /// `root=`: `/dev/NAME`, `LABEL=…` or `UUID=…`.
+    /// `root=`: `/dev/NAME`, `LABEL=…`, `UUID=…`, `PARTUUID=…` or `PARTLABEL=…`.
     pub device: String,
     /// `rootfstype=`: the filesystem type; every type of `/proc/filesystems` is tried without it.
     pub fstype: Option<String>,

@@ -118,7 +118,7 @@ fn insert(path: &Path) -> nix::Result<()> {
 
 /// Waits until the device `spec` names exists; `None` when the time is up. devtmpfs creates
 /// the node when the driver finds the disk: an inotify watch on /dev wakes us for it, and a
-/// LABEL= or UUID= is looked for again at each wake (and at least every quarter second, since
+/// LABEL=, UUID=, PARTUUID= or PARTLABEL= is looked for again at each wake (and at least every quarter second, since
 /// a filesystem is readable a moment after its node appears).
 fn wait_for_device(spec: &str, wait: Duration) -> Option<PathBuf> {
     use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
@@ -154,6 +154,8 @@ fn find_device(spec: &str) -> Option<PathBuf> {
         None => return Path::new(spec).exists().then(|| PathBuf::from(spec)),
         Some(("LABEL", label)) => superblock::Wanted::Label(label),
         Some(("UUID", uuid)) => superblock::Wanted::Uuid(uuid),
+        Some(("PARTUUID", id)) => return find_partition(|p| p.guid.to_string().eq_ignore_ascii_case(id)),
+        Some(("PARTLABEL", name)) => return find_partition(|p| p.name == name),
         Some(_) => return None,
     };
     let blocks = std::fs::read_dir("/sys/class/block").ok()?;
@@ -162,6 +164,21 @@ fn find_device(spec: &str) -> Option<PathBuf> {
         std::fs::File::open(device)
             .and_then(|mut file| std::io::Read::read_exact(&mut file, &mut head))
             .is_ok_and(|()| superblock::matches(&head, &wanted))
+    })
+}
+
+/// The partition whose GPT entry `wanted` accepts: each partition the kernel lists is looked
+/// up in its disk's table by number (the kernel keeps the GUID and name from userspace).
+fn find_partition(wanted: impl Fn(&ostler_core::gpt::Partition) -> bool) -> Option<PathBuf> {
+    let blocks = std::fs::read_dir("/sys/class/block").ok()?;
+    blocks.flatten().find_map(|entry| {
+        let number: u32 = std::fs::read_to_string(entry.path().join("partition")).ok()?.trim().parse().ok()?;
+        // /sys/class/block/vda2 links to …/block/vda/vda2: the disk is the parent directory.
+        let real = std::fs::canonicalize(entry.path()).ok()?;
+        let disk = Path::new("/dev").join(real.parent()?.file_name()?);
+        let table = ostler_core::gpt::Table::read(&mut std::fs::File::open(&disk).ok()?).ok()?;
+        let found = table.partitions.iter().any(|p| p.number == number && wanted(p));
+        found.then(|| Path::new("/dev").join(entry.file_name()))
     })
 }
 

@@ -103,9 +103,41 @@ pub struct BuildArgs {
 
     /// A module the boot initramfs loads before it mounts the disk (repeat for several; their
     /// dependencies come along). Default: virtio_pci, virtio_blk, crc32c_generic
-    /// and ext4 (a softdep of ext4 that modules.dep does not list, so it is named).
+    /// and ext4 (a softdep of ext4 that modules.dep does not list, so it is named). With
+    /// --format disk, added to the hardware set the disk's initramfs always loads (virtio,
+    /// NVMe, VMD, AHCI/SATA, USB storage and host controllers, SD/MMC, USB keyboards, ext4,
+    /// FAT).
     #[arg(long = "module", value_name = "NAME")]
     pub modules: Vec<String>,
+
+    /// disk: the kernel command line built into the UKI (and GRUB's configuration with
+    /// --bios). Default: root=PARTUUID=<the root partition> rootfstype=ext4 rw console=tty0
+    /// console=ttyS0,115200; a line without root= gets the root partition put in front.
+    #[arg(long, value_name = "TEXT")]
+    pub cmdline: Option<String>,
+
+    /// disk: also bootable by legacy BIOS: GRUB's BIOS stage in the MBR and a BIOS boot
+    /// partition, the kernel and initramfs on the ESP as plain files (needs grub-pc-bin).
+    /// UEFI still boots the UKI.
+    #[arg(long)]
+    pub bios: bool,
+
+    /// disk: sign the UKI for Secure Boot with this unencrypted PEM private key (sbsign,
+    /// package sbsigntool); needs --cert.
+    #[arg(long, value_name = "KEY", requires = "cert")]
+    pub sign: Option<PathBuf>,
+
+    /// disk: the PEM certificate of --sign's key, the one to enroll in the firmware's db.
+    #[arg(long, value_name = "CERT", requires = "sign")]
+    pub cert: Option<PathBuf>,
+
+    /// disk: the kernel put into the UKI. Default: /boot/vmlinuz-VERSION of --kernel-modules.
+    #[arg(long, value_name = "FILE")]
+    pub kernel: Option<PathBuf>,
+
+    /// disk: systemd's EFI stub the UKI is built on.
+    #[arg(long, value_name = "FILE", default_value = ostler_image::uki::STUB)]
+    pub stub: PathBuf,
 }
 
 /// The profiles `--profile` accepts.
@@ -125,6 +157,9 @@ pub enum ProfileArg {
 pub enum FormatArg {
     /// The machine's images (the default): initramfs, disk.ext4, boot initramfs.
     Dir,
+    /// The machine's images and a GPT disk that firmware boots by itself: OUT/disk.img (raw),
+    /// OUT/disk.qcow2, OUT/ostler.efi (the UKI on its ESP) and OUT/cmdline.
+    Disk,
     /// An OCI image layout and oci-archive, with ostler as the container's init.
     Oci,
 }
@@ -163,6 +198,17 @@ fn options(args: BuildArgs) -> Result<ostler_image::Options, String> {
     if debian && args.format == FormatArg::Oci {
         return Err("--profile debian makes no OCI image; drop --format oci".into());
     }
+    if args.format != FormatArg::Disk {
+        let disk_only = [
+            ("--cmdline", args.cmdline.is_some()),
+            ("--bios", args.bios),
+            ("--sign", args.sign.is_some()),
+            ("--kernel", args.kernel.is_some()),
+        ];
+        if let Some((option, _)) = disk_only.iter().find(|(_, given)| *given) {
+            return Err(format!("{option} is for the firmware-bootable disk; add --format disk"));
+        }
+    }
     if args.format == FormatArg::Oci {
         let machine_only = [
             ("--disk-size", args.disk_size.is_some()),
@@ -175,6 +221,7 @@ fn options(args: BuildArgs) -> Result<ostler_image::Options, String> {
             ));
         }
     }
+    let kernel_modules = args.kernel_modules.clone().or_else(ostler_image::boot_initramfs::host_modules);
     let cache = args
         .cache
         .or_else(default_cache)
@@ -187,6 +234,7 @@ fn options(args: BuildArgs) -> Result<ostler_image::Options, String> {
         out: args.out,
         format: match args.format {
             FormatArg::Dir => ostler_image::Format::Dir,
+            FormatArg::Disk => ostler_image::Format::Disk,
             FormatArg::Oci => ostler_image::Format::Oci,
         },
         compression: match args.compress {
@@ -199,11 +247,28 @@ fn options(args: BuildArgs) -> Result<ostler_image::Options, String> {
         skel: args.skel.unwrap_or_else(|| PathBuf::from(if debian { "skel-debian" } else { "skel" })),
         epoch,
         disk_size: args.disk_size.map(|mib| mib << 20),
-        kernel_modules: args.kernel_modules.or_else(ostler_image::boot_initramfs::host_modules),
-        modules: if args.modules.is_empty() {
-            ostler_image::boot_initramfs::DEFAULT_MODULES.iter().map(|m| m.to_string()).collect()
-        } else {
-            args.modules
+        disk: ostler_image::disk::DiskOptions {
+            stub: args.stub,
+            kernel: match (&args.kernel, &kernel_modules) {
+                (Some(kernel), _) => kernel.clone(),
+                (None, Some(modules)) => PathBuf::from("/boot").join(format!(
+                    "vmlinuz-{}",
+                    modules.file_name().unwrap_or_default().to_string_lossy()
+                )),
+                (None, None) => PathBuf::from("/boot/vmlinuz"),
+            },
+            cmdline: ostler_image::disk::cmdline(args.cmdline.as_deref()),
+            bios: args.bios,
+            sign: args.sign.zip(args.cert),
+        },
+        kernel_modules,
+        modules: match (args.format, args.modules.is_empty()) {
+            (FormatArg::Disk, _) => {
+                let hardware = ostler_image::boot_initramfs::HARDWARE_MODULES.iter().map(|m| m.to_string());
+                hardware.chain(args.modules).collect()
+            }
+            (_, true) => ostler_image::boot_initramfs::DEFAULT_MODULES.iter().map(|m| m.to_string()).collect(),
+            (_, false) => args.modules,
         },
         authorized_key: args.authorized_key,
         packages: args.packages,
