@@ -160,7 +160,11 @@ impl Table {
                 last: u64_at(entry, 40),
                 attributes: u64_at(entry, 48),
                 name: String::from_utf16_lossy(
-                    &entry[56..128].chunks(2).map(|c| u16::from_le_bytes([c[0], c[1]])).take_while(|&u| u != 0).collect::<Vec<_>>(),
+                    &entry[56..128]
+                        .chunks(2)
+                        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                        .take_while(|&u| u != 0)
+                        .collect::<Vec<_>>(),
                 ),
             })
             .collect();

@@ -143,7 +143,13 @@ pub fn make(
     };
 
     let staged = work.join("disk.img");
-    let mut disk = std::fs::File::create(&staged).map_err(ImageError::io("create", &staged))?;
+    let mut disk = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&staged)
+        .map_err(ImageError::io("create", &staged))?;
     disk.set_len(sectors * SECTOR).map_err(ImageError::io("size", &staged))?;
     copy_sparse(&esp, &mut disk, ALIGN * SECTOR, &staged)?;
     copy_sparse(root_fs, &mut disk, root_first * SECTOR, &staged)?;
@@ -391,7 +397,7 @@ mod tests {
         assert_eq!(esp_size(&dir).unwrap(), ESP_MIN);
         std::fs::File::create(dir.join("EFI/big")).unwrap().set_len(80 << 20).unwrap();
         let size = esp_size(&dir).unwrap();
-        assert!(size >= 100 << 20 && size % (1 << 20) == 0, "{size}");
+        assert!(size >= 100 << 20 && size.is_multiple_of(1 << 20), "{size}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

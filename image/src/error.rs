@@ -107,6 +107,130 @@ pub enum ImageError {
         /// Its size.
         size: u64,
     },
+    /// `ostler image write`: the image is a qcow2, which firmware cannot boot from a disk.
+    #[error("{} is a qcow2 image, which would not boot once copied to a disk; write {}, the raw one", image.display(), raw.display())]
+    WriteQcow2 {
+        /// The image given.
+        image: PathBuf,
+        /// The raw image beside it.
+        raw: PathBuf,
+    },
+    /// `ostler image write`: the image is not a regular file.
+    #[error("{} is not a regular file; give the raw disk image, DIR/disk.img from `ostler image build --format disk`", image.display())]
+    WriteImageNotFile {
+        /// The image given.
+        image: PathBuf,
+    },
+    /// `ostler image write`: the image is empty.
+    #[error("{} is empty; rebuild it with `ostler image build --format disk`", image.display())]
+    WriteImageEmpty {
+        /// The image given.
+        image: PathBuf,
+    },
+    /// `ostler image write`: the image is shorter than its own partition table says.
+    #[error("{} is truncated: {bytes} bytes, but its partition table says {table_bytes}; rebuild it with `ostler image build --format disk` (or copy it again)", image.display())]
+    WriteImageTruncated {
+        /// The image given.
+        image: PathBuf,
+        /// Its size.
+        bytes: u64,
+        /// The size its GPT describes.
+        table_bytes: u64,
+    },
+    /// `ostler image write`: the image's size changed while it was being written.
+    #[error("{} changed while it was written ({read} bytes read, {expected} expected); the target is incomplete: write it again once nothing rebuilds the image", image.display())]
+    WriteImageChanged {
+        /// The image.
+        image: PathBuf,
+        /// Its size when checked.
+        expected: u64,
+        /// What was read.
+        read: u64,
+    },
+    /// `ostler image write`: the device does not exist.
+    #[error("{} does not exist; find the disk with `lsblk -d -o NAME,SIZE,MODEL,TRAN` and give its /dev path (such as /dev/sdb)", device.display())]
+    WriteNoDevice {
+        /// The device given.
+        device: PathBuf,
+    },
+    /// `ostler image write`: the target is a regular file and `--force` was not given.
+    #[error("{} is a regular file, not a block device; give a disk such as /dev/sdb (`lsblk -d -o NAME,SIZE,MODEL,TRAN` lists them), or pass --force to write the image into the file (it must already be at least as large as the image)", device.display())]
+    WriteRegularFile {
+        /// The file given.
+        device: PathBuf,
+    },
+    /// `ostler image write`: the target is a partition and `--force` was not given.
+    #[error("{} is a partition of /dev/{disk}, not a whole disk; the image holds its own partition table, so give /dev/{disk} (every partition on it is lost), or pass --force to write the image into this partition", device.display())]
+    WritePartition {
+        /// The partition given.
+        device: PathBuf,
+        /// Its disk's kernel name.
+        disk: String,
+    },
+    /// `ostler image write`: the target is neither a block device nor a file.
+    #[error("{} is {kind}, not a disk; give a whole disk's block device such as /dev/sdb (`lsblk -d -o NAME,SIZE,MODEL,TRAN` lists them)", device.display())]
+    WriteNotBlockDevice {
+        /// The path given.
+        device: PathBuf,
+        /// What it is ("a directory").
+        kind: &'static str,
+    },
+    /// `ostler image write`: the device holds the running system.
+    #[error("{} holds the running system ({points} on it); writing it would destroy the system you are running, and --force does not override this; give another disk (`lsblk -d -o NAME,SIZE,MODEL,TRAN`)", device.display())]
+    WriteRunningSystem {
+        /// The device given.
+        device: PathBuf,
+        /// The system mount points on it ("/, /boot").
+        points: String,
+    },
+    /// `ostler image write`: something on the device is in use.
+    #[error("{} is in use: {what}; {fix} (--force does not override this)", device.display())]
+    WriteInUse {
+        /// The device given.
+        device: PathBuf,
+        /// What uses it.
+        what: String,
+        /// What to do.
+        fix: String,
+    },
+    /// `ostler image write`: the device is smaller than the image.
+    #[error("{} is smaller than the image ({bytes} bytes, the image {image_bytes}); use a disk of at least {} MiB (--force does not override this)", device.display(), image_bytes.div_ceil(1 << 20))]
+    WriteTooSmall {
+        /// The device given.
+        device: PathBuf,
+        /// Its size.
+        bytes: u64,
+        /// The image's.
+        image_bytes: u64,
+    },
+    /// `ostler image write`: the device's logical sectors are not 512 bytes.
+    #[error("{} has {sector}-byte logical sectors, but the image's partition table is laid out for 512-byte sectors and would not be found (a 4Kn disk); use another disk (USB sticks, and most SATA and NVMe disks, have 512-byte sectors)", device.display())]
+    WriteSectorSize {
+        /// The device given.
+        device: PathBuf,
+        /// Its logical sector size.
+        sector: u32,
+    },
+    /// `ostler image write`: opening the device was not permitted.
+    #[error("no permission to open {} for writing; run as root (`sudo ostler image write …`)", device.display())]
+    WriteNoPermission {
+        /// The device given.
+        device: PathBuf,
+    },
+    /// `ostler image write`: nobody can answer the question.
+    #[error("standard input is not a terminal, so nobody can confirm that {} may be overwritten; pass --yes to write without asking", device.display())]
+    WriteUnconfirmed {
+        /// The device given.
+        device: PathBuf,
+    },
+    /// `ostler image write`: the backup GPT could not be moved to the end of the device.
+    #[error("the image is written, but moving its backup GPT to the end of {} failed ({source}); it boots, and `sgdisk -e {}` moves the backup", device.display(), device.display())]
+    WriteRelocate {
+        /// The device.
+        device: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 impl ImageError {

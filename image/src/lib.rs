@@ -24,6 +24,8 @@
 //! image instead ([`oci`]): an image layout directory and its oci-archive, whose layer is a tar
 //! written here too ([`tar`]).
 //!
+//! [`write`] copies a disk image onto a USB stick or disk, refusing every unsafe target.
+//!
 //! Host programs ([`host`]) are found with the package to install when they are missing.
 #![deny(missing_docs)]
 
@@ -41,6 +43,7 @@ pub mod oci;
 mod tar;
 mod tree;
 pub mod uki;
+pub mod write;
 
 pub use error::ImageError;
 
@@ -225,8 +228,16 @@ pub fn build(options: Options) -> u8 {
                         None => println!("boot       none: no kernel modules found; pass --kernel-modules /lib/modules/VERSION to boot the disk"),
                     }
                     if let Some(made) = firmware {
-                        println!("uki        {} ({} bytes; \\EFI\\BOOT\\BOOTX64.EFI on the ESP)", made.uki.display(), size(&made.uki));
-                        println!("image      {} ({} MiB; GPT: ESP and root; write it to a disk with `ostler image write`)", made.raw.display(), size(&made.raw) >> 20);
+                        println!(
+                            "uki        {} ({} bytes; \\EFI\\BOOT\\BOOTX64.EFI on the ESP)",
+                            made.uki.display(),
+                            size(&made.uki)
+                        );
+                        println!(
+                            "image      {} ({} MiB; GPT: ESP and root; write it to a disk with `ostler image write`)",
+                            made.raw.display(),
+                            size(&made.raw) >> 20
+                        );
                         println!("qcow2      {} ({} bytes)", made.qcow2.display(), size(&made.qcow2));
                         println!("cmdline    {}", std::fs::read_to_string(&made.cmdline).unwrap_or_default());
                     }

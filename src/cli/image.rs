@@ -23,7 +23,42 @@ pub enum ImageCommand {
     /// are fixed. Needs dpkg-deb (dpkg), mke2fs and debugfs (e2fsprogs), lz4 (or gzip), and
     /// apt-get (apt) when busybox-static has to be downloaded; no root privileges. --format oci
     /// needs gzip instead of mke2fs, debugfs and lz4.
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
+    /// Write a disk image (OUT/disk.img of `ostler image build --format disk`) to a USB stick or
+    /// disk, which then boots a machine: every byte of DEVICE is replaced.
+    ///
+    /// Refused, whatever the options: a device holding the running system (/, /usr or /boot on
+    /// it, directly or under device mapper or md), a device with anything mounted, used as swap
+    /// or held by device mapper, md or a loop device, a device smaller than the image, a disk
+    /// with logical sectors other than 512 bytes (4Kn), and a qcow2 image. Refused unless
+    /// --force: a partition, and a regular file (written in place, never grown). Shows the
+    /// device's size, model and vendor and asks before writing (--yes does not ask; without a
+    /// terminal on stdin, --yes is needed). Then moves the backup GPT to the end of a larger
+    /// disk, syncs, and has the kernel re-read the partitions. Runs as root. Exit status: 0
+    /// written, 1 declined at the question, 100 refused, 111 failed.
+    Write(WriteArgs),
+}
+
+/// Options of `ostler image write`.
+#[derive(Args, Debug)]
+pub struct WriteArgs {
+    /// The raw disk image: OUT/disk.img of `ostler image build --format disk` (not disk.qcow2).
+    #[arg(value_name = "IMAGE")]
+    pub image: PathBuf,
+
+    /// The whole disk to write, such as /dev/sdb or /dev/disk/by-id/usb-…; `lsblk -d -o
+    /// NAME,SIZE,MODEL,TRAN` lists the disks.
+    #[arg(value_name = "DEVICE")]
+    pub device: PathBuf,
+
+    /// Write without asking.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Also write into a partition, or into a regular file already at least as large as the
+    /// image. Overrides nothing else.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Options of `ostler image build`.
@@ -175,13 +210,19 @@ pub enum CompressArg {
 
 pub fn run(args: ImageArgs) -> u8 {
     match args.command {
-        ImageCommand::Build(build) => match options(build) {
+        ImageCommand::Build(build) => match options(*build) {
             Ok(options) => ostler_image::build(options),
             Err(message) => {
                 eprintln!("ostler image build: {message}");
                 100
             }
         },
+        ImageCommand::Write(write) => ostler_image::write::run(&ostler_image::write::WriteOptions {
+            image: write.image,
+            device: write.device,
+            force: write.force,
+            yes: write.yes,
+        }),
     }
 }
 
@@ -251,10 +292,8 @@ fn options(args: BuildArgs) -> Result<ostler_image::Options, String> {
             stub: args.stub,
             kernel: match (&args.kernel, &kernel_modules) {
                 (Some(kernel), _) => kernel.clone(),
-                (None, Some(modules)) => PathBuf::from("/boot").join(format!(
-                    "vmlinuz-{}",
-                    modules.file_name().unwrap_or_default().to_string_lossy()
-                )),
+                (None, Some(modules)) => PathBuf::from("/boot")
+                    .join(format!("vmlinuz-{}", modules.file_name().unwrap_or_default().to_string_lossy())),
                 (None, None) => PathBuf::from("/boot/vmlinuz"),
             },
             cmdline: ostler_image::disk::cmdline(args.cmdline.as_deref()),

@@ -183,9 +183,12 @@ impl Guest {
             .arg("--serial")
             .arg(format!("unix:{}", socket.display()))
             .args(["--timeout", QEMU_LIMIT_SECONDS])
-            .args(["--append", append])
             .args(options)
             .stderr(stderr);
+        // A whole disk image (--image) carries its own command line: no --append with it.
+        if !append.is_empty() {
+            command.args(["--append", append]);
+        }
         let mut procs = Processes::new();
         let qemu = procs.spawn(command);
         // The accelerator probe may run first (a few seconds); QEMU then waits for us.

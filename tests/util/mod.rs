@@ -9,6 +9,7 @@ pub mod console;
 pub mod container;
 pub mod debian;
 pub mod guest;
+pub mod secure_boot;
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
