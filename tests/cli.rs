@@ -64,6 +64,12 @@ fn man_pages_are_written_for_every_subcommand() {
         let page = std::fs::read_to_string(tree.join(format!("man/ostler-{sub}.1"))).unwrap();
         assert!(page.contains(".TH") && page.contains(".SH OPTIONS") || page.contains(".SH DESCRIPTION"), "{sub}");
     }
+    // Nested subcommands too: ostler-image.1 refers to these.
+    for nested in ["image-build", "image-write", "rc-change", "analyze-blame"] {
+        let page = std::fs::read_to_string(tree.join(format!("man/ostler-{nested}.1")))
+            .unwrap_or_else(|e| panic!("no page for ostler {nested}: {e}"));
+        assert!(page.contains(&format!("ostler\\-{}", nested.replace('-', "\\-"))), "{nested}:\n{page}");
+    }
 }
 
 #[test]

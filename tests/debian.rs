@@ -26,6 +26,11 @@ const EPOCH: &str = "1735689600";
 
 /// `ostler image build --profile debian` into `out`, with `cache` and the public key `key`.
 fn build(out: &Path, cache: &Path, key: &Path) {
+    build_with(out, cache, key, &[]);
+}
+
+/// [`build`] with more options (`--format disk`).
+fn build_with(out: &Path, cache: &Path, key: &Path, more: &[&str]) {
     assert!(
         nix::unistd::geteuid().is_root(),
         "the debian profile is built as root (mmdebstrap --mode=root; owners kept by tar and mke2fs); run the tests as root, as CI does"
@@ -49,7 +54,9 @@ fn build(out: &Path, cache: &Path, key: &Path) {
             key.as_os_str(),
             "--epoch".as_ref(),
             EPOCH.as_ref(),
-        ],
+        ]
+        .into_iter()
+        .chain(more.iter().map(std::ffi::OsStr::new)),
     );
     let (code, stdout, stderr) = outcome(&output);
     assert_eq!(code, 0, "ostler image build --profile debian failed:\n{stdout}{stderr}");
@@ -391,6 +398,46 @@ fn debian_image_serves_http_and_ssh_runs_every_service_and_powers_off_clean() {
     let _ = run(require("debugfs"), ["-R".as_ref(), dump.as_ref(), disk.as_os_str()]);
     let (code, fsck, err) = outcome(&run(require("e2fsck"), ["-fn".as_ref(), loop_file.as_os_str()]));
     assert_eq!(code, 0, "e2fsck -fn of /var/lib/loop.ext4 after poweroff:\n{fsck}{err}");
+}
+
+/// The debian profile as a firmware-bootable disk: OVMF boots its UKI from the ESP (no
+/// `-kernel`), the root is the disk's second partition, nginx answers and ssh powers it off.
+#[test]
+fn debian_disk_image_boots_through_uefi_and_serves_http() {
+    let tree = TempTree::new("debian-disk");
+    let key = key_pair(&tree);
+    let out = tree.join("image");
+    build_with(&out, &util::debian::cache_dir(), &key.with_extension("pub"), &["--format", "disk"]);
+    for name in ["disk.img", "disk.qcow2", "ostler.efi", "boot.cpio.lz4"] {
+        assert!(out.join(name).is_file(), "the build made no {name}");
+    }
+    let (ssh_port, http_port) = (free_port(), free_port());
+    let options: Vec<String> = ["--memory", "1024", "--firmware", "uefi", "--forward"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([format!("{ssh_port}:22"), "--forward".into(), format!("{http_port}:80")])
+        .collect();
+    let mut guest =
+        Guest::start_with(&["--image".into(), out.join("disk.img")], "", TempTree::new("debian-disk-guest"), &options);
+    let complete = guest.console.expect("boot complete in ", BOOT);
+    assert!(complete.contains("BdsDxe: starting Boot"), "OVMF did not start the disk's boot option:\n{complete}");
+    assert!(complete.contains("nginx: up"), "nginx did not come up:\n{complete}");
+    let page = run(
+        require("curl"),
+        ["-sS", "-m", "10", "--retry", "60", "--retry-all-errors", "--retry-delay", "1"]
+            .into_iter()
+            .chain([format!("http://127.0.0.1:{http_port}/").as_str()]),
+    );
+    let (code, body, err) = outcome(&page);
+    assert!(code == 0 && body.contains("Welcome to nginx!"), "curl: {code} {err}\n{body}");
+    let (code, root) = ssh(&key, ssh_port, "grep ' / ' /proc/mounts; cat /proc/cmdline");
+    assert_eq!(code, 0, "ssh: {root}");
+    assert!(root.starts_with("/dev/vda2 / ext4 rw"), "the root is not the disk's partition: {root}");
+    let built = std::fs::read_to_string(out.join("cmdline")).unwrap();
+    assert!(root.contains(built.trim()), "the kernel did not get the UKI's command line: {root}");
+    let _ = ssh(&key, ssh_port, "poweroff");
+    let status = guest.wait_exit(POWEROFF);
+    assert!(status.success(), "QEMU ended with {status}:\n{}", guest.console.tail(2000));
 }
 
 /// Two builds with the same epoch, each with its own mmdebstrap run, give the same tarball

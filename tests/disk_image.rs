@@ -1,6 +1,6 @@
 //! The firmware-bootable disk (`ostler image build --format disk`): booted by OVMF (and, the
 //! `--bios` hybrid, by SeaBIOS) under QEMU with no `-kernel`, from the raw image and the
-//! qcow2, on virtio, NVMe and AHCI disks; byte-reproducible; and written by `ostler image
+//! qcow2, on virtio, NVMe, AHCI and USB disks; byte-reproducible; and written by `ostler image
 //! write` to a larger loop device, which then boots with its backup GPT at the new end.
 //!
 //! Real parts only: Debian's OVMF and SeaBIOS, Debian's kernel, systemd's EFI stub, GRUB's
@@ -102,6 +102,12 @@ fn ovmf_boots_the_image_from_an_nvme_disk() {
 #[test]
 fn ovmf_boots_the_image_from_an_ahci_disk() {
     power_off(boot("disk-uefi-ahci", &shared(false).join("disk.img"), "uefi", "ahci", "/dev/sda2"));
+}
+
+#[test]
+fn ovmf_boots_the_image_from_a_usb_stick() {
+    // xhci_pci, usb_storage and sd_mod from the boot initramfs: the way a laptop boots it.
+    power_off(boot("disk-uefi-usb", &shared(false).join("disk.img"), "uefi", "usb", "/dev/sda2"));
 }
 
 #[test]

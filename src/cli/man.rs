@@ -38,9 +38,17 @@ fn write_pages(dir: &std::path::Path) -> std::io::Result<usize> {
         Ok(())
     };
     render(top.clone(), "ostler.1".into())?;
-    for sub in top.get_subcommands() {
-        let name = format!("ostler-{}", sub.get_name());
-        render(sub.clone().name(name.clone()), format!("{name}.1"))?;
+    // Every level gets its page (ostler-image.1, ostler-image-build.1…), as the parent's
+    // page refers to them.
+    let mut pending: Vec<(String, clap::Command)> =
+        top.get_subcommands().map(|sub| (format!("ostler-{}", sub.get_name()), sub.clone())).collect();
+    while let Some((name, cmd)) = pending.pop() {
+        pending.extend(
+            cmd.get_subcommands()
+                .filter(|sub| sub.get_name() != "help")
+                .map(|sub| (format!("{name}-{}", sub.get_name()), sub.clone())),
+        );
+        render(cmd.name(name.clone()), format!("{name}.1"))?;
     }
     Ok(count)
 }
