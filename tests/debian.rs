@@ -62,6 +62,19 @@ fn build_with(out: &Path, cache: &Path, key: &Path, more: &[&str]) {
     assert_eq!(code, 0, "ostler image build --profile debian failed:\n{stdout}{stderr}");
 }
 
+/// nginx's default page through the forward to the guest's port 80 (DHCP may still be
+/// finishing: curl retries for a minute).
+fn assert_nginx_answers(http_port: u16) {
+    let page = run(
+        require("curl"),
+        ["-sS", "-m", "10", "--retry", "60", "--retry-all-errors", "--retry-delay", "1"]
+            .into_iter()
+            .chain([format!("http://127.0.0.1:{http_port}/").as_str()]),
+    );
+    let (code, body, err) = outcome(&page);
+    assert!(code == 0 && body.contains("Welcome to nginx!"), "curl: {code} {err}\n{body}");
+}
+
 /// A fresh ed25519 key pair in `tree` (`key`, `key.pub`); returns the private key's path.
 fn key_pair(tree: &TempTree) -> PathBuf {
     let key = tree.join("key");
@@ -224,15 +237,7 @@ fn debian_image_serves_http_and_ssh_runs_every_service_and_powers_off_clean() {
     assert!(complete.contains("root-rw: up"), "root-rw did not come up:\n{complete}");
     eprintln!("guest: boot complete at +{:?}", booted.elapsed());
 
-    // nginx's page through the forward (DHCP may still be finishing: curl retries).
-    let page = run(
-        require("curl"),
-        ["-sS", "-m", "10", "--retry", "60", "--retry-all-errors", "--retry-delay", "1"]
-            .into_iter()
-            .chain([format!("http://127.0.0.1:{http_port}/").as_str()]),
-    );
-    let (code, body, err) = outcome(&page);
-    assert!(code == 0 && body.contains("Welcome to nginx!"), "curl: {code} {err}\n{body}");
+    assert_nginx_answers(http_port);
     eprintln!("guest: nginx answered at +{:?}", booted.elapsed());
 
     let (code, status) = ssh(&key, ssh_port, "ostler svstat /run/service/ssh");
@@ -422,14 +427,7 @@ fn debian_disk_image_boots_through_uefi_and_serves_http() {
     let complete = guest.console.expect("boot complete in ", BOOT);
     assert!(complete.contains("BdsDxe: starting Boot"), "OVMF did not start the disk's boot option:\n{complete}");
     assert!(complete.contains("nginx: up"), "nginx did not come up:\n{complete}");
-    let page = run(
-        require("curl"),
-        ["-sS", "-m", "10", "--retry", "60", "--retry-all-errors", "--retry-delay", "1"]
-            .into_iter()
-            .chain([format!("http://127.0.0.1:{http_port}/").as_str()]),
-    );
-    let (code, body, err) = outcome(&page);
-    assert!(code == 0 && body.contains("Welcome to nginx!"), "curl: {code} {err}\n{body}");
+    assert_nginx_answers(http_port);
     let (code, root) = ssh(&key, ssh_port, "grep ' / ' /proc/mounts; cat /proc/cmdline");
     assert_eq!(code, 0, "ssh: {root}");
     assert!(root.starts_with("/dev/vda2 / ext4 rw"), "the root is not the disk's partition: {root}");

@@ -9,7 +9,8 @@
 //! mount points, `/etc/ostler/modules`, and under `/lib/modules/VERSION/` only the modules
 //! needed, with a `modules.dep` that lists just them.
 
-use crate::{tree, ImageError};
+use crate::tree::{self, write};
+use crate::ImageError;
 use ostler_core::modules_dep::name_of;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -151,13 +152,6 @@ fn version_key(version: &str) -> Vec<(u64, String)> {
         .split(|c: char| !c.is_ascii_alphanumeric())
         .map(|part| (part.parse().unwrap_or(0), part.to_string()))
         .collect()
-}
-
-fn write(path: &Path, bytes: &[u8]) -> Result<(), ImageError> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(ImageError::io("create directory", parent))?;
-    }
-    std::fs::write(path, bytes).map_err(ImageError::io("write", path))
 }
 
 #[cfg(test)]

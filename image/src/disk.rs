@@ -11,6 +11,7 @@
 //! epoch, so the same inputs give the same bytes.
 
 use crate::host::{self, GRUB_MKIMAGE, MCOPY, MKFS_VFAT, QEMU_IMG, SBSIGN};
+use crate::tree::write;
 use crate::{uki, ImageError};
 use ostler_core::gpt::{Guid, Partition, Table, SECTOR};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -367,13 +368,6 @@ fn install_grub(disk: &mut std::fs::File, core: &[u8]) -> std::io::Result<()> {
     disk.write_all(&mbr)?;
     disk.seek(SeekFrom::Start(first * SECTOR))?;
     disk.write_all(&core)
-}
-
-fn write(path: &Path, bytes: &[u8]) -> Result<(), ImageError> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(ImageError::io("create directory", parent))?;
-    }
-    std::fs::write(path, bytes).map_err(ImageError::io("write", path))
 }
 
 #[cfg(test)]

@@ -29,6 +29,14 @@ pub fn copy_tree(from: &Path, to: &Path) -> Result<(), ImageError> {
     Ok(())
 }
 
+/// Writes `bytes` to `path`, creating its parent directories.
+pub(crate) fn write(path: &Path, bytes: &[u8]) -> Result<(), ImageError> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(ImageError::io("create directory", parent))?;
+    }
+    std::fs::write(path, bytes).map_err(ImageError::io("write", path))
+}
+
 /// Makes `path` a symlink to `target`, replacing whatever file or link is there.
 pub fn symlink(target: &Path, path: &Path) -> Result<(), ImageError> {
     if let Some(parent) = path.parent() {
