@@ -212,12 +212,14 @@ impl Guest {
         self.console.send(&format!("{command}\n"));
         let text = self.console.expect(PROMPT, COMMAND);
         let text = text.replace('\r', "");
-        match text.split_once('\n') {
-            // The kernel's own messages reach the same console at any moment (the clocksource
-            // switch a couple of seconds after boot): not the command's output.
-            Some((_echo, output)) => {
-                output.lines().filter(|l| !is_kernel_message(l)).collect::<Vec<_>>().join("\n").trim_end().to_string()
-            }
+        // The kernel's own messages reach the same console at any moment (the clocksource
+        // switch a couple of seconds after boot), even before the echo of the command: they
+        // are not the command's output. The output starts after the echo.
+        let lines: Vec<&str> = text.lines().filter(|l| !is_kernel_message(l)).collect();
+        let first = command.lines().next().unwrap_or_default();
+        let echo = lines.iter().position(|l| l.contains(first)).or_else(|| lines.iter().position(|l| !l.is_empty()));
+        match echo {
+            Some(at) => lines[at + 1..].join("\n").trim_end().to_string(),
             None => String::new(),
         }
     }
