@@ -205,7 +205,10 @@ fn bounded(command: &mut Command, tree: &TempTree) -> Result<(i32, String, Strin
             let _ = child.kill();
             let _ = child.wait();
             let err = std::fs::read_to_string(&err_path).unwrap_or_default();
-            return Err(format!("still running after {COMMAND_DEADLINE:?}; killed. stderr:\n{err}"));
+            return Err(format!(
+                "still running after {COMMAND_DEADLINE:?}; killed. stderr:\n{err}{}",
+                where_things_are(tree)
+            ));
         }
         std::thread::sleep(POLL_EVERY);
     };
@@ -214,6 +217,23 @@ fn bounded(command: &mut Command, tree: &TempTree) -> Result<(i32, String, Strin
     let _ = std::fs::remove_file(out_path);
     let _ = std::fs::remove_file(err_path);
     Ok(result)
+}
+
+/// For a command that hung: each supervised service's status and the scanner's messages, so
+/// that a rare hang says where it stood.
+fn where_things_are(tree: &TempTree) -> String {
+    let mut report = String::from("\nservices:\n");
+    let mut names: Vec<_> =
+        std::fs::read_dir(tree.join("scan")).into_iter().flatten().flatten().map(|e| e.path()).collect();
+    names.sort();
+    for dir in names.iter().filter(|d| !d.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))) {
+        let out = Command::new(ostler()).arg("svstat").arg(dir).output();
+        let text = out.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
+        report.push_str(&format!("  {}: {text}\n", dir.display()));
+    }
+    let scanner = std::fs::read_to_string(tree.join("scanner.err")).unwrap_or_default();
+    report.push_str(&format!("scanner:\n{scanner}"));
+    report
 }
 
 /// Asserts `first` is a line of `lines` before `then`.

@@ -134,6 +134,9 @@ pub struct SpawnPlan {
     /// One `KEY=VALUE` added to the inherited environment, replacing `KEY` if it is there
     /// (`NOTIFY_SOCKET` for run, with `notify-socket`).
     pub env: Option<CString>,
+    /// The service's declared privileges, applied after the fds are placed and before the
+    /// exec; with an environment of their own (which then carries `env` too).
+    pub privileges: Option<crate::privileges::Prepared>,
 }
 
 impl SpawnPlan {
@@ -150,6 +153,7 @@ impl SpawnPlan {
             new_pid_namespace: false,
             builtin: None,
             env: None,
+            privileges: None,
         }
     }
 }
@@ -170,7 +174,21 @@ pub fn own_binary() -> Option<(u64, u64)> {
 pub fn spawn(plan: &SpawnPlan) -> Result<i32, Errno> {
     let mut argv_ptrs: Vec<*const libc::c_char> = plan.argv.iter().map(|a| a.as_ptr()).collect();
     argv_ptrs.push(std::ptr::null());
-    let envp = plan.env.as_deref().map(environment_with);
+    // Declared environment changes make a whole new array (with `env` in it); else `env`
+    // alone is added to this process's.
+    let declared_env = plan.privileges.as_ref().filter(|p| !p.env.is_empty()).map(|p| {
+        let mut vars = p.environment();
+        if let Some(extra) = &plan.env {
+            let key = extra.to_bytes().split(|&b| b == b'=').next().unwrap_or_default().to_vec();
+            vars.retain(|v| v.to_bytes().split(|&b| b == b'=').next() != Some(&key[..]));
+            vars.push(extra.clone());
+        }
+        vars
+    });
+    let envp = match &declared_env {
+        Some(vars) => Some(vars.iter().map(|v| v.as_ptr()).chain(std::iter::once(std::ptr::null())).collect()),
+        None => plan.env.as_deref().map(environment_with),
+    };
     let envp = envp.as_deref();
     // A built-in runs in the child instead of an exec, a busy lock-fd is waited for in the
     // child, a new PID namespace needs clone flags of its own: those need a real fork. Every
@@ -391,6 +409,19 @@ unsafe fn child_exec(
     if let Some(&(soft, hard)) = INHERITED_FD_LIMIT.get() {
         let limit = libc::rlimit { rlim_cur: soft as libc::rlim_t, rlim_max: hard as libc::rlim_t };
         libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+    }
+    // Last before the exec (or a built-in): the limits, ids and capabilities the service
+    // declared; the working directory after the ids change, as the user.
+    if let Some(privileges) = &plan.privileges {
+        if let Err(errno) = privileges.apply() {
+            *libc::__errno_location() = errno;
+            fail(report);
+        }
+        if let Some(cwd) = &privileges.cwd {
+            if libc::chdir(cwd.as_ptr()) != 0 {
+                fail(report);
+            }
+        }
     }
     if let Some((builtins, name)) = &plan.builtin {
         // No exec will close the spawner's fds: close every one above 2 but those placed for

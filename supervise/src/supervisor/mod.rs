@@ -362,8 +362,14 @@ impl Supervisor {
             }
             Action::ReportSpawnFailure(errno, retry) => {
                 let reason = std::io::Error::from_raw_os_error(errno);
+                // A refused declaration (EPERM from plan) was explained just before.
+                let fix = match errno {
+                    libc::ENOENT | libc::EACCES | libc::ENOEXEC => "make run an executable file",
+                    libc::EPERM => "fix what is said above",
+                    _ => "see the reason",
+                };
                 self.warn(&format!(
-                    "unable to spawn {}/run: {reason}; make run an executable file - trying again in {} seconds",
+                    "unable to spawn {}/run: {reason}; {fix} - trying again in {} seconds",
                     self.dir.display(),
                     retry.as_secs()
                 ));
@@ -441,13 +447,19 @@ impl Supervisor {
         if let (true, Some(pipe)) = (self.stderr_to_log, &self.stdio.stdout) {
             extra.push((pipe.as_raw_fd(), 2));
         }
+        let privileges = self.privileges(program)?;
+        // A declared working directory: run is named by its full path, not ./run.
+        let program_path = match privileges.as_ref().and_then(|p| p.cwd.as_ref()) {
+            Some(_) => std::env::current_dir().map_err(|_| Errno::ENOENT)?.join(dir).join(file),
+            None => PathBuf::from(format!("./{file}")),
+        };
         let mut argv = vec![cstr(format!("./{file}").as_bytes())?];
         for arg in args {
             argv.push(cstr(arg.as_bytes())?);
         }
         let spawn = SpawnPlan {
             cwd: Some(cstr(dir.as_os_str().as_bytes())?),
-            program: cstr(format!("./{file}").as_bytes())?,
+            program: cstr(program_path.as_os_str().as_bytes())?,
             argv,
             stdin: FdPlan::of(&self.stdio.stdin),
             stdout: FdPlan::of(&self.stdio.stdout),
@@ -461,8 +473,37 @@ impl Supervisor {
                 _ => None,
             },
             env,
+            privileges,
         };
         Ok(Planned { spawn, notification, _write_end: keep_write_end })
+    }
+
+    /// The privileges run and finish get, from the service directory's files, read afresh at
+    /// each start as the other settings are. A declaration that cannot be carried out is a
+    /// failed start, reported with the reason and retried like any other: a service never
+    /// starts with more than it declared.
+    fn privileges(&self, program: Program) -> Result<Option<crate::privileges::Prepared>, Errno> {
+        let dir = if self.dir.as_os_str().is_empty() { Path::new(".") } else { &self.dir };
+        let prepared = crate::privileges::Declared::load(dir).and_then(|declared| match declared {
+            Some(mut declared) => {
+                // The directories are made for run, not again for finish.
+                if matches!(program, Program::Finish { .. }) {
+                    declared.directories.clear();
+                }
+                declared.prepare(dir).map(Some)
+            }
+            None => Ok(None),
+        });
+        prepared.map_err(|problem| {
+            self.warn(&format!(
+                "{problem}; not starting {}",
+                match program {
+                    Program::Run => "run",
+                    Program::Finish { .. } => "finish",
+                }
+            ));
+            Errno::EPERM
+        })
     }
 
     fn write_status(&self) {

@@ -1,0 +1,118 @@
+//! Environment directories, s6-envdir's format: a file per variable, named after it. An empty
+//! file removes the variable; otherwise its value is the file's first line with trailing spaces
+//! and tabs removed, NUL bytes turned into newlines (`verbatim`: the whole file, less one final
+//! newline; `no_chomp`: nothing removed but the line's end).
+
+use std::ffi::OsString;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::Path;
+
+/// How the files are read (s6-envdir's `-f` and `-n`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Mode {
+    /// The whole file rather than its first line.
+    pub verbatim: bool,
+    /// Keep trailing blanks (first line) or the final newline (verbatim).
+    pub no_chomp: bool,
+}
+
+/// What the directory says: `(NAME, Some(value))` to set, `(NAME, None)` to remove, sorted by
+/// name. Files whose names start with a dot or hold `=` are skipped, as s6-envdir does.
+pub fn read(dir: &Path, mode: Mode) -> std::io::Result<Vec<(OsString, Option<OsString>)>> {
+    let mut changes = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name.as_bytes().starts_with(b".") || name.as_bytes().contains(&b'=') {
+            continue;
+        }
+        if !entry.file_type()?.is_file() && !entry.path().is_file() {
+            continue;
+        }
+        let bytes = std::fs::read(entry.path())?;
+        changes.push((name, value(&bytes, mode).map(OsString::from_vec)));
+    }
+    changes.sort();
+    Ok(changes)
+}
+
+/// A file's value; `None` for an empty file.
+pub fn value(bytes: &[u8], mode: Mode) -> Option<Vec<u8>> {
+    if bytes.is_empty() {
+        return None;
+    }
+    let mut value = if mode.verbatim {
+        let mut all = bytes.to_vec();
+        if !mode.no_chomp && all.last() == Some(&b'\n') {
+            all.pop();
+        }
+        all
+    } else {
+        let line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
+        let end = if mode.no_chomp {
+            line.len()
+        } else {
+            line.iter().rposition(|&b| b != b' ' && b != b'\t').map_or(0, |at| at + 1)
+        };
+        line[..end].to_vec()
+    };
+    for byte in &mut value {
+        if *byte == 0 {
+            *byte = b'\n';
+        }
+    }
+    Some(value)
+}
+
+/// Reads systemd `EnvironmentFile=` files: `KEY=VALUE` lines, `#`/`;` comments, values in
+/// single or double quotes; a name with a leading `-` may be missing.
+pub fn read_environment_file(path: &Path) -> std::io::Result<Vec<(OsString, Option<OsString>)>> {
+    let text = std::fs::read_to_string(path)?;
+    let mut changes = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        let Some((key, value)) = line.split_once('=') else { continue };
+        let value = value.trim();
+        let value =
+            ['"', '\''].iter().find_map(|q| value.strip_prefix(*q).and_then(|v| v.strip_suffix(*q))).unwrap_or(value);
+        changes.push((OsString::from(key.trim()), Some(OsString::from(value))));
+    }
+    Ok(changes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_line_trimmed_nul_to_newline_empty_removes() {
+        let plain = Mode::default();
+        assert_eq!(value(b"abc  \t\nsecond\n", plain).unwrap(), b"abc");
+        assert_eq!(value(b"a\0b\n", plain).unwrap(), b"a\nb");
+        assert_eq!(value(b"", plain), None);
+        assert_eq!(value(b"\n", plain).unwrap(), b"");
+        let verbatim = Mode { verbatim: true, no_chomp: false };
+        assert_eq!(value(b"one\ntwo\n", verbatim).unwrap(), b"one\ntwo");
+        let keep = Mode { verbatim: false, no_chomp: true };
+        assert_eq!(value(b"x  \n", keep).unwrap(), b"x  ");
+    }
+
+    #[test]
+    fn environment_files_as_systemd_reads_them() {
+        let dir = std::env::temp_dir().join(format!("ostler-envfile-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("defaults");
+        std::fs::write(&file, "# comment\nA=1\nexport B=\"two words\"\n; x\nC='3'\nnot a line\n").unwrap();
+        let read = read_environment_file(&file).unwrap();
+        let got: Vec<(String, String)> = read
+            .into_iter()
+            .map(|(k, v)| (k.to_string_lossy().into_owned(), v.unwrap().to_string_lossy().into_owned()))
+            .collect();
+        assert_eq!(got, [("A".into(), "1".into()), ("B".into(), "two words".into()), ("C".into(), "3".into())]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

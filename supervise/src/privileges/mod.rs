@@ -1,0 +1,505 @@
+//! What a service may do: its user and groups, capabilities (bounding and ambient sets,
+//! `no_new_privs`), resource limits, environment, working directory and umask — declared by
+//! files in its directory, which the supervisor applies between fork and exec (no exec of a
+//! helper, so a service pays nothing for them), or given to the chain-loading commands
+//! `ostler caps`, `ostler limit` and `ostler envdir` in a `run` script. Both go through
+//! [`Declared`] → [`Prepared`] → [`Prepared::apply`].
+//!
+//! The files (docs/service-directory.md):
+//!
+//! | file | holds |
+//! | --- | --- |
+//! | `user` | `NAME` or `NAME:GROUP` (or numbers): run and finish become that user, with the groups /etc/group gives it |
+//! | `groups` | more supplementary groups, by name or number |
+//! | `capabilities` | the bounding set: capability names (`cap_net_bind_service` …; `~` inverts); empty: none |
+//! | `ambient-capabilities` | capabilities kept across the change of user and exec (raised into the ambient set) |
+//! | `no-new-privs` | (empty) set `no_new_privs`: no setuid bit or file capability raises privileges |
+//! | `limits` | `RESOURCE SOFT[:HARD]` lines (`nofile 1024:4096`) |
+//! | `environment/` | an environment directory (s6-envdir's format) |
+//! | `environment-file` | paths of `KEY=VALUE` files read at each start (`-PATH`: may be missing) |
+//! | `working-directory` | where run starts (default: the service directory; `~`: the user's home) |
+//! | `umask` | octal |
+//! | `runtime-directory`, `state-directory`, `logs-directory` | `NAME [MODE]` lines: made under /run, /var/lib, /var/log and given to the user before run starts |
+
+pub mod caps;
+pub mod chain;
+pub mod envdir;
+pub mod limits;
+
+use std::ffi::{CString, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// Largest privilege file read (a `limits` or `capabilities` file is a few lines).
+const MAX_LEN: u64 = 4096;
+
+/// The files this module reads, for the check that a directory has any.
+pub const FILES: &[&str] = &[
+    "user",
+    "groups",
+    "capabilities",
+    "ambient-capabilities",
+    "no-new-privs",
+    "limits",
+    "environment",
+    "environment-file",
+    "working-directory",
+    "umask",
+    "runtime-directory",
+    "state-directory",
+    "logs-directory",
+];
+
+/// What a service directory (or a command line) declares.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Declared {
+    /// `NAME` or `NAME:GROUP`.
+    pub user: Option<String>,
+    /// More supplementary groups.
+    pub groups: Vec<String>,
+    /// The bounding set to keep (`None`: leave it).
+    pub bounding: Option<caps::Mask>,
+    /// Raised into the ambient set.
+    pub ambient: caps::Mask,
+    /// `no_new_privs`.
+    pub no_new_privs: bool,
+    /// Resource limits.
+    pub limits: Vec<limits::Limit>,
+    /// An environment directory.
+    pub environment: Option<PathBuf>,
+    /// `KEY=VALUE` files, each with whether it may be missing.
+    pub environment_files: Vec<(PathBuf, bool)>,
+    /// Where run starts.
+    pub working_directory: Option<PathBuf>,
+    /// The umask.
+    pub umask: Option<u32>,
+    /// Directories to make before run starts: (base, name, mode).
+    pub directories: Vec<(&'static str, String, u32)>,
+}
+
+impl Declared {
+    /// Reads the privilege files of `dir`. `None` when it has none (the common case: a
+    /// service pays one directory listing for the question). Problems are messages naming the
+    /// file, the line and the fix; the file is then left out and the others still apply —
+    /// except that a bad `user` or capability file is an error of the whole declaration
+    /// (starting with more privileges than declared is never the fallback).
+    pub fn load(dir: &Path) -> Result<Option<Declared>, String> {
+        let names: Vec<OsString> = match std::fs::read_dir(dir) {
+            Ok(entries) => entries.flatten().map(|e| e.file_name()).collect(),
+            Err(_) => return Ok(None),
+        };
+        if !names.iter().any(|n| FILES.iter().any(|f| n.as_bytes() == f.as_bytes())) {
+            return Ok(None);
+        }
+        let has = |name: &str| names.iter().any(|n| n.as_bytes() == name.as_bytes());
+        let read = |name: &str| -> Result<Option<String>, String> {
+            if !has(name) {
+                return Ok(None);
+            }
+            read_small(&dir.join(name)).map(Some)
+        };
+        let at = |name: &str, message: String| format!("{}: {message}", dir.join(name).display());
+        let mut declared = Declared::default();
+        if let Some(text) = read("user")? {
+            let user = text.trim();
+            if user.is_empty() || user.contains(char::is_whitespace) {
+                return Err(at("user", "write one user name (or NAME:GROUP) in it".into()));
+            }
+            declared.user = Some(user.to_string());
+        }
+        if let Some(text) = read("groups")? {
+            declared.groups = text.split_whitespace().map(str::to_string).collect();
+        }
+        if let Some(text) = read("capabilities")? {
+            declared.bounding = Some(caps::parse(&text).map_err(|e| at("capabilities", e))?);
+        }
+        if let Some(text) = read("ambient-capabilities")? {
+            declared.ambient = caps::parse(&text).map_err(|e| at("ambient-capabilities", e))?;
+        }
+        declared.no_new_privs = has("no-new-privs");
+        if let Some(text) = read("limits")? {
+            declared.limits = limits::parse_file(&text).map_err(|e| at("limits", e))?;
+        }
+        if has("environment") {
+            declared.environment = Some(dir.join("environment"));
+        }
+        if let Some(text) = read("environment-file")? {
+            for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+                let (optional, path) = match line.strip_prefix('-') {
+                    Some(path) => (true, path),
+                    None => (false, line),
+                };
+                declared.environment_files.push((PathBuf::from(path), optional));
+            }
+        }
+        if let Some(text) = read("working-directory")? {
+            declared.working_directory = Some(PathBuf::from(text.trim()));
+        }
+        if let Some(text) = read("umask")? {
+            let mask = u32::from_str_radix(text.trim(), 8)
+                .ok()
+                .filter(|m| *m <= 0o777)
+                .ok_or_else(|| at("umask", format!("{:?} is not an octal umask such as 027", text.trim())))?;
+            declared.umask = Some(mask);
+        }
+        for (file, base) in
+            [("runtime-directory", "/run"), ("state-directory", "/var/lib"), ("logs-directory", "/var/log")]
+        {
+            let Some(text) = read(file)? else { continue };
+            for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+                let mut words = line.split_whitespace();
+                let name = words.next().unwrap_or_default();
+                let mode = match words.next() {
+                    Some(mode) => u32::from_str_radix(mode, 8)
+                        .ok()
+                        .filter(|m| *m <= 0o7777)
+                        .ok_or_else(|| at(file, format!("{mode:?} is not an octal mode such as 0755")))?,
+                    None => 0o755,
+                };
+                if name.starts_with('/') || name.split('/').any(|part| part == "..") {
+                    return Err(at(file, format!("{name:?}: give a name relative to {base}, without ..")));
+                }
+                declared.directories.push((base, name.to_string(), mode));
+            }
+        }
+        if declared.ambient != 0 {
+            if let Some(bounding) = declared.bounding {
+                let outside = declared.ambient & !bounding;
+                if outside != 0 {
+                    return Err(at(
+                        "ambient-capabilities",
+                        format!(
+                            "{} not in the bounding set (capabilities); add them there",
+                            caps::names(outside).join(" ")
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(Some(declared))
+    }
+
+    /// Resolves names and reads what is read at each start (the user database, environment
+    /// files), and makes the declared directories; `service_dir` is where relative paths start.
+    pub fn prepare(&self, service_dir: &Path) -> Result<Prepared, String> {
+        let ids = match &self.user {
+            Some(spec) => Some(resolve_user(spec, &self.groups)?),
+            None if !self.groups.is_empty() => {
+                return Err("groups without user: name the user in `user` too".into());
+            }
+            None => None,
+        };
+        let mut env = Vec::new();
+        if let Some(dir) = &self.environment {
+            let changes = envdir::read(dir, envdir::Mode::default())
+                .map_err(|e| format!("unable to read the environment directory {}: {e}", dir.display()))?;
+            env.extend(changes);
+        }
+        for (path, optional) in &self.environment_files {
+            match envdir::read_environment_file(path) {
+                Ok(changes) => env.extend(changes),
+                Err(e) if *optional && e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(format!("unable to read the environment file {}: {e}", path.display())),
+            }
+        }
+        let cwd = match &self.working_directory {
+            Some(dir) => {
+                let dir = match (dir.strip_prefix("~"), &ids) {
+                    (Ok(rest), Some(ids)) => ids.home.join(rest),
+                    _ => service_dir.join(dir),
+                };
+                Some(CString::new(dir.as_os_str().as_bytes()).map_err(|_| "working-directory holds a NUL byte")?)
+            }
+            None => None,
+        };
+        for (base, name, mode) in &self.directories {
+            make_directory(&Path::new(base).join(name), *mode, ids.as_ref())?;
+        }
+        let limits = self
+            .limits
+            .iter()
+            .map(|l| (l.resource, l.soft.unwrap_or(limits::INFINITY), l.hard, l.soft.is_none()))
+            .collect();
+        Ok(Prepared {
+            ids: ids.map(|ids| (ids.uid, ids.gid, ids.groups)),
+            bounding: self.bounding,
+            ambient: self.ambient,
+            no_new_privs: self.no_new_privs,
+            limits,
+            umask: self.umask,
+            cwd,
+            env,
+            last_cap: caps::last_cap(),
+        })
+    }
+}
+
+/// A declaration resolved for one start: numbers and bit masks only, so that [`apply`] (run in
+/// the child of a spawn) is plain system calls.
+///
+/// [`apply`]: Prepared::apply
+#[derive(Clone, Debug, Default)]
+pub struct Prepared {
+    /// uid, gid, supplementary groups.
+    pub ids: Option<(u32, u32, Vec<u32>)>,
+    /// The bounding set to keep.
+    pub bounding: Option<caps::Mask>,
+    /// The ambient set to raise.
+    pub ambient: caps::Mask,
+    /// `no_new_privs`.
+    pub no_new_privs: bool,
+    /// (resource, soft, hard, soft-is-the-hard-limit).
+    pub limits: Vec<(limits::Resource, u64, Option<u64>, bool)>,
+    /// The umask.
+    pub umask: Option<u32>,
+    /// Where run starts, instead of the service directory.
+    pub cwd: Option<CString>,
+    /// Environment changes: set (`Some`) or remove (`None`).
+    pub env: Vec<(OsString, Option<OsString>)>,
+    /// The kernel's highest capability number.
+    pub last_cap: u32,
+}
+
+/// `_LINUX_CAPABILITY_VERSION_3`: two 32-bit words per set.
+const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+
+impl Prepared {
+    /// Applies everything but the environment and the working directory (the caller builds the
+    /// environment array and changes directory) to this process: limits, umask, bounding set,
+    /// groups and ids, capabilities, `no_new_privs`. Returns the failing call's errno.
+    ///
+    /// # Safety
+    /// Async-signal-safe: only system calls, no allocation, so it may run in the child of a
+    /// fork or of a vfork-style clone that shares the parent's memory.
+    pub unsafe fn apply(&self) -> Result<(), i32> {
+        let errno = || *libc::__errno_location();
+        for &(resource, soft, hard, soft_is_hard) in &self.limits {
+            let mut current: libc::rlimit = std::mem::zeroed();
+            if libc::getrlimit(resource as _, &mut current) != 0 {
+                return Err(errno());
+            }
+            let hard = hard.map_or(current.rlim_max, |h| h as libc::rlim_t);
+            let soft = if soft_is_hard { hard } else { (soft as libc::rlim_t).min(hard) };
+            let limit = libc::rlimit { rlim_cur: soft, rlim_max: hard };
+            if libc::setrlimit(resource as _, &limit) != 0 {
+                return Err(errno());
+            }
+        }
+        if let Some(mask) = self.umask {
+            libc::umask(mask as libc::mode_t);
+        }
+        // The bounding set can only shrink, and only with CAP_SETPCAP: before the ids change.
+        if let Some(keep) = self.bounding {
+            for cap in 0..=self.last_cap.min(63) {
+                if keep & (1 << cap) == 0
+                    && libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) != 0
+                    && errno() != libc::EINVAL
+                {
+                    return Err(errno());
+                }
+            }
+        }
+        if let Some((uid, gid, groups)) = &self.ids {
+            // Ambient capabilities must survive the change from root: keep the permitted set.
+            if self.ambient != 0 && libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0 {
+                return Err(errno());
+            }
+            if libc::setgroups(groups.len(), groups.as_ptr()) != 0 || libc::setgid(*gid) != 0 || libc::setuid(*uid) != 0
+            {
+                return Err(errno());
+            }
+        }
+        if self.ambient != 0 {
+            // Permitted, effective and inheritable become exactly the ambient set, which an
+            // ambient capability must be in; then each is raised.
+            let header = [CAPABILITY_VERSION_3, 0];
+            let low = self.ambient as u32;
+            let high = (self.ambient >> 32) as u32;
+            let data = [low, low, low, high, high, high];
+            if libc::syscall(libc::SYS_capset, header.as_ptr(), data.as_ptr()) != 0 {
+                return Err(errno());
+            }
+            for cap in 0..=self.last_cap.min(63) {
+                if self.ambient & (1 << cap) != 0
+                    && libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_RAISE, cap as libc::c_ulong, 0, 0) != 0
+                {
+                    return Err(errno());
+                }
+            }
+            if self.ids.is_some() {
+                libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0);
+            }
+        }
+        if self.no_new_privs && libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+            return Err(errno());
+        }
+        Ok(())
+    }
+
+    /// This process's environment with the changes made, as `KEY=VALUE` strings.
+    pub fn environment(&self) -> Vec<CString> {
+        let mut vars: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+        for (key, value) in &self.env {
+            vars.retain(|(k, _)| k != key);
+            if let Some(value) = value {
+                vars.push((key.clone(), value.clone()));
+            }
+        }
+        vars.into_iter()
+            .filter_map(|(k, v)| {
+                let mut bytes = k.into_encoded_bytes();
+                bytes.push(b'=');
+                bytes.extend_from_slice(v.as_bytes());
+                CString::new(bytes).ok()
+            })
+            .collect()
+    }
+}
+
+/// A user's ids, groups and home.
+#[derive(Debug)]
+struct Ids {
+    uid: u32,
+    gid: u32,
+    groups: Vec<u32>,
+    home: PathBuf,
+}
+
+/// `NAME[:GROUP]` (names or numbers) and more groups, from the user and group databases: the
+/// user's own groups as /etc/group lists them (as login and systemd give them), GROUP in place
+/// of the primary group.
+fn resolve_user(spec: &str, more: &[String]) -> Result<Ids, String> {
+    use nix::unistd::{Gid, Group, Uid, User};
+    let (name, group) = match spec.split_once(':') {
+        Some((name, group)) => (name, Some(group)),
+        None => (spec, None),
+    };
+    let account = match name.parse::<u32>() {
+        Ok(uid) => User::from_uid(Uid::from_raw(uid)).ok().flatten(),
+        Err(_) => User::from_name(name).ok().flatten(),
+    };
+    let (uid, mut gid, home, login) = match (account, name.parse::<u32>()) {
+        (Some(user), _) => (user.uid.as_raw(), user.gid.as_raw(), user.dir, Some(user.name)),
+        // A bare number need not be in /etc/passwd (a container's arbitrary uid).
+        (None, Ok(uid)) => (uid, uid, PathBuf::from("/"), None),
+        (None, Err(_)) => {
+            return Err(format!("unknown user {name:?}: add it to /etc/passwd or name another in `user`"))
+        }
+    };
+    let group_id = |text: &str| -> Result<u32, String> {
+        match text.parse::<u32>() {
+            Ok(gid) => Ok(gid),
+            Err(_) => Group::from_name(text)
+                .ok()
+                .flatten()
+                .map(|g| g.gid.as_raw())
+                .ok_or_else(|| format!("unknown group {text:?}: add it to /etc/group or name another")),
+        }
+    };
+    if let Some(group) = group {
+        gid = group_id(group)?;
+    }
+    let mut groups = vec![gid];
+    if let Some(login) = login.and_then(|l| CString::new(l).ok()) {
+        if let Ok(list) = nix::unistd::getgrouplist(&login, Gid::from_raw(gid)) {
+            groups.extend(list.iter().map(|g| g.as_raw()));
+        }
+    }
+    for extra in more {
+        groups.push(group_id(extra)?);
+    }
+    groups.sort_unstable();
+    groups.dedup();
+    Ok(Ids { uid, gid, groups, home })
+}
+
+/// Makes `path` (and its parents) with `mode`, owned by the service's user when it has one.
+fn make_directory(path: &Path, mode: u32, ids: Option<&Ids>) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(path).map_err(|e| format!("unable to make {}: {e}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| format!("unable to set the mode of {}: {e}", path.display()))?;
+    if let Some(ids) = ids {
+        std::os::unix::fs::chown(path, Some(ids.uid), Some(ids.gid))
+            .map_err(|e| format!("unable to give {} to uid {}: {e}", path.display(), ids.uid))?;
+    }
+    Ok(())
+}
+
+fn read_small(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(MAX_LEN).read_to_string(&mut text))
+        .map_err(|e| format!("unable to read {}: {e}", path.display()))?;
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir(files: &[(&str, &str)]) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "ostler-privileges-{}-{}",
+            std::process::id(),
+            files.iter().map(|f| f.0).collect::<Vec<_>>().join("-")
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn no_files_no_declaration() {
+        let d = dir(&[("run", "#!/bin/sh\n")]);
+        assert_eq!(Declared::load(&d).unwrap(), None);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn files_are_read_and_checked() {
+        let d = dir(&[
+            ("user", "www-data\n"),
+            ("capabilities", "cap_net_bind_service cap_setuid\n"),
+            ("ambient-capabilities", "cap_net_bind_service\n"),
+            ("no-new-privs", ""),
+            ("limits", "nofile 1024:4096\n"),
+            ("umask", "027\n"),
+            ("runtime-directory", "nginx 0750\n"),
+        ]);
+        let declared = Declared::load(&d).unwrap().unwrap();
+        assert_eq!(declared.user.as_deref(), Some("www-data"));
+        assert_eq!(declared.bounding, Some(1 << 10 | 1 << 7));
+        assert_eq!(declared.ambient, 1 << 10);
+        assert!(declared.no_new_privs);
+        assert_eq!(declared.umask, Some(0o027));
+        assert_eq!(declared.directories, [("/run", "nginx".to_string(), 0o750)]);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn bad_files_name_the_file_and_the_fix() {
+        let d = dir(&[("capabilities", "cap_chown\n"), ("ambient-capabilities", "cap_kill\n")]);
+        let error = Declared::load(&d).unwrap_err();
+        assert!(error.contains("ambient-capabilities: cap_kill not in the bounding set"), "{error}");
+        std::fs::remove_dir_all(&d).unwrap();
+        let d = dir(&[("umask", "999\n")]);
+        assert!(Declared::load(&d).unwrap_err().contains("umask: \"999\" is not an octal umask"));
+        std::fs::remove_dir_all(&d).unwrap();
+        let d = dir(&[("runtime-directory", "../etc\n")]);
+        assert!(Declared::load(&d).unwrap_err().contains("relative to /run"));
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn numbers_need_no_database_and_unknown_names_are_refused() {
+        let ids = resolve_user("4242:4343", &[]).unwrap();
+        assert_eq!((ids.uid, ids.gid, ids.groups), (4242, 4343, vec![4343]));
+        assert!(resolve_user("no-such-user-ostler", &[]).unwrap_err().contains("unknown user"));
+        assert!(resolve_user("0:no-such-group-ostler", &[]).unwrap_err().contains("unknown group"));
+    }
+}
