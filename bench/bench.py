@@ -165,6 +165,14 @@ class Tree:
         self.started.append(p.pid)
         return p.pid
 
+    def open_to_all(self):
+        """Lets services running as another user reach the stamp FIFO."""
+        # The tree, the trees' directory and bench/run's temporary root (all made 0700).
+        trees = os.path.dirname(self.dir)
+        for path in (os.path.dirname(trees), trees, self.dir):
+            os.chmod(path, 0o755)
+        os.chmod(self.fifo.path, 0o666)
+
     def stop(self, grace_s=5.0):
         """SIGTERM what we started, wait for it to exit, SIGKILL any descendant left."""
         # A ^C now must not cut the cleanup short.
@@ -230,12 +238,19 @@ class Setup:
         self.ostler_as_supervise = os.path.join(bindir, "s6-supervise")
         os.symlink(self.ostler, self.ostler_as_supervise)
 
-    def make_service(self, path, notify):
+    def make_service(self, path, notify, privileged=False):
         os.mkdir(path)
         os.link(self.stamp, os.path.join(path, "run"))
         if notify:
             with open(os.path.join(path, "notification-fd"), "w") as f:
                 f.write("3\n")
+        if privileged:
+            # What a least-privilege daemon declares (docs/service-directory.md): another
+            # user, one capability kept across the change of user, no_new_privs, limits, a
+            # umask, and the control group's limits (ignored where there are no cgroups).
+            for name, text in PRIVILEGE_FILES.items():
+                with open(os.path.join(path, name), "w") as f:
+                    f.write(text)
 
     def env(self, tree, notify):
         env = {"PATH": f"{S6_BIN}:/bin", "BENCH_FIFO": tree.fifo.path}
@@ -244,6 +259,7 @@ class Setup:
         return env
 
     def scanner_argv(self, kind, scandir, max_services, ready_fd):
+        kind = "ostler" if kind == "ostler-priv" else kind
         if kind == "s6":
             return [f"{S6_BIN}/s6-svscan", "-c", str(max_services), "-d", str(ready_fd), scandir]
         argv = [self.ostler, "svscan", "-c", str(max_services), "-d", str(ready_fd)]
@@ -270,9 +286,23 @@ class Setup:
 # ---------------------------------------------------------------------------------------------
 # 1. Respawn latency
 
+# The files of the privileged configurations (bench 4). The run (bench/stamp.c) needs nothing
+# of root's; as nobody it writes its stamp to the FIFO, which is made world-writable for it.
+PRIVILEGE_FILES = {
+    "user": "65534:65534\n",
+    "capabilities": "cap_net_bind_service\n",
+    "ambient-capabilities": "cap_net_bind_service\n",
+    "no-new-privs": "",
+    "limits": "nofile 1024:4096\ncore 0\n",
+    "umask": "027\n",
+    "memory-max": "256M\n",
+    "pids-max": "64\n",
+}
+
 RESPAWN_KINDS = {
     # label: (how, program)
     "ostler svscan (in-process)": ("scan", "ostler"),
+    "ostler svscan + privilege files": ("scan", "ostler-priv"),
     "s6-svscan + s6-supervise": ("scan", "s6"),
     "ostler supervise": ("standalone", "ostler"),
     "s6-supervise": ("standalone", "s6"),
@@ -292,11 +322,14 @@ def respawn(setup, label, samples, services=10, gap_s=0.13, ready_for_s=1.2):
     try:
         env = setup.env(tree, notify=True)
         names = [f"svc{i}" for i in range(services)]
+        privileged = program == "ostler-priv"
+        if privileged:
+            tree.open_to_all()
         if how == "scan":
             scandir = os.path.join(tree.dir, "scan")
             os.mkdir(scandir)
             for name in names:
-                setup.make_service(os.path.join(scandir, name), notify=True)
+                setup.make_service(os.path.join(scandir, name), notify=True, privileged=privileged)
             setup.start_scanner(tree, program, scandir, 1000, env)
         else:
             for name in names:
@@ -337,6 +370,7 @@ def respawn(setup, label, samples, services=10, gap_s=0.13, ready_for_s=1.2):
 
 SCAN_KINDS = {
     "ostler svscan (in-process)": "ostler",
+    "ostler svscan + privilege files": "ostler-priv",
     "s6-svscan + s6-supervise": "s6",
     "ostler svscan --supervisor (ostler supervise)": "ostler-sup",
 }
@@ -389,8 +423,10 @@ def rescan(setup, label, n, settle_s=1.0, timeout_s=120):
         os.mkdir(stage)
         os.mkdir(scandir)
         names = [f"svc{i:04d}" for i in range(n)]
+        if kind == "ostler-priv":
+            tree.open_to_all()
         for name in names:
-            setup.make_service(os.path.join(stage, name), notify=False)
+            setup.make_service(os.path.join(stage, name), notify=False, privileged=kind == "ostler-priv")
         scanner = setup.start_scanner(tree, kind, scandir, max(1000, n), env)
         # s6-svscan 2.11 may answer -d before its first scan has run; give both scanners time
         # to go idle so that scan cannot pick up half of the directories moved in below.
@@ -416,7 +452,7 @@ def rescan(setup, label, n, settle_s=1.0, timeout_s=120):
         if extra is not None:
             tree.notes.append(f"unexpected extra run after all {n} started: {extra}")
         memory = tree_memory(scanner, {pid for pid, _, _ in records})
-        expected_supervisors = 0 if kind == "ostler" else n
+        expected_supervisors = 0 if kind in ("ostler", "ostler-priv") else n
         if memory["supervisors"] != expected_supervisors:
             tree.notes.append(f"{memory['supervisors']} supervisor processes, expected {expected_supervisors}")
         return {
@@ -510,6 +546,10 @@ def main():
             v = sorted(values)
             med[label] = statistics.median(v)
             out.write(f"   {label:<30} {len(v):>4} {ms(med[label]):>8} {ms(pct(v, 90)):>8} {ms(v[0]):>8} {ms(v[-1]):>8}\n")
+        if "ostler svscan + privilege files" in med and "ostler svscan (in-process)" in med:
+            a, b = "ostler svscan + privilege files", "ostler svscan (in-process)"
+            out.write(f"   ratio with / without privilege files: median {med[a] / med[b]:.2f}"
+                      f" (issue 14: <= 1.2)\n")
         for a, b in (("ostler svscan (in-process)", "s6-svscan + s6-supervise"), ("ostler supervise", "s6-supervise")):
             if a in med and b in med:
                 pa, pb = pct(sorted(samples[a]), 90), pct(sorted(samples[b]), 90)
@@ -583,6 +623,9 @@ def main():
                 for label in ("ostler svscan (in-process)", "ostler svscan --supervisor (ostler supervise)"):
                     if s6 and label in med:
                         out.write(f"   {n:>5} ratio {label} / s6: {med[label] / s6:.3f}\n")
+                plain, priv = med.get("ostler svscan (in-process)"), med.get("ostler svscan + privilege files")
+                if plain and priv:
+                    out.write(f"   {n:>5} ratio with / without privilege files: {priv / plain:.3f} (issue 14: <= 1.2)\n")
             out.write("\n")
 
     results["load_after"] = loadavg()
