@@ -245,6 +245,41 @@ fn debian_image_serves_http_and_ssh_runs_every_service_and_powers_off_clean() {
     assert!(status.starts_with("up (pid "), "sshd: {status}");
     eprintln!("guest: ssh worked at +{:?}", booted.elapsed());
 
+    // nginx runs as www-data from the start, with only cap_net_bind_service (bounding,
+    // ambient, effective) and no_new_privs, as its definition declares; its workers too.
+    let (code, status) = ssh(
+        &key,
+        ssh_port,
+        "p=$(cat /run/nginx/nginx.pid); grep -E '^(Uid|CapEff|CapBnd|CapAmb|NoNewPrivs):' /proc/$p/status; \
+         for w in $(pgrep -P $p); do grep '^Uid:' /proc/$w/status; done | sort -u",
+    );
+    assert_eq!(code, 0, "{status}");
+    let lines: Vec<String> = status.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
+    assert_eq!(
+        lines,
+        [
+            "Uid: 33 33 33 33",
+            "CapEff: 0000000000000400",
+            "CapBnd: 0000000000000400",
+            "CapAmb: 0000000000000400",
+            "NoNewPrivs: 1",
+            "Uid: 33 33 33 33",
+        ],
+        "nginx's master (and its workers) as declared"
+    );
+    // The same service without the ambient capability cannot bind port 80, and says so; with
+    // it back, it serves again. (The live copy's files are read at each start.)
+    let (code, out) = ssh(
+        &key,
+        ssh_port,
+        "mv /run/service/nginx/ambient-capabilities /run/ambient.saved && ostler svc -r /run/service/nginx && \
+         for i in $(seq 100); do grep -q 'Permission denied' /var/log/nginx/stderr/current && break; sleep 0.2; done; \
+         grep -o 'bind() to 0.0.0.0:80 failed (13: Permission denied)' /var/log/nginx/stderr/current | tail -n 1; \
+         mv /run/ambient.saved /run/service/nginx/ambient-capabilities && ostler svc -r /run/service/nginx",
+    );
+    assert_eq!((code, out.trim()), (0, "bind() to 0.0.0.0:80 failed (13: Permission denied)"), "{out}");
+    assert_nginx_answers(http_port);
+
     // A cron job, first: cron reads /etc/cron.d again at the minute after it changed and runs
     // the job then, up to a minute from now; the marker is checked last, before poweroff.
     let (code, out) = ssh(
