@@ -581,6 +581,12 @@ fn check_longrun(raw: &Raw, problem: &mut impl FnMut(&str, String), problems: &m
             problem("lock-fd", format!("the same fd ({lock}) as notification-fd; give them different numbers"));
         }
     }
+    // ostler's privilege files, as the supervisor reads them at each start: a file it cannot
+    // use keeps the service from starting, so it is said now.
+    if let Err(refused) = ostler_supervise::privileges::Declared::load(&raw.dir) {
+        let message = format!("{}; the service will not start until this is fixed", refused.message);
+        problems.push(Problem { level: Level::Warning, file: refused.file, message });
+    }
     for dir in ["data", "env", "template"] {
         if let Some(file) = raw.file(dir) {
             let is_dir = match file.content {

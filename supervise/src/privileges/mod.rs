@@ -83,7 +83,7 @@ impl Declared {
     /// file, the line and the fix; the file is then left out and the others still apply —
     /// except that a bad `user` or capability file is an error of the whole declaration
     /// (starting with more privileges than declared is never the fallback).
-    pub fn load(dir: &Path) -> Result<Option<Declared>, String> {
+    pub fn load(dir: &Path) -> Result<Option<Declared>, Refused> {
         let names: Vec<OsString> = match std::fs::read_dir(dir) {
             Ok(entries) => entries.flatten().map(|e| e.file_name()).collect(),
             Err(_) => return Ok(None),
@@ -92,13 +92,13 @@ impl Declared {
             return Ok(None);
         }
         let has = |name: &str| names.iter().any(|n| n.as_bytes() == name.as_bytes());
-        let read = |name: &str| -> Result<Option<String>, String> {
+        let at = |name: &str, message: String| Refused { file: dir.join(name), message };
+        let read = |name: &str| -> Result<Option<String>, Refused> {
             if !has(name) {
                 return Ok(None);
             }
-            read_small(&dir.join(name)).map(Some)
+            read_small(&dir.join(name)).map(Some).map_err(|message| at(name, message))
         };
-        let at = |name: &str, message: String| format!("{}: {message}", dir.join(name).display());
         let mut declared = Declared::default();
         if let Some(text) = read("user")? {
             let user = text.trim();
@@ -231,6 +231,21 @@ impl Declared {
             env,
             last_cap: caps::last_cap(),
         })
+    }
+}
+
+/// A privilege file that cannot be used: which, and why with the fix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refused {
+    /// The file.
+    pub file: PathBuf,
+    /// What is wrong, and what to do.
+    pub message: String,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.file.display(), self.message)
     }
 }
 
@@ -431,7 +446,7 @@ fn read_small(path: &Path) -> Result<String, String> {
     let mut text = String::new();
     std::fs::File::open(path)
         .and_then(|file| file.take(MAX_LEN).read_to_string(&mut text))
-        .map_err(|e| format!("unable to read {}: {e}", path.display()))?;
+        .map_err(|e| format!("unable to read it: {e}"))?;
     Ok(text)
 }
 
@@ -484,14 +499,14 @@ mod tests {
     #[test]
     fn bad_files_name_the_file_and_the_fix() {
         let d = dir(&[("capabilities", "cap_chown\n"), ("ambient-capabilities", "cap_kill\n")]);
-        let error = Declared::load(&d).unwrap_err();
+        let error = Declared::load(&d).unwrap_err().to_string();
         assert!(error.contains("ambient-capabilities: cap_kill not in the bounding set"), "{error}");
         std::fs::remove_dir_all(&d).unwrap();
         let d = dir(&[("umask", "999\n")]);
-        assert!(Declared::load(&d).unwrap_err().contains("umask: \"999\" is not an octal umask"));
+        assert!(Declared::load(&d).unwrap_err().to_string().contains("umask: \"999\" is not an octal umask"));
         std::fs::remove_dir_all(&d).unwrap();
         let d = dir(&[("runtime-directory", "../etc\n")]);
-        assert!(Declared::load(&d).unwrap_err().contains("relative to /run"));
+        assert!(Declared::load(&d).unwrap_err().to_string().contains("relative to /run"));
         std::fs::remove_dir_all(&d).unwrap();
     }
 

@@ -484,7 +484,7 @@ impl Supervisor {
     /// starts with more than it declared.
     fn privileges(&self, program: Program) -> Result<Option<crate::privileges::Prepared>, Errno> {
         let dir = if self.dir.as_os_str().is_empty() { Path::new(".") } else { &self.dir };
-        let prepared = crate::privileges::Declared::load(dir).and_then(|declared| match declared {
+        let prepared = crate::privileges::Declared::load(dir).map_err(|r| r.to_string()).and_then(|declared| match declared {
             Some(mut declared) => {
                 // The directories are made for run, not again for finish.
                 if matches!(program, Program::Finish { .. }) {
