@@ -30,6 +30,92 @@ pub fn from_env(variable: &str, default: &str) -> std::path::PathBuf {
     std::env::var_os(variable).filter(|v| !v.is_empty()).map_or_else(|| default.into(), Into::into)
 }
 
+/// Where services' log directories go when nothing says otherwise (a `log` file left empty).
+pub const LOG_ROOT: &str = "/var/log";
+
+/// The log root: `OSTLER_LOGDIR`, else the caller's own instance's (see
+/// [`running_user_instance`]; also once stopped, when its log root is there and the caller's),
+/// else `/var/log`.
+pub fn log_root() -> std::path::PathBuf {
+    use std::os::unix::fs::MetadataExt;
+    if let Some(dir) = std::env::var_os("OSTLER_LOGDIR").filter(|v| !v.is_empty()) {
+        return dir.into();
+    }
+    if let Some(user) = running_user_instance() {
+        return user.logs;
+    }
+    let uid = nix::unistd::geteuid().as_raw();
+    let given = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    if uid != 0 && !given("OSTLER_SCANDIR") && !given("OSTLER_RUNDIR") {
+        let logs = UserInstance::for_user(uid).logs;
+        if std::fs::metadata(&logs).is_ok_and(|m| m.is_dir() && m.uid() == uid) {
+            return logs;
+        }
+    }
+    LOG_ROOT.into()
+}
+
+/// Where a user's own instance (`ostler user`) keeps its parts, from the XDG base directories.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserInstance {
+    /// The definitions: `$XDG_CONFIG_HOME/ostler/sv` (`~/.config/ostler/sv`).
+    pub defs: std::path::PathBuf,
+    /// The runtime base, `$XDG_RUNTIME_DIR/ostler`, holding `service/`, `ostler/` and `lock`;
+    /// `/tmp/ostler-user-UID` (0700, ours) when `XDG_RUNTIME_DIR` is unset.
+    pub runtime: std::path::PathBuf,
+    /// The scan directory: `RUNTIME/service`.
+    pub scan: std::path::PathBuf,
+    /// The private area: `RUNTIME/ostler`.
+    pub private: std::path::PathBuf,
+    /// The log root: `$XDG_STATE_HOME/ostler/log` (`~/.local/state/ostler/log`).
+    pub logs: std::path::PathBuf,
+    /// `XDG_RUNTIME_DIR` was unset: the runtime base is the fallback in /tmp.
+    pub fallback: bool,
+}
+
+impl UserInstance {
+    /// The paths of user `uid`'s instance, from `XDG_CONFIG_HOME`, `XDG_STATE_HOME`,
+    /// `XDG_RUNTIME_DIR` and `HOME` (relative values are ignored, as the XDG specification says).
+    pub fn for_user(uid: u32) -> UserInstance {
+        use std::path::PathBuf;
+        let absolute = |name: &str| std::env::var_os(name).map(PathBuf::from).filter(|p| p.is_absolute());
+        let home = absolute("HOME").unwrap_or_else(|| PathBuf::from("/"));
+        let config = absolute("XDG_CONFIG_HOME").unwrap_or_else(|| home.join(".config"));
+        let state = absolute("XDG_STATE_HOME").unwrap_or_else(|| home.join(".local/state"));
+        let (runtime, fallback) = match absolute("XDG_RUNTIME_DIR") {
+            Some(dir) => (dir.join("ostler"), false),
+            None => (PathBuf::from(format!("/tmp/ostler-user-{uid}")), true),
+        };
+        UserInstance {
+            defs: config.join("ostler/sv"),
+            scan: runtime.join("service"),
+            private: runtime.join("ostler"),
+            runtime,
+            logs: state.join("ostler/log"),
+            fallback,
+        }
+    }
+}
+
+/// The user instance a client run by a user other than root belongs to: with neither
+/// `OSTLER_SCANDIR` nor `OSTLER_RUNDIR` set, the caller's own instance when its live state is
+/// there and the caller owns it. Clients (`service`, `ostler rc`, `ostler logs`, `ostler ready`)
+/// look here before the system's paths.
+pub fn running_user_instance() -> Option<UserInstance> {
+    use std::os::unix::fs::MetadataExt;
+    let given = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    if given("OSTLER_SCANDIR") || given("OSTLER_RUNDIR") {
+        return None;
+    }
+    let uid = nix::unistd::geteuid().as_raw();
+    if uid == 0 {
+        return None;
+    }
+    let user = UserInstance::for_user(uid);
+    let owned = std::fs::symlink_metadata(user.private.join("rc")).is_ok_and(|m| m.is_dir() && m.uid() == uid);
+    owned.then_some(user)
+}
+
 /// Where a container's init puts its runtime area when `/run` is not writable, in this order
 /// (each as `BASE/ostler-UID`, holding `service/` and `ostler/`); clients look there too.
 pub const CONTAINER_AREA_BASES: [&str; 3] = ["/tmp", "/var/tmp", "/dev/shm"];

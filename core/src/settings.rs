@@ -38,6 +38,80 @@ pub struct Settings {
     /// `notify-socket` (an ostler extension): run gets `NOTIFY_SOCKET`, systemd's readiness
     /// protocol. Off when `notification-fd` is there too: s6's own file wins.
     pub notify_socket: bool,
+    /// `memory-max`, `pids-max`, `cpu-weight`, `io-weight` (ostler's own): the service's
+    /// control-group limits.
+    pub group_limits: GroupLimits,
+    /// `kill-mode` (ostler's own, systemd's values): `process` leaves what run left in the
+    /// service's control group when it dies (sshd's sessions outlive a restart of sshd);
+    /// `control-group` (the default) and `mixed` end it.
+    pub keep_leftovers: bool,
+}
+
+/// The control-group limits a service directory sets, each written to the group's file of
+/// the same name (`memory-max` to `memory.max`…) before run starts. `None`: the kernel's
+/// default (`max`, or a weight of 100).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GroupLimits {
+    /// `memory-max`: bytes, or `max`.
+    pub memory_max: Option<Limit>,
+    /// `pids-max`: tasks, or `max`.
+    pub pids_max: Option<Limit>,
+    /// `cpu-weight`: 1 to 10000.
+    pub cpu_weight: Option<Limit>,
+    /// `io-weight`: 1 to 10000.
+    pub io_weight: Option<Limit>,
+}
+
+/// One control-group limit's value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Limit {
+    /// `max`: no limit.
+    Max,
+    /// A number (bytes, tasks or a weight).
+    Value(u64),
+}
+
+/// Each limit file: its name in the service directory, the group's file it is written to,
+/// and the kernel's value when the file is absent.
+pub const LIMIT_FILES: [(&str, &str, &str); 4] = [
+    ("memory-max", "memory.max", "max"),
+    ("pids-max", "pids.max", "max"),
+    ("cpu-weight", "cpu.weight", "100"),
+    ("io-weight", "io.weight", "100"),
+];
+
+impl GroupLimits {
+    /// The values in [`LIMIT_FILES`]' order.
+    pub fn values(&self) -> [Option<Limit>; 4] {
+        [self.memory_max, self.pids_max, self.cpu_weight, self.io_weight]
+    }
+}
+
+/// Parses the contents of a limit file named `file` (one of [`LIMIT_FILES`]): `max` or a
+/// number for `memory-max` (with K, M, G or T: powers of 1024) and `pids-max`, a weight of 1
+/// to 10000 for the others. The error says what is wrong.
+pub fn parse_limit(file: &str, text: &str) -> Result<Limit, String> {
+    let text = text.trim();
+    let weight = file.ends_with("-weight");
+    if text == "max" && !weight {
+        return Ok(Limit::Max);
+    }
+    let (digits, unit) = match text.as_bytes().last().map(u8::to_ascii_uppercase) {
+        Some(suffix @ (b'K' | b'M' | b'G' | b'T')) if file == "memory-max" => {
+            (&text[..text.len() - 1], 1u64 << (10 * (1 + b"KMGT".iter().position(|&u| u == suffix).unwrap_or(0))))
+        }
+        _ => (text, 1),
+    };
+    let value = digits.parse::<u64>().ok().and_then(|n| n.checked_mul(unit));
+    match (value, weight) {
+        (Some(n @ 1..=10000), true) => Ok(Limit::Value(n)),
+        (Some(n), false) => Ok(Limit::Value(n)),
+        _ if weight => Err(format!("{text:?} is not a weight; write a number from 1 to 10000 (100 is the default)")),
+        _ if file == "memory-max" => {
+            Err(format!("{text:?} is not a size; write bytes, with K, M or G if you like (64M), or max"))
+        }
+        _ => Err(format!("{text:?} is not a number; write a whole number such as 64, or max")),
+    }
 }
 
 impl Default for Settings {
@@ -53,6 +127,8 @@ impl Default for Settings {
             timeout_kill_group: false,
             has_finish: false,
             notify_socket: false,
+            group_limits: GroupLimits::default(),
+            keep_leftovers: false,
         }
     }
 }
@@ -77,6 +153,8 @@ impl Settings {
         let finish = read("timeout-finish");
         let tally = read("max-death-tally");
         let signal = read("down-signal");
+        let kill_mode = read("kill-mode");
+        let limits = LIMIT_FILES.map(|(file, _, _)| read(file).map(|(path, text)| (file, path, text)));
         let mut check = |parsed: Result<(), CoreError>| {
             if let Err(e) = parsed {
                 problems.push(e);
@@ -124,6 +202,28 @@ impl Settings {
                 })),
             }
         }
+        if let Some((path, text)) = kill_mode {
+            match text.trim() {
+                "process" => settings.keep_leftovers = true,
+                "control-group" | "mixed" => {}
+                other => check(Err(CoreError::BadSetting {
+                    path,
+                    problem: format!("{other:?} is not a kill mode"),
+                    fix: "write control-group (end every process of the service, the default) or process (only run); control-group is used until then",
+                })),
+            }
+        }
+        let mut values = [None; 4];
+        for (value, (file, path, text)) in values.iter_mut().zip(limits).filter_map(|(v, l)| Some((v, l?))) {
+            match parse_limit(file, &text) {
+                Ok(limit) => *value = Some(limit),
+                Err(problem) => {
+                    check(Err(CoreError::BadSetting { path, problem, fix: "the kernel's default is used until then" }))
+                }
+            }
+        }
+        let [memory_max, pids_max, cpu_weight, io_weight] = values;
+        settings.group_limits = GroupLimits { memory_max, pids_max, cpu_weight, io_weight };
         // A listed name may be a dangling link: the flags count only when they lead somewhere.
         let there = |name: &str| found.has(name) && service_dir.join(name).exists();
         settings.new_pid_namespace = there("flag-newpidns");
@@ -148,7 +248,7 @@ impl Settings {
 }
 
 /// The files settings come from.
-const FILES: [&str; 10] = [
+const FILES: [&str; 14] = [
     "notification-fd",
     "lock-fd",
     "timeout-kill",
@@ -159,6 +259,10 @@ const FILES: [&str; 10] = [
     "flag-timeout-killpg",
     "finish",
     "notify-socket",
+    "memory-max",
+    "pids-max",
+    "cpu-weight",
+    "io-weight",
 ];
 
 /// Which of [`FILES`] one listing of a service directory found. Listing once and opening
@@ -306,6 +410,26 @@ mod tests {
         assert!(text.iter().any(|t| t.contains("notification-fd") && t.contains("\"x\"")), "{text:?}");
         assert!(text.iter().any(|t| t.contains("timeout-kill") && t.contains("-5")), "{text:?}");
         assert!(text.iter().any(|t| t.contains("timeout-finish") && t.contains("longer")), "{text:?}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn group_limits() {
+        let dir =
+            dir_with(&[("memory-max", b"64M\n"), ("pids-max", b"max"), ("cpu-weight", b"0"), ("io-weight", b"500")]);
+        let (settings, problems) = Settings::load(&dir);
+        let limits = settings.group_limits;
+        assert_eq!(limits.memory_max, Some(Limit::Value(64 << 20)));
+        assert_eq!(
+            (limits.pids_max, limits.cpu_weight, limits.io_weight),
+            (Some(Limit::Max), None, Some(Limit::Value(500)))
+        );
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].to_string().contains("cpu-weight"), "{problems:?}");
+        assert_eq!(parse_limit("memory-max", "2g"), Ok(Limit::Value(2 << 30)));
+        assert_eq!(parse_limit("pids-max", "12"), Ok(Limit::Value(12)));
+        assert!(parse_limit("pids-max", "12K").is_err() && parse_limit("io-weight", "max").is_err());
+        assert!(parse_limit("memory-max", "99999999999T").is_err());
         std::fs::remove_dir_all(dir).unwrap();
     }
 

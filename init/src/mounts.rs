@@ -16,6 +16,12 @@ pub struct Wanted {
     pub data: &'static str,
 }
 
+/// Where cgroup2 goes.
+const CGROUP: &str = "/sys/fs/cgroup";
+
+/// cgroup2's options, the best first: a kernel that refuses one set gets the next.
+const CGROUP_OPTIONS: [&str; 3] = ["nsdelegate,memory_recursiveprot", "nsdelegate", ""];
+
 /// The kernel filesystems, in the order they must be mounted.
 pub fn wanted() -> Vec<Wanted> {
     use nix::mount::MsFlags as F;
@@ -23,6 +29,9 @@ pub fn wanted() -> Vec<Wanted> {
     vec![
         Wanted { target: "/proc", fstype: "proc", flags: safe, data: "" },
         Wanted { target: "/sys", fstype: "sysfs", flags: safe, data: "" },
+        // cgroup v2, for the services' control groups; without the two options on kernels
+        // that lack them (memory_recursiveprot: 5.7).
+        Wanted { target: CGROUP, fstype: "cgroup2", flags: safe, data: CGROUP_OPTIONS[0] },
         Wanted { target: "/dev", fstype: "devtmpfs", flags: F::MS_NOSUID, data: "mode=0755" },
         Wanted {
             target: "/dev/pts",
@@ -47,9 +56,20 @@ pub fn mount_kernel_filesystems(step: &dyn Fn(&str)) -> Vec<String> {
             continue;
         }
         let _ = std::fs::create_dir_all(wanted.target);
-        let data = (!wanted.data.is_empty()).then_some(wanted.data);
-        match nix::mount::mount(Some(wanted.fstype), Path::new(wanted.target), Some(wanted.fstype), wanted.flags, data)
-        {
+        let mount = |data: &str| {
+            let data = (!data.is_empty()).then_some(data);
+            nix::mount::mount(Some(wanted.fstype), Path::new(wanted.target), Some(wanted.fstype), wanted.flags, data)
+        };
+        let mut result = mount(wanted.data);
+        if wanted.target == CGROUP {
+            for options in &CGROUP_OPTIONS[1..] {
+                if result != Err(nix::errno::Errno::EINVAL) {
+                    break;
+                }
+                result = mount(options);
+            }
+        }
+        match result {
             Ok(()) => {
                 step(&format!("mounted {} on {}", wanted.fstype, wanted.target));
                 if wanted.target == "/proc" {

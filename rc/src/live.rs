@@ -47,11 +47,16 @@ impl Layout {
     /// (`/tmp/ostler-UID`, `/var/tmp/ostler-UID`, `/dev/shm/ostler-UID`) and a command run by
     /// `podman exec` does not inherit its variables: with neither variable set and no live state
     /// in `/run/ostler`, the first of those holding one is used.
+    ///
+    /// A user other than root whose own instance runs (`ostler user`; see
+    /// [`paths::running_user_instance`]) gets that instance's paths.
     pub fn from_env() -> Layout {
         let dir = paths::from_env;
         let mut run_dir = dir("OSTLER_RUNDIR", paths::PRIVATE_DIR);
         let mut scan_dir = dir("OSTLER_SCANDIR", paths::SCAN_DIR);
-        if run_dir == Path::new(paths::PRIVATE_DIR) && scan_dir == Path::new(paths::SCAN_DIR) {
+        if let Some(user) = paths::running_user_instance() {
+            (run_dir, scan_dir) = (user.private, user.scan);
+        } else if run_dir == Path::new(paths::PRIVATE_DIR) && scan_dir == Path::new(paths::SCAN_DIR) {
             if let Some(area) = container_area(&run_dir) {
                 (run_dir, scan_dir) = (area.join("ostler"), area.join("service"));
             }

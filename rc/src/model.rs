@@ -566,6 +566,12 @@ fn check_longrun(raw: &Raw, problem: &mut impl FnMut(&str, String), problems: &m
             None => problem(file, format!("{first:?} is not a number; write a decimal number in it")),
         }
     }
+    // The control-group limits (ostler's own), as the supervisor reads them.
+    for (file, _, _) in ostler_core::settings::LIMIT_FILES {
+        if let Some(Err(message)) = raw.text(file).map(|text| ostler_core::settings::parse_limit(file, &text)) {
+            problem(file, message);
+        }
+    }
     for (file, fd) in [("notification-fd", fds[0]), ("lock-fd", fds[1])] {
         if let Some(fd @ 0..=2) = fd {
             let message = format!("{fd} is standard input, output or error, not a free descriptor; use 3 or more");
@@ -648,7 +654,7 @@ fn log_companions(
             continue;
         }
         let log_dir = match raw.log.as_deref() {
-            Some("") | None => PathBuf::from("/var/log").join(&raw.name),
+            Some("") | None => ostler_core::paths::log_root().join(&raw.name),
             Some(path) => PathBuf::from(path),
         };
         let mut companion = Service::new(&name, Kind::Longrun, None);

@@ -178,7 +178,7 @@ pub fn init(args: InitArgs) -> u8 {
 }
 
 /// Stage 2 of a container: its runtime area, its verbosity.
-fn container_stage2(defs: Vec<std::path::PathBuf>, private: std::path::PathBuf, scan: std::path::PathBuf) -> u8 {
+pub fn container_stage2(defs: Vec<std::path::PathBuf>, private: std::path::PathBuf, scan: std::path::PathBuf) -> u8 {
     // The init sets it from s6-overlay's S6_VERBOSITY (2: a line per service).
     let verbose = std::env::var("OSTLER_VERBOSITY").map_or(true, |v| v.trim().parse().unwrap_or(2) >= 2);
     ostler_stage2::run(&ostler_stage2::Options { defs, private, scan, verbose, ..Default::default() })
@@ -270,5 +270,6 @@ fn container_options(args: &InitArgs) -> Result<ostler_init::container::Options,
         wait_for,
         wait_max: wait_max.map(std::time::Duration::from_millis),
         stop_on_failure,
+        instance: None,
     })
 }

@@ -362,7 +362,16 @@ pub fn svstat(args: SvstatArgs) -> u8 {
             return exit::USAGE;
         }
     };
-    svstat_client::run(&svstat_client::Options { dir: args.options.dir, fields, numeric_signal: args.options.numeric })
+    // Invoked as s6-svstat, the line stays s6-svstat's to the byte.
+    let as_s6 = std::env::args_os()
+        .next()
+        .is_some_and(|argv0| std::path::Path::new(&argv0).file_name().is_some_and(|name| name == "s6-svstat"));
+    svstat_client::run(&svstat_client::Options {
+        dir: args.options.dir,
+        fields,
+        numeric_signal: args.options.numeric,
+        group_usage: !as_s6,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------

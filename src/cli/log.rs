@@ -92,9 +92,10 @@ pub struct LogsArgs {
     #[arg(long = "since", value_name = "TIME", allow_hyphen_values = true)]
     pub since: Option<String>,
 
-    /// The directory that holds the services' log directories.
-    #[arg(long = "dir", value_name = "LOGROOT", default_value = "/var/log")]
-    pub dir: PathBuf,
+    /// The directory that holds the services' log directories [default: OSTLER_LOGDIR, else
+    /// the caller's own instance's (`ostler user`) when it runs, else /var/log].
+    #[arg(long = "dir", value_name = "LOGROOT")]
+    pub dir: Option<PathBuf>,
 }
 
 /// Replace TAI64N labels at the start of lines by local time (s6-tai64nlocal's role).
@@ -149,7 +150,8 @@ pub fn logs(args: LogsArgs) -> u8 {
             return 100;
         }
     };
-    let mut dir = ostler_log::logs::log_dir(&args.name, Some(&args.dir));
+    let root = args.dir.unwrap_or_else(ostler_core::paths::log_root);
+    let mut dir = ostler_log::logs::log_dir(&args.name, Some(&root));
     // A service whose `log` file names another directory: the service manager knows which.
     if !dir.exists() {
         if let Some(elsewhere) = super::rc::companion_log_dir(&args.name) {

@@ -7,6 +7,7 @@ mod boot;
 mod clients;
 mod completions;
 mod image;
+mod instance;
 mod log;
 mod man;
 mod mount;
@@ -75,6 +76,8 @@ pub enum Command {
     #[command(name = "policy-rc.d")]
     PolicyRcD(rc::PolicyRcArgs),
     Image(image::ImageArgs),
+    Hosted(instance::HostedArgs),
+    User(instance::UserArgs),
     Man(man::ManArgs),
     Completions(completions::CompletionsArgs),
     #[command(name = "with-contenv")]
@@ -125,6 +128,8 @@ pub fn parse(argv: &[OsString]) -> Result<Command, clap::Error> {
         "ready" => Ready(rc::ReadyArgs),
         "policy-rc.d" => PolicyRcD(rc::PolicyRcArgs),
         "image" => Image(image::ImageArgs),
+        "hosted" => Hosted(instance::HostedArgs),
+        "user" => User(instance::UserArgs),
         "man" => Man(man::ManArgs),
         "completions" => Completions(completions::CompletionsArgs),
         "with-contenv" => WithContenv(overlay::WithContenvArgs),
@@ -189,6 +194,8 @@ pub fn run(command: Command) -> u8 {
         Command::Ready(args) => rc::ready(args),
         Command::PolicyRcD(args) => rc::policy_rc_d(args),
         Command::Image(args) => image::run(args),
+        Command::Hosted(args) => instance::hosted(args),
+        Command::User(args) => instance::user(args),
         Command::Man(args) => man::run(args),
         Command::Completions(args) => completions::run(args),
         Command::WithContenv(args) => overlay::with_contenv(args),

@@ -332,6 +332,7 @@ fn status_line(layout: &Layout, name: &str) -> String {
                 dir: layout.service_dir(service),
                 fields: Vec::new(),
                 numeric_signal: false,
+                group_usage: true,
             };
             ostler_supervise::client::svstat::query(&options).unwrap_or_else(|_| "down (not supervised)".to_string())
         }

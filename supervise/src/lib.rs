@@ -6,11 +6,13 @@
 //! - [`scan`]: the scanner, which runs the supervisors in its own process (or spawns a
 //!   supervisor program per service, such as s6-supervise);
 //! - [`client`]: svc, svstat, svwait, svscanctl;
+//! - [`cgroup`]: a control group (cgroup v2) per service the scanner supervises;
 //! - [`setuidgid`]: run a program as a user (s6-setuidgid's role);
 //! - [`privileges`]: a service's declared user, capabilities, limits, environment…, applied
 //!   by the supervisor between fork and exec, and by `ostler caps`, `limit`, `envdir`.
 #![deny(missing_docs)]
 
+pub mod cgroup;
 pub mod client;
 pub mod error;
 pub mod privileges;

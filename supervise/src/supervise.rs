@@ -26,7 +26,8 @@ pub fn run(dir: &Path, builtins: Option<crate::sys::Builtins>) -> u8 {
         }
     };
     let name = dir.to_string_lossy().trim_end_matches('/').to_string();
-    let mut supervisor = match Supervisor::start(PROGRAM, dir, name, Stdio::default(), builtins) {
+    let no_groups = crate::cgroup::Cgroups::off("ostler supervise runs without them: ostler svscan makes them");
+    let mut supervisor = match Supervisor::start(PROGRAM, dir, name, Stdio::default(), builtins, &no_groups) {
         Ok(s) => s,
         Err(e @ crate::SuperviseError::AlreadySupervised(_)) => {
             say!("{PROGRAM}: fatal: {e}");

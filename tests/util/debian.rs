@@ -1,6 +1,7 @@
-//! A Debian bookworm minbase root with execline, s6 and bash, for the s6-overlay drop-in's
-//! tests (tests/s6_overlay.rs): what an image built `FROM debian:bookworm` for s6-overlay
-//! has, less s6-overlay itself.
+//! Debian bookworm minbase roots for the tests, each a [`Recipe`]: with execline, s6 and bash
+//! for the s6-overlay drop-in's tests (tests/s6_overlay.rs: what an image built `FROM
+//! debian:bookworm` for s6-overlay has, less s6-overlay itself), and with systemd as init for
+//! ostler's unit (tests/under_systemd.rs).
 //!
 //! Built with mmdebstrap from the mirror host apt uses (the first `URIs:` line of
 //! /etc/apt/sources.list.d/debian.sources, the security archive from the second), as the facts
@@ -20,6 +21,21 @@ use std::time::{Duration, Instant};
 pub const SUITE: &str = "bookworm";
 /// What the root has besides minbase (bash is Essential, named for clarity).
 pub const PACKAGES: &[&str] = &["execline", "s6", "bash"];
+
+/// A root: its name in the tarball's, what it has besides minbase, its host name.
+pub struct Recipe {
+    pub label: &'static str,
+    pub packages: &'static [&'static str],
+    pub hostname: &'static str,
+}
+
+/// The s6-overlay tests' root.
+pub const S6_OVERLAY: Recipe = Recipe { label: "minbase", packages: PACKAGES, hostname: "ostler-test" };
+/// A root booted with systemd as PID 1: systemd-sysv makes /sbin/init systemd's; udev makes
+/// the device units (the serial getty waits for `dev-ttyS0.device`); procps for the checks.
+pub const SYSTEMD: Recipe =
+    Recipe { label: "systemd-test", packages: &["systemd-sysv", "udev", "procps"], hostname: "ostler-systemd" };
+
 /// SOURCE_DATE_EPOCH (2025-01-01): the same mirror content gives the same tarball.
 const EPOCH: &str = "1735689600";
 /// The longest a build may take (≈ 25 s on these hosts, downloads included).
@@ -30,7 +46,7 @@ const SOURCES: &str = "/etc/apt/sources.list.d/debian.sources";
 /// mmdebstrap's options, the suite and the sources excepted: minbase, the packages, no
 /// manuals, documentation or translations (a smaller tarball), merged /usr as Debian's own
 /// images have it, and fixed /etc/hostname and /etc/resolv.conf (mmdebstrap copies the host's).
-fn options() -> Vec<String> {
+fn options(recipe: &Recipe) -> Vec<String> {
     let mut options: Vec<String> = [
         "--mode=root",
         "--variant=minbase",
@@ -42,29 +58,29 @@ fn options() -> Vec<String> {
         "--dpkgopt=path-include=/usr/share/doc/*/copyright",
         "--dpkgopt=path-exclude=/usr/share/info/*",
         "--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr",
-        "--customize-hook=echo ostler-test > \"$1/etc/hostname\"",
+        "--customize-hook=echo HOSTNAME > \"$1/etc/hostname\"",
         "--customize-hook=: > \"$1/etc/resolv.conf\"",
         // The sources name the mirror; the tests never run apt inside.
         "--customize-hook=rm -f \"$1/etc/apt/sources.list\"",
     ]
     .iter()
-    .map(|option| option.to_string())
+    .map(|option| option.replace("HOSTNAME", recipe.hostname))
     .collect();
-    options.push(format!("--include={}", PACKAGES.join(",")));
+    options.push(format!("--include={}", recipe.packages.join(",")));
     options
 }
 
 /// The tarball's file name: the suite, the variant and a hash of the whole recipe.
-fn tarball_name() -> String {
+fn tarball_name(recipe: &Recipe) -> String {
     // FNV-1a, 64 bits: stable across Rust versions, unlike DefaultHasher.
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for word in std::iter::once(SUITE.to_string()).chain([EPOCH.to_string()]).chain(options()) {
+    for word in std::iter::once(SUITE.to_string()).chain([EPOCH.to_string()]).chain(options(recipe)) {
         for byte in word.bytes().chain([0]) {
             hash ^= u64::from(byte);
             hash = hash.wrapping_mul(0x0100_0000_01b3);
         }
     }
-    format!("debian-{SUITE}-minbase-{hash:016x}.tar")
+    format!("debian-{SUITE}-{}-{hash:016x}.tar", recipe.label)
 }
 
 /// `$XDG_CACHE_HOME/ostler`, else `$HOME/.cache/ostler`.
@@ -76,35 +92,39 @@ pub fn cache_dir() -> PathBuf {
     match absolute("HOME") {
         Some(home) => home.join(".cache/ostler"),
         None => {
-            panic!("neither XDG_CACHE_HOME nor HOME is set: the Debian root for the s6-overlay tests is cached there")
+            panic!("neither XDG_CACHE_HOME nor HOME is set: the tests' Debian roots are cached there")
         }
     }
 }
 
-/// The root's tarball: from the cache, or built there first (tens of seconds, once).
+/// The s6-overlay tests' root's tarball: from the cache, or built there first (tens of
+/// seconds, once).
 pub fn root_tarball() -> &'static Path {
     static TARBALL: OnceLock<PathBuf> = OnceLock::new();
-    TARBALL.get_or_init(|| {
-        let dir = cache_dir();
-        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("unable to create {}: {e}", dir.display()));
-        let name = tarball_name();
-        let tarball = dir.join(&name);
-        let lock_path = dir.join(format!("{name}.lock"));
-        let lock_file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .unwrap_or_else(|e| panic!("unable to open {}: {e}", lock_path.display()));
-        // Another test binary building the same tarball: wait for it, then use its work.
-        let _lock = Flock::lock(lock_file, FlockArg::LockExclusive)
-            .unwrap_or_else(|(_, e)| panic!("unable to lock {}: {e}", lock_path.display()));
-        if !tarball.is_file() {
-            remove_stale_partials(&dir);
-            build(&dir, &name);
-        }
-        tarball
-    })
+    TARBALL.get_or_init(|| tarball(&S6_OVERLAY))
+}
+
+/// The tarball of `recipe`'s root: from the cache, or built there first (tens of seconds, once).
+pub fn tarball(recipe: &Recipe) -> PathBuf {
+    let dir = cache_dir();
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("unable to create {}: {e}", dir.display()));
+    let name = tarball_name(recipe);
+    let tarball = dir.join(&name);
+    let lock_path = dir.join(format!("{name}.lock"));
+    let lock_file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .unwrap_or_else(|e| panic!("unable to open {}: {e}", lock_path.display()));
+    // Another test binary building the same tarball: wait for it, then use its work.
+    let _lock = Flock::lock(lock_file, FlockArg::LockExclusive)
+        .unwrap_or_else(|(_, e)| panic!("unable to lock {}: {e}", lock_path.display()));
+    if !tarball.is_file() {
+        remove_stale_partials(&dir);
+        build(recipe, &dir, &name);
+    }
+    tarball
 }
 
 /// `.NAME.PID.partial` files whose builder (PID) is gone: what a killed build left.
@@ -123,7 +143,7 @@ fn remove_stale_partials(dir: &Path) {
 /// The main archive's and the security archive's URIs (the first two `URIs:` lines).
 fn mirrors() -> (String, Option<String>) {
     let text = std::fs::read_to_string(SOURCES).unwrap_or_else(|e| {
-        panic!("unable to read {SOURCES} ({e}): the Debian root for the s6-overlay tests is built from the mirror apt uses there")
+        panic!("unable to read {SOURCES} ({e}): the tests' Debian roots are built from the mirror apt uses there")
     });
     let mut uris =
         text.lines().filter_map(|l| l.trim().strip_prefix("URIs:")).filter_map(|l| l.split_whitespace().next());
@@ -142,14 +162,14 @@ fn require_program(program: &str) -> PathBuf {
         .find(|candidate| candidate.is_file())
         .unwrap_or_else(|| {
             panic!(
-                "the s6-overlay tests build a Debian root with `{program}`, which is not installed; run \
+                "the tests build Debian roots with `{program}`, which is not installed; run \
                  tools/setup as root (it installs {program} with apt-get)"
             )
         })
 }
 
 /// Runs mmdebstrap into `.NAME.PID.partial` in `dir`, then renames it to NAME.
-fn build(dir: &Path, name: &str) {
+fn build(recipe: &Recipe, dir: &Path, name: &str) {
     let mmdebstrap = require_program("mmdebstrap");
     assert!(
         nix::unistd::geteuid().is_root(),
@@ -167,7 +187,7 @@ fn build(dir: &Path, name: &str) {
     eprintln!("building the Debian root {} with mmdebstrap (once; ≈ 25 s)", dir.join(name).display());
     let start = Instant::now();
     let mut child = Command::new(&mmdebstrap)
-        .args(options())
+        .args(options(recipe))
         .arg(SUITE)
         .arg(&partial)
         .args(&sources)

@@ -68,6 +68,9 @@ pub struct Options {
     pub wait_max: Option<Duration>,
     /// When they fail or take longer: stop the container (exit 1) rather than go on.
     pub stop_on_failure: bool,
+    /// Not a container: an instance under another init, on the runtime area it names
+    /// ([`crate::instance`]).
+    pub instance: Option<crate::instance::Instance>,
 }
 
 /// The signals that stay with the kernel's default action: a fault in the init is fatal.
@@ -100,6 +103,9 @@ pub fn run(options: &Options, hooks: Hooks) -> u8 {
         logger: None,
         stopping: false,
         stage2: None,
+        // With CMD, readiness is CMD's to tell (it inherits NOTIFY_SOCKET, as under tini).
+        notifier: options.command.is_empty().then(crate::sd_notify::Notifier::take_from_env).flatten(),
+        start_problem: None,
     };
     init.main(hooks)
 }
@@ -125,18 +131,45 @@ struct Init<'a> {
     stopping: bool,
     /// Stage 2, while it runs (CMD may start before it is done: `--wait-for`, `--wait-max`).
     stage2: Option<Pid>,
+    /// `$NOTIFY_SOCKET`'s manager (systemd's `Type=notify`, podman's `--sdnotify=container`):
+    /// told READY=1 once the services are up, STOPPING=1 when the stop begins.
+    notifier: Option<crate::sd_notify::Notifier>,
+    /// What did not come up at the start, for the manager's status line.
+    start_problem: Option<String>,
 }
 
 impl Init<'_> {
     fn main(&mut self, hooks: Hooks) -> u8 {
-        if nix::unistd::geteuid().is_root() {
+        let options: &Options = self.options;
+        let instance = options.instance.as_ref();
+        if nix::unistd::geteuid().is_root() && instance.is_none() {
             runtime::mount_what_is_missing();
         }
         // Without definitions there is nothing to supervise: no runtime area, tini's cost.
-        let mut defs = definitions();
+        let mut defs = instance.map_or_else(definitions, |i| i.defs.clone());
         let own_default = defs.iter().any(|d| d.join("default").is_dir());
-        let overlay = if own_default { None } else { s6_overlay::find() };
-        let area = if own_default || overlay.is_some() {
+        let overlay = if own_default || instance.is_some() { None } else { s6_overlay::find() };
+        // An instance holds its lock for as long as it runs.
+        let mut _lock = None;
+        let area = if let Some(instance) = instance {
+            if !own_default {
+                let first = defs.first().map(|d| d.join("default").display().to_string()).unwrap_or_default();
+                eprintln!("ostler: no default bundle in {}: make {first} (a `type` file saying bundle, and contents.d/ naming the services)", defs_text(&defs));
+                return 111;
+            }
+            match crate::instance::take(instance) {
+                Ok((area, lock)) => {
+                    _lock = Some(lock);
+                    std::env::set_var("OSTLER_DEFS", std::env::join_paths(&defs).unwrap_or_default());
+                    std::env::set_var("OSTLER_LOGDIR", &instance.logs);
+                    Some(area)
+                }
+                Err(e) => {
+                    eprintln!("ostler: {e}");
+                    return 111;
+                }
+            }
+        } else if own_default || overlay.is_some() {
             let own = nix::unistd::getpid().as_raw() == 1 || detect::own_pid_namespace();
             match runtime::prepare(own) {
                 Ok(area) => Some(area),
@@ -185,13 +218,28 @@ impl Init<'_> {
                 }
                 self.s6 = Some(settings);
             }
+            if let Some(dir) = instance.and_then(|i| i.catch_all.clone()) {
+                // Our output so far went to whoever started us (`ostler user start` relays it
+                // until end of file); from here on it all goes to the log.
+                if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+                    let _ = nix::unistd::dup2_stdout(&null);
+                    let _ = nix::unistd::dup2_stderr(&null);
+                }
+                match catch_all::Logger::start(dir, ["n20", "s1000000", "T"].map(String::from).to_vec()) {
+                    Ok(logger) => self.logger = Some(logger),
+                    Err(e) => eprintln!("ostler: warning: {e}; the output goes where ours went"),
+                }
+            }
             // Each service's lines reach the container's output led by its name.
             if self.s6.as_ref().is_none_or(|s| s.logging == 0) {
                 let _ = std::fs::write(area.private.join(ostler_core::paths::MARK_LINES), b"");
             }
-            // `halt`, `poweroff`, `reboot` inside the container find us there.
-            let me = format!("{} {}\n", nix::unistd::getpid(), self.options.stop_signal as i32);
-            let _ = std::fs::write(area.private.join(ostler_shutdown::client::CONTAINER_INIT), me);
+            // `halt`, `poweroff`, `reboot` inside the container find us there (an instance
+            // under another init leaves them to that init).
+            if instance.is_none() {
+                let me = format!("{} {}\n", nix::unistd::getpid(), self.options.stop_signal as i32);
+                let _ = std::fs::write(area.private.join(ostler_shutdown::client::CONTAINER_INIT), me);
+            }
             let hook = self.run_hook().err();
             let problem = match hook {
                 Some(problem) if self.options.stop_on_failure => Some(problem),
@@ -204,6 +252,7 @@ impl Init<'_> {
                 },
             };
             let behaviour = self.s6.as_ref().map(|_| s6_overlay::contenv::number("S6_BEHAVIOUR_IF_STAGE2_FAILS", 0));
+            self.start_problem.clone_from(&problem);
             match problem {
                 Some(problem) if self.options.stop_on_failure => {
                     eprintln!("ostler: {problem}; stopping the container (--on-failure stop)");
@@ -211,11 +260,17 @@ impl Init<'_> {
                 }
                 // s6-overlay's default is to go on silently.
                 Some(_) if behaviour == Some(0) => {}
+                Some(problem) if self.options.command.is_empty() => {
+                    eprintln!("ostler: warning: {problem}; the rest runs")
+                }
                 Some(problem) => eprintln!("ostler: warning: {problem}; starting the main program all the same"),
                 None => {}
             }
         }
         if self.status.is_none() && !self.stop_asked {
+            if let Some(notifier) = &self.notifier {
+                notifier.send(&format!("READY=1\nSTATUS={}", self.ready_text(area.is_some())));
+            }
             self.start_command();
         }
         while self.status.is_none() && !self.stop_asked {
@@ -234,7 +289,21 @@ impl Init<'_> {
         if let Some(remove) = area.as_ref().and_then(|area| area.remove.as_ref()) {
             let _ = std::fs::remove_dir_all(remove);
         }
+        // A stopped instance leaves no live state for clients to take for a running one.
+        if let (Some(area), Some(_)) = (&area, instance) {
+            let _ = std::fs::remove_dir_all(&area.scan);
+            let _ = std::fs::remove_dir_all(&area.private);
+        }
         code
+    }
+
+    /// The status line a manager shows once we are ready (`systemctl status`).
+    fn ready_text(&self, services: bool) -> String {
+        match (&self.start_problem, services) {
+            (Some(problem), _) => format!("running; {problem}"),
+            (None, true) => "running: the default bundle is up".to_string(),
+            (None, false) => "running".to_string(),
+        }
     }
 
     /// s6-overlay's `S6_STAGE2_HOOK`: a shell command run before the services; its failure
@@ -575,6 +644,11 @@ fn wait_for_end_of_file(fd: i32) {
             _ => return,
         }
     }
+}
+
+/// Definition directories for messages: `A, B`.
+fn defs_text(defs: &[PathBuf]) -> String {
+    defs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
 }
 
 /// The definition directories: `OSTLER_DEFS` (A:B) or `/etc/ostler/sv`.

@@ -14,6 +14,9 @@ const AFTER_KILL: Duration = Duration::from_secs(2);
 
 pub(super) fn orderly(init: &mut Init<'_>, services: Option<(&Runtime, Pid)>) {
     init.stopping = true;
+    if let Some(notifier) = &init.notifier {
+        let _ = notifier.try_send("STOPPING=1\nSTATUS=stopping the services");
+    }
     let deadline = Instant::now() + init.options.grace;
     // CMD first, unless s6-overlay's order puts it with the last (it then has no signal yet).
     while init.command.is_some() && !init.services_stop_first() && Instant::now() < deadline {
@@ -38,6 +41,7 @@ pub(super) fn orderly(init: &mut Init<'_>, services: Option<(&Runtime, Pid)>) {
         if !killed.is_empty() {
             eprintln!("ostler: killed after the grace: {}", killed.join(" "));
         }
+        end_leftovers(&area.scan, scanner);
         // Loggers drain, then the scanner exits.
         let _ = kill(scanner, Signal::SIGTERM);
         while process_exists(scanner) && Instant::now() < deadline {
@@ -118,9 +122,57 @@ fn signal_all(signal: Signal, spare: Option<Pid>) {
     }
 }
 
+/// Once the services are down, what they left behind goes: a daemon's background child, which
+/// the scanner (their subreaper) inherited, holds the service's log pipe open, so its logger
+/// never reads end of file and the scanner waits for it until the grace. Every process of the
+/// scanner's but the loggers still up (their pid in a `supervise/status`) gets TERM and CONT,
+/// with all below it.
+fn end_leftovers(scan: &std::path::Path, scanner: Pid) {
+    let mut spared = Vec::new();
+    for entry in std::fs::read_dir(scan).into_iter().flatten().flatten() {
+        for dir in [entry.path(), entry.path().join("log")] {
+            if let Ok(status) = ostler_core::Status::read(&dir.join("supervise")) {
+                if status.is_up() {
+                    spared.push(status.pid as i32);
+                }
+            }
+        }
+    }
+    let processes = parent_links();
+    let orphans = processes
+        .iter()
+        .filter(|&&(pid, ppid)| ppid == scanner.as_raw() && !spared.contains(&pid))
+        .map(|&(pid, _)| pid);
+    let mut doomed: Vec<i32> = Vec::new();
+    for orphan in orphans {
+        doomed.extend(below(&processes, orphan));
+    }
+    for pid in doomed {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+        let _ = kill(Pid::from_raw(pid), Signal::SIGCONT);
+    }
+}
+
 /// Our descendants, from /proc's parent links.
 fn descendants() -> Vec<Pid> {
     let me = nix::unistd::getpid().as_raw();
+    below(&parent_links(), me).into_iter().filter(|&p| p != me).map(Pid::from_raw).collect()
+}
+
+/// `root` and every process below it in `links` (pid, parent).
+fn below(links: &[(i32, i32)], root: i32) -> Vec<i32> {
+    let mut found = vec![root];
+    let mut index = 0;
+    while index < found.len() {
+        let parent = found[index];
+        found.extend(links.iter().filter(|&&(pid, ppid)| ppid == parent && pid != root).map(|&(pid, _)| pid));
+        index += 1;
+    }
+    found
+}
+
+/// Every process and its parent, from /proc.
+fn parent_links() -> Vec<(i32, i32)> {
     let mut parents = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
@@ -132,16 +184,5 @@ fn descendants() -> Vec<Pid> {
         };
         parents.push((pid, ppid));
     }
-    let mut found = vec![me];
-    let mut grew = true;
-    while grew {
-        grew = false;
-        for &(pid, ppid) in &parents {
-            if found.contains(&ppid) && !found.contains(&pid) {
-                found.push(pid);
-                grew = true;
-            }
-        }
-    }
-    found.into_iter().filter(|&p| p != me).map(Pid::from_raw).collect()
+    parents
 }

@@ -123,6 +123,9 @@ pub struct Options {
     pub fields: Vec<Field>,
     /// Print the signal of the human line as a number (`-n`).
     pub numeric_signal: bool,
+    /// Add the control group's process count and memory to the human line (`ostler svstat`,
+    /// `service status`; not when ostler is invoked as `s6-svstat`, whose line stays s6's).
+    pub group_usage: bool,
 }
 
 /// Why the status could not be printed.
@@ -190,6 +193,10 @@ pub fn query(options: &Options) -> Result<String, SvstatError> {
         return Ok(view.fields(&options.fields));
     }
     let mut line = view.human(options.numeric_signal);
+    if let Some(usage) = group_usage(options, &supervise, view.up()) {
+        line.push_str(", ");
+        line.push_str(&usage.text());
+    }
     if view.up() {
         if let Some(text) = notify_status(&supervise) {
             line.push_str("; status: ");
@@ -208,6 +215,17 @@ fn notify_status(supervise: &Path) -> Option<String> {
         *byte = b'?';
     }
     Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// What the service's control group holds (an ostler extension: nothing for a service
+/// without a group): shown while up, and while down only if something of it is left.
+fn group_usage(options: &Options, supervise: &Path, up: bool) -> Option<crate::cgroup::Usage> {
+    if !options.group_usage {
+        return None;
+    }
+    let dir = std::fs::read_to_string(supervise.join(crate::cgroup::GROUP_FILE)).ok()?;
+    let usage = crate::cgroup::Usage::read(Path::new(dir.trim_end_matches('\n')))?;
+    (up || usage.processes > 0).then_some(usage)
 }
 
 fn normally_up(dir: &Path) -> bool {

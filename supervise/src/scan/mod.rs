@@ -172,6 +172,7 @@ struct Scanner {
     next_rescan: Option<Instant>,
     stopping: Option<Stop>,
     abort: bool,
+    cgroups: Rc<crate::cgroup::Cgroups>,
 }
 
 impl Scanner {
@@ -208,6 +209,11 @@ impl Scanner {
         }
         let control = sys::open_fifo_rdwr(control_path)
             .map_err(|e| SuperviseError::io("open", &options.dir.join(control_path), e.into()))?;
+        // After the lock: a second scanner on the directory must not move anything.
+        let cgroups = match options.supervisor_program {
+            None => crate::cgroup::Cgroups::setup(PROGRAM),
+            Some(_) => crate::cgroup::Cgroups::off("the supervisors are programs of their own"),
+        };
         Ok(Scanner {
             options,
             entries: Vec::new(),
@@ -217,6 +223,7 @@ impl Scanner {
             next_rescan: None,
             stopping: None,
             abort: false,
+            cgroups,
         })
     }
 
@@ -552,7 +559,14 @@ impl Scanner {
             // The directory itself, not its name in the scan directory: a supervisor keeps
             // writing its supervise/ when the link leaves the scan directory before a prune,
             // as s6-supervise does from inside its directory.
-            None => match Supervisor::start(PROGRAM, &resolved(&name), name.clone(), stdio, self.options.builtins) {
+            None => match Supervisor::start(
+                PROGRAM,
+                &resolved(&name),
+                name.clone(),
+                stdio,
+                self.options.builtins,
+                &self.cgroups,
+            ) {
                 Ok(supervisor) => Slot::Internal(Box::new(supervisor)),
                 Err(e) => {
                     say!("{PROGRAM}: warning: unable to supervise {name}: {e}; trying again in a second");

@@ -7,6 +7,7 @@
 pub mod notify;
 pub mod state;
 
+use crate::cgroup::{Cgroups, Group};
 use crate::error::SuperviseError;
 use crate::say::say;
 use crate::sys::{self, Builtins, FdPlan, SpawnPlan};
@@ -70,18 +71,22 @@ pub struct Supervisor {
     /// The start (`s`) is not announced yet: it goes out with the first announcement, or at
     /// the end of the first event at the latest.
     start_untold: bool,
+    /// The service's control group, when the scanner makes them.
+    group: Option<Group>,
+    cgroups: Rc<Cgroups>,
 }
 
 impl Supervisor {
     /// Takes over `dir`: creates `supervise/` and `event/`, takes the lock (a second
     /// supervisor fails here), writes the first status and posts `s`, then starts the service
-    /// unless `down` exists.
+    /// unless `down` exists. With `cgroups` on, the service gets its control group.
     pub fn start(
         program: &'static str,
         dir: &Path,
         name: String,
         stdio: Stdio,
         builtins: Option<Builtins>,
+        cgroups: &Rc<Cgroups>,
     ) -> Result<Supervisor, SuperviseError> {
         let supervise_dir = dir.join("supervise");
         make_dir(&supervise_dir, 0o700)?;
@@ -106,6 +111,10 @@ impl Supervisor {
         let wall = Tain::now();
         let want_up = !dir.join("down").exists();
         let stderr_to_log = stdio.stdout.is_some() && dir.join("log").join(ostler_core::paths::MARK_LOGGER).exists();
+        // ostler's built-in services (the catch-all logger…) run ostler's code in a forked
+        // child, which stays in the scanner's group: no clone3 for them (see sys::spawn).
+        let builtin = builtins.is_some() && is_own_binary(&dir.join("run"));
+        let group = group_of(program, &name, &supervise_dir, (!builtin).then_some(cgroups));
         let mut supervisor = Supervisor {
             name,
             dir: dir.to_path_buf(),
@@ -120,6 +129,8 @@ impl Supervisor {
             builtins,
             status_dirty: false,
             start_untold: false,
+            group,
+            cgroups: cgroups.clone(),
         };
         // A fresh, empty death tally, as s6 truncates it at start (no rename needed: empty).
         // NONBLOCK: a FIFO under that name must not hang the scanner.
@@ -374,6 +385,11 @@ impl Supervisor {
                     retry.as_secs()
                 ));
             }
+            Action::EndGroup => {
+                if let (Some(group), false) = (&self.group, settings.keep_leftovers) {
+                    group.kill_all();
+                }
+            }
             Action::Exit => return Some(Feedback::Exit),
         }
         None
@@ -381,6 +397,15 @@ impl Supervisor {
 
     /// Starts run or finish; the answer is the event to feed back.
     fn spawn(&mut self, program: Program, settings: &Settings) -> Event {
+        if program == Program::Run {
+            match &mut self.group {
+                Some(group) => group.apply(self.program, &self.dir, &settings.group_limits),
+                None if settings.group_limits != Default::default() => {
+                    self.cgroups.limit_refused(self.program, &self.dir, &settings.group_limits)
+                }
+                None => {}
+            }
+        }
         let plan = match self.plan(program, settings) {
             Ok(plan) => plan,
             Err(errno) => return Event::SpawnFailed(program, errno as i32),
@@ -474,6 +499,7 @@ impl Supervisor {
             },
             env,
             privileges,
+            cgroup: self.group.as_ref().map(Group::plan),
         };
         Ok(Planned { spawn, notification, _write_end: keep_write_end })
     }
@@ -484,16 +510,17 @@ impl Supervisor {
     /// starts with more than it declared.
     fn privileges(&self, program: Program) -> Result<Option<crate::privileges::Prepared>, Errno> {
         let dir = if self.dir.as_os_str().is_empty() { Path::new(".") } else { &self.dir };
-        let prepared = crate::privileges::Declared::load(dir).map_err(|r| r.to_string()).and_then(|declared| match declared {
-            Some(mut declared) => {
-                // The directories are made for run, not again for finish.
-                if matches!(program, Program::Finish { .. }) {
-                    declared.directories.clear();
+        let prepared =
+            crate::privileges::Declared::load(dir).map_err(|r| r.to_string()).and_then(|declared| match declared {
+                Some(mut declared) => {
+                    // The directories are made for run, not again for finish.
+                    if matches!(program, Program::Finish { .. }) {
+                        declared.directories.clear();
+                    }
+                    declared.prepare(dir).map(Some)
                 }
-                declared.prepare(dir).map(Some)
-            }
-            None => Ok(None),
-        });
+                None => Ok(None),
+            });
         prepared.map_err(|problem| {
             self.warn(&format!(
                 "{problem}; not starting {}",
@@ -566,6 +593,24 @@ fn make_dir(path: &Path, mode: u32) -> Result<(), SuperviseError> {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(SuperviseError::io("mkdir", path, e)),
     }
+}
+
+/// The control group of service `name`, named in `supervise/cgroup` for `ostler svstat`
+/// (a stale file is removed when there is no group).
+fn group_of(program: &str, name: &str, supervise_dir: &Path, cgroups: Option<&Rc<Cgroups>>) -> Option<Group> {
+    let file = supervise_dir.join(crate::cgroup::GROUP_FILE);
+    let group = match cgroups.map_or(Ok(None), |cgroups| Group::make(cgroups, name)) {
+        Ok(group) => group,
+        Err(problem) => {
+            say!("{program} {name}: warning: {problem}; the service runs without a control group");
+            None
+        }
+    };
+    let _ = match &group {
+        Some(group) => std::fs::write(&file, format!("{}\n", group.dir().display())),
+        None => std::fs::remove_file(&file),
+    };
+    group
 }
 
 /// Whether `path` (a `run`, usually a symlink) is the running ostler binary.

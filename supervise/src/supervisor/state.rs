@@ -88,6 +88,9 @@ pub enum Action {
     /// From now on run and finish get /dev/null as stdin and stdout (`x` while up: a logger
     /// must be able to see EOF once the service is gone).
     DetachStdio,
+    /// End every process left in the service's control group (when it has one): the
+    /// service is down only once nothing of it runs, and a restart starts from nothing.
+    EndGroup,
     /// Tell the user `run` could not be started and when we try again.
     ReportSpawnFailure(i32, Duration),
     /// The supervisor's work is over.
@@ -384,7 +387,7 @@ impl Machine {
             Ending::FinishDone => b"D",
             Ending::PermanentFailure => b"OD",
         };
-        actions.extend([Action::WriteStatus, Action::Announce(events)]);
+        actions.extend([Action::EndGroup, Action::WriteStatus, Action::Announce(events)]);
         if self.exiting {
             self.restart_at = None;
             actions.push(Action::Exit);
@@ -501,7 +504,7 @@ mod tests {
         );
         // It dies: down, ready, no restart since it is wanted down.
         let actions = machine.step(Event::RunDied(9), &later);
-        assert_eq!(actions, [CloseNotification, RecordDeath(9), WriteStatus, Announce(b"dD")]);
+        assert_eq!(actions, [CloseNotification, RecordDeath(9), EndGroup, WriteStatus, Announce(b"dD")]);
         assert_eq!(machine.state, State::Down);
         assert!(machine.ready && machine.status().pid == 0 && machine.wstat == 9);
         assert_eq!(machine.next_deadline(), None);
@@ -560,7 +563,7 @@ mod tests {
         assert!(status.finishing && status.pid == 43 && !status.is_up() && !status.ready);
         // finish exits 125: permanent failure, no restart.
         let actions = machine.step(Event::FinishDied(125 << 8), &env(now + Duration::from_secs(2)));
-        assert_eq!(actions, [WriteStatus, Announce(b"OD")]);
+        assert_eq!(actions, [EndGroup, WriteStatus, Announce(b"OD")]);
         assert!(!machine.want_up && machine.ready && machine.state == State::Down);
         assert_eq!(machine.next_deadline(), None);
     }
@@ -581,7 +584,7 @@ mod tests {
         );
         // Killed finish: down, then the overdue restart happens at once.
         let actions = machine.step(Event::FinishDied(9), &late);
-        assert_eq!(actions, [WriteStatus, Announce(b"D"), Spawn(Program::Run)]);
+        assert_eq!(actions, [EndGroup, WriteStatus, Announce(b"D"), Spawn(Program::Run)]);
     }
 
     #[test]
