@@ -165,6 +165,18 @@ class Tree:
         self.started.append(p.pid)
         return p.pid
 
+    def cgroup(self, env):
+        """Gives the scanner a control-group base of its own (OSTLER_CGROUP), so the privileged
+        configuration runs each service in its group with its limits; removed in stop()."""
+        for parent in ("/sys/fs/cgroup/unified", "/sys/fs/cgroup"):
+            if os.path.exists(os.path.join(parent, "cgroup.procs")) and os.access(parent, os.W_OK):
+                path = os.path.join(parent, f"ostler-bench-{os.getpid()}-{os.path.basename(self.dir)}")
+                os.mkdir(path)
+                self.cgroup_dir = path
+                env["OSTLER_CGROUP"] = path
+                return
+        self.notes.append("no writable cgroup2 hierarchy: the privileged services run without groups")
+
     def open_to_all(self):
         """Lets services running as another user reach the stamp FIFO."""
         # The tree, the trees' directory and bench/run's temporary root (all made 0700).
@@ -174,6 +186,27 @@ class Tree:
         os.chmod(self.fifo.path, 0o666)
 
     def stop(self, grace_s=5.0):
+        try:
+            self._stop_masked(grace_s)
+        finally:
+            self._remove_cgroup()
+
+    def _remove_cgroup(self):
+        path = getattr(self, "cgroup_dir", None)
+        if not path:
+            return
+        for _ in range(50):
+            try:
+                for root, dirs, _files in os.walk(path, topdown=False):
+                    for d in dirs:
+                        os.rmdir(os.path.join(root, d))
+                os.rmdir(path)
+                return
+            except OSError:
+                time.sleep(0.1)
+        self.notes.append(f"could not remove {path}")
+
+    def _stop_masked(self, grace_s=5.0):
         """SIGTERM what we started, wait for it to exit, SIGKILL any descendant left."""
         # A ^C now must not cut the cleanup short.
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
@@ -325,6 +358,7 @@ def respawn(setup, label, samples, services=10, gap_s=0.13, ready_for_s=1.2):
         privileged = program == "ostler-priv"
         if privileged:
             tree.open_to_all()
+            tree.cgroup(env)
         if how == "scan":
             scandir = os.path.join(tree.dir, "scan")
             os.mkdir(scandir)
@@ -425,6 +459,7 @@ def rescan(setup, label, n, settle_s=1.0, timeout_s=120):
         names = [f"svc{i:04d}" for i in range(n)]
         if kind == "ostler-priv":
             tree.open_to_all()
+            tree.cgroup(env)
         for name in names:
             setup.make_service(os.path.join(stage, name), notify=False, privileged=kind == "ostler-priv")
         scanner = setup.start_scanner(tree, kind, scandir, max(1000, n), env)

@@ -39,10 +39,14 @@ pub fn names(mask: Mask) -> Vec<String> {
 
 /// The highest capability number the running kernel has (`/proc/sys/kernel/cap_last_cap`).
 pub fn last_cap() -> u32 {
-    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-        .ok()
-        .and_then(|text| text.trim().parse().ok())
-        .unwrap_or(40)
+    // Read once: the running kernel's list does not change.
+    static LAST: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *LAST.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+            .ok()
+            .and_then(|text| text.trim().parse().ok())
+            .unwrap_or(40)
+    })
 }
 
 #[cfg(test)]
