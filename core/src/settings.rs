@@ -263,6 +263,7 @@ const FILES: [&str; 14] = [
     "pids-max",
     "cpu-weight",
     "io-weight",
+    "kill-mode",
 ];
 
 /// Which of [`FILES`] one listing of a service directory found. Listing once and opening
@@ -411,6 +412,18 @@ mod tests {
         assert!(text.iter().any(|t| t.contains("timeout-kill") && t.contains("-5")), "{text:?}");
         assert!(text.iter().any(|t| t.contains("timeout-finish") && t.contains("longer")), "{text:?}");
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn kill_mode_process_keeps_leftovers() {
+        for (text, keep, bad) in
+            [("process\n", true, 0), ("control-group", false, 0), ("mixed", false, 0), ("none", false, 1)]
+        {
+            let dir = dir_with(&[("kill-mode", text.as_bytes())]);
+            let (settings, problems) = Settings::load(&dir);
+            assert_eq!((settings.keep_leftovers, problems.len()), (keep, bad), "{text:?}: {problems:?}");
+            std::fs::remove_dir_all(dir).unwrap();
+        }
     }
 
     #[test]
