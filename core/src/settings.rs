@@ -248,7 +248,7 @@ impl Settings {
 }
 
 /// The files settings come from.
-const FILES: [&str; 14] = [
+const FILES: [&str; 15] = [
     "notification-fd",
     "lock-fd",
     "timeout-kill",

@@ -16,7 +16,8 @@
 //! - [`policy`]: Debian's `policy-rc.d`: package scripts' init-script actions done through the
 //!   service manager;
 //! - [`s6rc`]: s6-rc's own command line (`s6-rc -u change NAME`), for ostler installed as
-//!   `s6-rc`.
+//!   `s6-rc`;
+//! - [`unit`]: `ostler import-unit`: systemd service units made into definitions.
 #![deny(missing_docs)]
 
 pub mod engine;
@@ -31,5 +32,6 @@ pub mod source;
 mod sys;
 #[cfg(test)]
 mod testing;
+pub mod unit;
 
 pub use model::{Db, Kind, Level, Problem};

@@ -7,6 +7,7 @@ mod boot;
 mod clients;
 mod completions;
 mod image;
+mod import_unit;
 mod instance;
 mod log;
 mod man;
@@ -76,6 +77,8 @@ pub enum Command {
     #[command(name = "policy-rc.d")]
     PolicyRcD(rc::PolicyRcArgs),
     Image(image::ImageArgs),
+    #[command(name = "import-unit")]
+    ImportUnit(import_unit::ImportUnitArgs),
     Hosted(instance::HostedArgs),
     User(instance::UserArgs),
     Man(man::ManArgs),
@@ -128,6 +131,7 @@ pub fn parse(argv: &[OsString]) -> Result<Command, clap::Error> {
         "ready" => Ready(rc::ReadyArgs),
         "policy-rc.d" => PolicyRcD(rc::PolicyRcArgs),
         "image" => Image(image::ImageArgs),
+        "import-unit" => ImportUnit(import_unit::ImportUnitArgs),
         "hosted" => Hosted(instance::HostedArgs),
         "user" => User(instance::UserArgs),
         "man" => Man(man::ManArgs),
@@ -194,6 +198,7 @@ pub fn run(command: Command) -> u8 {
         Command::Ready(args) => rc::ready(args),
         Command::PolicyRcD(args) => rc::policy_rc_d(args),
         Command::Image(args) => image::run(args),
+        Command::ImportUnit(args) => import_unit::run(args),
         Command::Hosted(args) => instance::hosted(args),
         Command::User(args) => instance::user(args),
         Command::Man(args) => man::run(args),
