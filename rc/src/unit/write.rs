@@ -23,12 +23,13 @@ pub fn write(defs: &Path, definition: &Definition, force: bool) -> Result<PathBu
     let _ = std::fs::remove_dir_all(&temporary);
     let result = fill(&temporary, definition).and_then(|()| {
         if exists {
-            nix::fcntl::renameat2(
-                nix::fcntl::AT_FDCWD,
+            // rustix, not nix: nix offers renameat2 on glibc only, and ostler is built for musl.
+            rustix::fs::renameat_with(
+                rustix::fs::CWD,
                 &temporary,
-                nix::fcntl::AT_FDCWD,
+                rustix::fs::CWD,
                 &target,
-                nix::fcntl::RenameFlags::RENAME_EXCHANGE,
+                rustix::fs::RenameFlags::EXCHANGE,
             )
             .map_err(|e| ImportError::Write { path: target.clone(), source: e.into() })
         } else {
