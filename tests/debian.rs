@@ -440,6 +440,64 @@ fn debian_image_serves_http_and_ssh_runs_every_service_and_powers_off_clean() {
     assert_eq!(code, 0, "e2fsck -fn of /var/lib/loop.ext4 after poweroff:\n{fsck}{err}");
 }
 
+/// `ostler import-unit` on the booted image's own systemd units: Debian's ssh.service,
+/// nginx.service, cron.service and rsyslog.service replace the image's hand-written
+/// definitions, `ostler rc reload` swaps them in, and the four daemons run from them.
+#[test]
+fn imported_debian_units_run_the_daemons_in_the_booted_image() {
+    let tree = TempTree::new("debian-import");
+    let key = key_pair(&tree);
+    let out = tree.join("image");
+    build(&out, &util::debian::cache_dir(), &key.with_extension("pub"));
+    let (ssh_port, http_port) = (free_port(), free_port());
+    let options: Vec<String> = ["--memory", "1024", "--forward"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([format!("{ssh_port}:22"), "--forward".into(), format!("{http_port}:80")])
+        .collect();
+    let media = ["--disk".into(), out.join("disk.ext4"), "--initramfs".into(), out.join("boot.cpio.lz4")];
+    let mut guest = Guest::start_with(&media, "ro", TempTree::new("debian-import-guest"), &options);
+    guest.console.expect("boot complete in ", BOOT);
+    let ready =
+        wait_for_long(std::time::Duration::from_secs(90), || (ssh(&key, ssh_port, "true").0 == 0).then(String::new));
+    assert!(ready.is_some(), "no ssh:\n{}", guest.console.tail(3000));
+
+    let (code, out) = ssh(&key, ssh_port, "ostler import-unit --force ssh nginx cron rsyslog 2>&1");
+    assert_eq!(code, 0, "import-unit: {out}");
+    // The image's own nginx.conf (written for its least-privilege nginx) keeps the pid file in
+    // /run/nginx, which Debian's unit does not make: the one line added to what was imported.
+    // The reload replaces ssh, whose control group holds this session: it runs from the root
+    // group, so that it outlives the session.
+    let (code, out) = ssh(
+        &key,
+        ssh_port,
+        "echo 'nginx 0755' > /etc/ostler/sv/nginx/runtime-directory; \
+         sh -c 'echo $$ > /sys/fs/cgroup/cgroup.procs; exec ostler rc reload' > /run/reload.log 2>&1 < /dev/null & \
+         echo started",
+    );
+    assert_eq!((code, out.trim()), (0, "started"), "{out}");
+    let settled = wait_for_long(std::time::Duration::from_secs(120), || {
+        let (code, out) = ssh(
+            &key,
+            ssh_port,
+            "for s in ssh nginx cron rsyslog; do head -3 /run/service/$s/run | grep -q 'ostler import-unit' || echo $s: not imported; \
+             ostler svstat /run/service/$s | grep -q '^up ' || echo $s: not up; done",
+        );
+        (code == 0 && out.trim().is_empty()).then_some(out)
+    });
+    let (_, log) = ssh(&key, ssh_port, "cat /run/reload.log");
+    assert!(settled.is_some(), "the imported definitions did not all run; reload said:\n{log}");
+    let (code, processes) = ssh(&key, ssh_port, "ps -eo args");
+    assert_eq!(code, 0);
+    for daemon in ["/usr/sbin/sshd -D", "nginx: master process", "/usr/sbin/cron -f", "/usr/sbin/rsyslogd -n"] {
+        assert!(processes.contains(daemon), "{daemon} is not running:\n{processes}");
+    }
+    assert_nginx_answers(http_port);
+    let _ = ssh(&key, ssh_port, "poweroff");
+    let status = guest.wait_exit(POWEROFF);
+    assert!(status.success(), "QEMU ended with {status}");
+}
+
 /// The debian profile as a firmware-bootable disk: OVMF boots its UKI from the ESP (no
 /// `-kernel`), the root is the disk's second partition, nginx answers and ssh powers it off.
 #[test]
