@@ -642,9 +642,6 @@ redirfd -a 1 {netlog} echo done
     rig.write(router.join("ntpd/type"), "longrun\n");
     rig.write(router.join("ntpd/flag-recommended"), "");
     rig.write(router.join("ntpd/down-signal"), "SIGHUP\n");
-    // dash can miss a trapped signal that lands just before `wait` blocks (it then waits for
-    // the child): short sleeps in a loop bound that to a second. A hung `rc change -d` in
-    // clean-clone runs was ntpd `up, want down` with its HUP trap never run.
 
     rig.write(router.join("ntpd/notification-fd"), "3\n");
     let ntp_signal = rig.mark("ntpd-signal");
@@ -656,7 +653,7 @@ redirfd -a 1 {netlog} echo done
              trap 'echo HUP > {ntp_signal}; kill $child; exit 0' HUP\n\
              trap 'echo TERM > {ntp_signal}; kill $child; exit 0' TERM\n\
              echo >&3\nexec 3>&-\n\
-             while :; do sleep 1 & child=$!; wait $child; done\n"
+             sleep 1000 &\nchild=$!\nwait\n"
         ),
     );
 

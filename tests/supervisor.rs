@@ -177,3 +177,33 @@ fn flag_newpidns_makes_run_pid_1_of_its_own_namespace() {
     assert_eq!(svc(&service, &["-wd", "-T", "5000", "-d"]), 0);
     assert_eq!(status(&service).unwrap().wstat, 0);
 }
+
+#[test]
+fn services_get_back_the_signals_their_supervisor_was_started_ignoring() {
+    // Under nohup the supervisor starts with SIGHUP ignored; a shell started with a signal
+    // ignored cannot trap it, so a HUP down-signal would never stop the service.
+    use std::os::unix::process::CommandExt;
+    let tree = TempTree::new("ignored-signals");
+    let trapped = tree.join("trapped");
+    let service = tree.service(
+        "svc",
+        &format!("#!/bin/sh\ntrap 'exit 7' HUP\ntouch {}\nwhile :; do sleep 0.05; done", trapped.display()),
+    );
+    tree.file("svc/down-signal", "SIGHUP\n");
+    let err = std::fs::File::create(tree.join("err")).unwrap();
+    let mut command = Command::new(ostler());
+    command.arg("supervise").arg(&service).stderr(err);
+    // SAFETY: signal(2) only, between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let mut procs = Processes::new();
+    procs.spawn(command);
+    wait_until("up", LONG, || is_up(&service));
+    wait_file(&trapped);
+    assert_eq!(svc(&service, &["-wd", "-T", "5000", "-d"]), 0, "the HUP did not stop the service");
+    assert_eq!(status(&service).unwrap().wstat, 7 << 8);
+}

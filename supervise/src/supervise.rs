@@ -18,6 +18,7 @@ const PROGRAM: &str = "ostler supervise";
 /// Supervises `dir` until told to exit; returns the exit code (0, 100 when already
 /// supervised, 111 on a system failure).
 pub fn run(dir: &Path, builtins: Option<crate::sys::Builtins>) -> u8 {
+    sys::note_ignored_signals();
     let signals = match sys::signal_fd() {
         Ok(fd) => fd,
         Err(e) => {

@@ -538,6 +538,15 @@ unsafe fn child_exec(
     libc::sigemptyset(&mut empty);
     libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
     libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    // And what this process inherited ignored (a scanner started under nohup ignores SIGHUP):
+    // a shell cannot even trap a signal ignored when it starts, so a `down-signal` of HUP
+    // would never reach the service.
+    let ignored = IGNORED_AT_START.get().copied().unwrap_or(0);
+    for signal in 1..64 {
+        if ignored & (1u64 << signal) != 0 {
+            libc::signal(signal, libc::SIG_DFL);
+        }
+    }
     // Into the service's control group, before the exec and before run can fork: one
     // write(2). A failure leaves run outside the group rather than not running it.
     if let Some(group) = plan.cgroup.as_ref().filter(|g| !g.born_in.get() && plan.builtin.is_none()) {
@@ -773,6 +782,28 @@ pub fn become_subreaper() {
     }
 }
 
+/// The signals this process found ignored when it started (bit N: signal N), which its
+/// children get back at their default.
+static IGNORED_AT_START: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+
+/// Notes which signals were ignored when this process started; call before ignoring any.
+pub fn note_ignored_signals() {
+    IGNORED_AT_START.get_or_init(|| {
+        let mut mask = 0u64;
+        for signal in 1..64 {
+            // SAFETY: a query only (no new action); a zeroed sigaction is valid to fill.
+            let ignored = unsafe {
+                let mut old: libc::sigaction = std::mem::zeroed();
+                libc::sigaction(signal, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
+            };
+            if ignored {
+                mask |= 1 << signal;
+            }
+        }
+        mask
+    });
+}
+
 /// The open-files limit this process started with, which its children get back.
 static INHERITED_FD_LIMIT: std::sync::OnceLock<(u64, u64)> = std::sync::OnceLock::new();
 
@@ -783,6 +814,7 @@ static INHERITED_FD_LIMIT: std::sync::OnceLock<(u64, u64)> = std::sync::OnceLock
 /// close every fd up to the limit and would crawl with a million.
 pub fn raise_fd_limit() {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    note_ignored_signals();
     let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else { return };
     let _ = INHERITED_FD_LIMIT.set((soft, hard));
     let ceiling = std::fs::read_to_string("/proc/sys/fs/nr_open")

@@ -177,6 +177,7 @@ struct Scanner {
 
 impl Scanner {
     fn new(options: Options) -> Result<Scanner, SuperviseError> {
+        sys::note_ignored_signals();
         let signals = sys::signal_fd().map_err(|e| SuperviseError::io("set up signals for", &options.dir, e.into()))?;
         sys::raise_fd_limit();
         sys::become_subreaper();
