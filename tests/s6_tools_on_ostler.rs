@@ -24,6 +24,17 @@ fn start_supervisor(procs: &mut Processes, daemon: Daemon, service: &Path, err: 
         Daemon::S6 => procs.spawn({
             let mut c = Command::new(require("s6-supervise"));
             c.arg(service).stderr(err);
+            // s6-supervise passes on what it was started ignoring (a suite run as a background
+            // job ignores SIGINT and SIGQUIT; ostler resets them): both start from defaults.
+            // SAFETY: signal(2) only, between fork and exec.
+            unsafe {
+                std::os::unix::process::CommandExt::pre_exec(&mut c, || {
+                    for signal in [libc::SIGINT, libc::SIGQUIT, libc::SIGHUP] {
+                        libc::signal(signal, libc::SIG_DFL);
+                    }
+                    Ok(())
+                });
+            }
             c
         }),
         Daemon::Ostler => procs.spawn({
