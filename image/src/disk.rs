@@ -11,7 +11,7 @@
 //! epoch, so the same inputs give the same bytes.
 
 use crate::host::{self, GRUB_MKIMAGE, MCOPY, MKFS_VFAT, QEMU_IMG, SBSIGN};
-use crate::tree::write;
+use crate::tree::{read_dir_sorted, write};
 use crate::{uki, ImageError};
 use ostler_core::gpt::{Guid, Partition, Table, SECTOR};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -238,16 +238,6 @@ fn set_times(dir: &Path, epoch: u64) -> Result<(), ImageError> {
         file.set_modified(time).map_err(ImageError::io("set the time of", &path))?;
     }
     Ok(())
-}
-
-fn read_dir_sorted(dir: &Path) -> Result<Vec<std::ffi::OsString>, ImageError> {
-    let mut names: Vec<_> = std::fs::read_dir(dir)
-        .map_err(ImageError::io("read directory", dir))?
-        .map(|e| e.map(|e| e.file_name()))
-        .collect::<Result<_, _>>()
-        .map_err(ImageError::io("read directory", dir))?;
-    names.sort();
-    Ok(names)
 }
 
 /// Copies the file `from` into `disk` at `offset`, leaving holes where it is all zeros (the

@@ -56,7 +56,7 @@ pub(crate) fn remove_if_present(path: &Path) -> Result<(), ImageError> {
 }
 
 /// The names in `dir`, sorted as bytes.
-fn read_dir_sorted(dir: &Path) -> Result<Vec<std::ffi::OsString>, ImageError> {
+pub(crate) fn read_dir_sorted(dir: &Path) -> Result<Vec<std::ffi::OsString>, ImageError> {
     let mut names = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(ImageError::io("read directory", dir))? {
         names.push(entry.map_err(ImageError::io("read directory", dir))?.file_name());
