@@ -45,6 +45,9 @@ pub struct Settings {
     /// service's control group when it dies (sshd's sessions outlive a restart of sshd);
     /// `control-group` (the default) and `mixed` end it.
     pub keep_leftovers: bool,
+    /// One of [`PRIVILEGE_FILES`] is there: the supervisor reads them (supervise's
+    /// `privileges`). Known from the same listing, so a service without any pays nothing more.
+    pub declares_privileges: bool,
 }
 
 /// The control-group limits a service directory sets, each written to the group's file of
@@ -129,6 +132,7 @@ impl Default for Settings {
             notify_socket: false,
             group_limits: GroupLimits::default(),
             keep_leftovers: false,
+            declares_privileges: false,
         }
     }
 }
@@ -140,6 +144,7 @@ impl Settings {
         let mut problems = Vec::new();
         let mut settings = Settings::default();
         let found = Found::list(service_dir);
+        settings.declares_privileges = found.0 & PRIVILEGES_BIT != 0;
         let mut read = |name: &str| match found.has(name).then(|| read_small(&service_dir.join(name)))? {
             Ok(text) => text.map(|t| (service_dir.join(name), t)),
             Err(e) => {
@@ -266,6 +271,27 @@ const FILES: [&str; 15] = [
     "kill-mode",
 ];
 
+/// The files of a service's declared privileges (read and applied by supervise's
+/// `privileges`); listed here so that one listing of the directory says whether there are any.
+pub const PRIVILEGE_FILES: &[&str] = &[
+    "user",
+    "groups",
+    "capabilities",
+    "ambient-capabilities",
+    "no-new-privs",
+    "limits",
+    "environment",
+    "environment-file",
+    "working-directory",
+    "umask",
+    "runtime-directory",
+    "state-directory",
+    "logs-directory",
+];
+
+/// The bit of [`Found`] after those of [`FILES`]: one of [`PRIVILEGE_FILES`] was listed.
+const PRIVILEGES_BIT: u16 = 1 << 15;
+
 /// Which of [`FILES`] one listing of a service directory found. Listing once and opening
 /// only what is there costs 4 system calls where probing each file costs 9, at every start
 /// and stop of every service.
@@ -278,6 +304,8 @@ impl Found {
             crate::listing::each(&fd, |name, _| {
                 if let Some(i) = FILES.iter().position(|file| file.as_bytes() == name.to_bytes()) {
                     found |= 1 << i;
+                } else if PRIVILEGE_FILES.iter().any(|file| file.as_bytes() == name.to_bytes()) {
+                    found |= PRIVILEGES_BIT;
                 }
             })
         });

@@ -34,21 +34,7 @@ use std::path::{Path, PathBuf};
 const MAX_LEN: u64 = 4096;
 
 /// The files this module reads, for the check that a directory has any.
-pub const FILES: &[&str] = &[
-    "user",
-    "groups",
-    "capabilities",
-    "ambient-capabilities",
-    "no-new-privs",
-    "limits",
-    "environment",
-    "environment-file",
-    "working-directory",
-    "umask",
-    "runtime-directory",
-    "state-directory",
-    "logs-directory",
-];
+pub use ostler_core::settings::PRIVILEGE_FILES as FILES;
 
 /// What a service directory (or a command line) declares.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -472,7 +472,7 @@ impl Supervisor {
         if let (true, Some(pipe)) = (self.stderr_to_log, &self.stdio.stdout) {
             extra.push((pipe.as_raw_fd(), 2));
         }
-        let privileges = self.privileges(program)?;
+        let privileges = if settings.declares_privileges { self.privileges(program)? } else { None };
         // A declared working directory: run is named by its full path, not ./run.
         let program_path = match privileges.as_ref().and_then(|p| p.cwd.as_ref()) {
             Some(_) => std::env::current_dir().map_err(|_| Errno::ENOENT)?.join(dir).join(file),
