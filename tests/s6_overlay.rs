@@ -149,6 +149,32 @@ fn assert_in_order(what: &str, output: &str, texts: &[&str], context: &dyn std::
     }
 }
 
+/// The shell text that counts one more event in the container and stands for the count: the
+/// stop tree's events end their lines with ` #N`. Each service's lines reach the output through
+/// a marker process of its own, so the order of lines there is not the order of events; the count
+/// is. /dev/shm is a tmpfs in every podman container.
+const COUNT: &str = "$(echo x >> /dev/shm/order; grep -c . /dev/shm/order)";
+
+/// Each of `texts` is in `output` as `TEXT #N`, N growing in this order.
+fn assert_counted_in_order(what: &str, output: &str, texts: &[&str], context: &dyn std::fmt::Display) {
+    let mut last: Option<(u32, &str)> = None;
+    for text in texts {
+        let marked = format!("{text} #");
+        let Some(at) = output.find(&marked) else {
+            panic!("{what}: {marked:?}N missing (expected in order {texts:?})\n{context}");
+        };
+        let digits: String = output[at + marked.len()..].chars().take_while(char::is_ascii_digit).collect();
+        let count: u32 = digits.parse().unwrap_or_else(|_| panic!("{what}: {text:?} without its count\n{context}"));
+        if let Some((before, previous)) = last {
+            assert!(
+                count > before,
+                "{what}: {text:?} came before {previous:?} (expected in order {texts:?})\n{context}"
+            );
+        }
+        last = Some((count, text));
+    }
+}
+
 fn assert_contains(what: &str, output: &str, texts: &[&str], context: &dyn std::fmt::Display) {
     for text in texts {
         assert!(output.contains(text), "{what}: {text:?} missing\n{context}");
@@ -324,7 +350,7 @@ fn stop_tree() -> Layer {
     for (name, dependencies) in [("a", &["base"][..]), ("b", &["base", "a"][..])] {
         tree.longrun(name, &format!("#!/bin/bash\necho longrun {name} up\nexec sleep infinity\n"), dependencies).file(
             &format!("{S6_RC_D}/{name}/finish"),
-            &format!("#!/bin/bash\n{FINISHING}\necho {name} stopped\n"),
+            &format!("#!/bin/bash\n{FINISHING}\necho \"{name} stopped #{COUNT}\"\n"),
             0o755,
         );
     }
@@ -332,9 +358,9 @@ fn stop_tree() -> Layer {
         .legacy(
             "side",
             "#!/bin/bash\necho longrun side up\nexec sleep infinity\n",
-            Some(&format!("#!/bin/bash\n{FINISHING}\necho side stopped\n")),
+            Some(&format!("#!/bin/bash\n{FINISHING}\necho \"side stopped #{COUNT}\"\n")),
         )
-        .cont_finish("10-bye", "#!/bin/bash\necho cont-finish ran\n");
+        .cont_finish("10-bye", &format!("#!/bin/bash\necho \"cont-finish ran #{COUNT}\"\n"));
     tree.done()
 }
 
@@ -355,20 +381,27 @@ fn stop_and_check(env: &[&str], cmd: &str) -> (String, String) {
     (out, context)
 }
 
-/// CMD that says it got TERM and exits 0.
-const TRAPPING_CMD: &str = "trap 'echo cmd got TERM; exit 0' TERM; echo cmd started; sleep infinity & wait";
+/// CMD that says it got TERM (counted) and exits 0.
+fn trapping_cmd() -> String {
+    format!("trap 'echo \"cmd got TERM #{COUNT}\"; exit 0' TERM; echo cmd started; sleep infinity & wait")
+}
 
 #[test]
 fn podman_stop_takes_services_down_in_reverse_order_then_cont_finish_and_exits_0() {
     // CMD is sleep: dead of the TERM, 143 but for s6-overlay's rule.
     let (out, context) = stop_and_check(&[], "echo cmd started; exec sleep infinity");
-    assert_in_order("podman stop", &out, &["side stopped", "b stopped", "a stopped", "cont-finish ran"], &context);
+    assert_counted_in_order(
+        "podman stop",
+        &out,
+        &["side stopped", "b stopped", "a stopped", "cont-finish ran"],
+        &context,
+    );
 }
 
 #[test]
 fn without_s6_cmd_receive_signals_cmd_is_stopped_last() {
-    let (out, context) = stop_and_check(&[], TRAPPING_CMD);
-    assert_in_order(
+    let (out, context) = stop_and_check(&[], &trapping_cmd());
+    assert_counted_in_order(
         "podman stop",
         &out,
         &["side stopped", "b stopped", "a stopped", "cont-finish ran", "cmd got TERM"],
@@ -378,8 +411,8 @@ fn without_s6_cmd_receive_signals_cmd_is_stopped_last() {
 
 #[test]
 fn with_s6_cmd_receive_signals_cmd_gets_term_first() {
-    let (out, context) = stop_and_check(&["S6_CMD_RECEIVE_SIGNALS=1"], TRAPPING_CMD);
-    assert_in_order(
+    let (out, context) = stop_and_check(&["S6_CMD_RECEIVE_SIGNALS=1"], &trapping_cmd());
+    assert_counted_in_order(
         "podman stop, S6_CMD_RECEIVE_SIGNALS=1",
         &out,
         &["cmd got TERM", "side stopped", "b stopped", "a stopped", "cont-finish ran"],
