@@ -168,14 +168,14 @@ class Tree:
     def cgroup(self, env):
         """Gives the scanner a control-group base of its own (OSTLER_CGROUP), so the privileged
         configuration runs each service in its group with its limits; removed in stop()."""
-        for parent in ("/sys/fs/cgroup/unified", "/sys/fs/cgroup"):
-            if os.path.exists(os.path.join(parent, "cgroup.procs")) and os.access(parent, os.W_OK):
-                path = os.path.join(parent, f"ostler-bench-{os.getpid()}-{os.path.basename(self.dir)}")
-                os.mkdir(path)
-                self.cgroup_dir = path
-                env["OSTLER_CGROUP"] = path
-                return
-        self.notes.append("no writable cgroup2 hierarchy: the privileged services run without groups")
+        parent = writable_cgroup2()
+        if parent:
+            path = os.path.join(parent, f"ostler-bench-{os.getpid()}-{os.path.basename(self.dir)}")
+            os.mkdir(path)
+            self.cgroup_dir = path
+            env["OSTLER_CGROUP"] = path
+            return
+        self.notes.append("no writable cgroup2 hierarchy: the services run without groups")
 
     def open_to_all(self):
         """Lets services running as another user reach the stamp FIFO."""
@@ -256,10 +256,34 @@ class Tree:
 # Service directories and the programs under test
 
 
+def writable_cgroup2():
+    """The cgroup2 hierarchy we may make groups in (the hybrid layout's or the unified one)."""
+    for parent in ("/sys/fs/cgroup/unified", "/sys/fs/cgroup"):
+        if os.path.exists(os.path.join(parent, "cgroup.procs")) and os.access(parent, os.W_OK):
+            return parent
+    return None
+
+
+def group_floor_ns(program, n=200, runs=3):
+    """bench/group_floor.c's cost of a fresh group per service (the least of `runs`), or None
+    where no cgroup2 hierarchy is writable."""
+    parent = writable_cgroup2()
+    if not parent:
+        return None
+    costs = []
+    for _ in range(runs):
+        done = subprocess.run([program, parent, str(n)], capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            raise BenchError(f"group_floor failed: {done.stderr.strip()}")
+        costs.append(float(done.stdout))
+    return min(costs)
+
+
 class Setup:
-    def __init__(self, ostler, stamp, floor, root):
+    def __init__(self, ostler, stamp, floor, root, group_floor=None):
         self.ostler = os.path.abspath(ostler)
         self.floor = os.path.abspath(floor)
+        self.group_floor_ns = group_floor_ns(group_floor) if group_floor else None
         self.root = root
         # The helper lives on the same filesystem as the trees, so each run is a hard link.
         self.stamp = os.path.join(root, "stamp")
@@ -292,7 +316,7 @@ class Setup:
         return env
 
     def scanner_argv(self, kind, scandir, max_services, ready_fd):
-        kind = "ostler" if kind == "ostler-priv" else kind
+        kind = "ostler" if kind in ("ostler-priv", "ostler-cg") else kind
         if kind == "s6":
             return [f"{S6_BIN}/s6-svscan", "-c", str(max_services), "-d", str(ready_fd), scandir]
         argv = [self.ostler, "svscan", "-c", str(max_services), "-d", str(ready_fd)]
@@ -404,6 +428,7 @@ def respawn(setup, label, samples, services=10, gap_s=0.13, ready_for_s=1.2):
 
 SCAN_KINDS = {
     "ostler svscan (in-process)": "ostler",
+    "ostler svscan + control groups": "ostler-cg",
     "ostler svscan + privilege files": "ostler-priv",
     "s6-svscan + s6-supervise": "s6",
     "ostler svscan --supervisor (ostler supervise)": "ostler-sup",
@@ -459,6 +484,7 @@ def rescan(setup, label, n, settle_s=1.0, timeout_s=120):
         names = [f"svc{i:04d}" for i in range(n)]
         if kind == "ostler-priv":
             tree.open_to_all()
+        if kind in ("ostler-priv", "ostler-cg"):
             tree.cgroup(env)
         for name in names:
             setup.make_service(os.path.join(stage, name), notify=False, privileged=kind == "ostler-priv")
@@ -487,7 +513,7 @@ def rescan(setup, label, n, settle_s=1.0, timeout_s=120):
         if extra is not None:
             tree.notes.append(f"unexpected extra run after all {n} started: {extra}")
         memory = tree_memory(scanner, {pid for pid, _, _ in records})
-        expected_supervisors = 0 if kind in ("ostler", "ostler-priv") else n
+        expected_supervisors = 0 if kind in ("ostler", "ostler-priv", "ostler-cg") else n
         if memory["supervisors"] != expected_supervisors:
             tree.notes.append(f"{memory['supervisors']} supervisor processes, expected {expected_supervisors}")
         return {
@@ -525,6 +551,7 @@ def main():
     parser.add_argument("--ostler", required=True)
     parser.add_argument("--stamp", required=True)
     parser.add_argument("--floor", required=True)
+    parser.add_argument("--group-floor", help="bench/group_floor.c, built (rescan only)")
     parser.add_argument("--root", required=True, help="temporary directory (removed by the caller)")
     parser.add_argument("--samples", type=int, default=50, help="respawn samples per configuration")
     parser.add_argument("--rounds", type=int, default=2, help="respawn: configurations alternate in this many rounds")
@@ -541,8 +568,8 @@ def main():
     if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
 
-    setup = Setup(args.ostler, args.stamp, args.floor, args.root)
     only = set(args.only.split(","))
+    setup = Setup(args.ostler, args.stamp, args.floor, args.root, args.group_floor if "rescan" in only else None)
     sizes = [int(s) for s in args.sizes.split(",")]
     failures = []
     failed = set()  # configurations that failed once are not retried
@@ -659,8 +686,17 @@ def main():
                     if s6 and label in med:
                         out.write(f"   {n:>5} ratio {label} / s6: {med[label] / s6:.3f}\n")
                 plain, priv = med.get("ostler svscan (in-process)"), med.get("ostler svscan + privilege files")
+                groups = med.get("ostler svscan + control groups")
                 if plain and priv:
-                    out.write(f"   {n:>5} ratio with / without privilege files: {priv / plain:.3f} (issue 14: <= 1.2)\n")
+                    out.write(f"   {n:>5} ratio with / without privilege files and groups: {priv / plain:.3f}"
+                              " (issue 14: <= 1.2)\n")
+                if groups and priv:
+                    out.write(f"   {n:>5} ratio with / without privilege files, both with groups: {priv / groups:.3f}\n")
+                if plain and setup.group_floor_ns:
+                    floor = (plain + n * setup.group_floor_ns) / plain
+                    out.write(f"   {n:>5} kernel floor of a fresh group per service "
+                              f"({setup.group_floor_ns / 1000:.1f} us each, bench/group_floor.c): "
+                              f"{floor:.3f} x the plain time\n")
             out.write("\n")
 
     results["load_after"] = loadavg()

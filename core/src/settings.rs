@@ -45,9 +45,32 @@ pub struct Settings {
     /// service's control group when it dies (sshd's sessions outlive a restart of sshd);
     /// `control-group` (the default) and `mixed` end it.
     pub keep_leftovers: bool,
-    /// One of [`PRIVILEGE_FILES`] is there: the supervisor reads them (supervise's
-    /// `privileges`). Known from the same listing, so a service without any pays nothing more.
-    pub declares_privileges: bool,
+    /// Which of [`PRIVILEGE_FILES`] are there: the supervisor reads those (supervise's
+    /// `privileges`). Known from the same listing, so a service without any pays nothing more
+    /// and one with some opens only those.
+    pub privilege_files: PrivilegeFiles,
+}
+
+/// Which of [`PRIVILEGE_FILES`] a service directory holds, from one listing of it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PrivilegeFiles(u16);
+
+impl PrivilegeFiles {
+    /// Lists `dir` for them.
+    pub fn list(dir: &Path) -> PrivilegeFiles {
+        Found::list(dir).privileges
+    }
+
+    /// Whether any is there.
+    pub fn any(self) -> bool {
+        self.0 != 0
+    }
+
+    /// Whether `name` (one of [`PRIVILEGE_FILES`]) is there, or may be (the directory could
+    /// not be listed).
+    pub fn has(self, name: &str) -> bool {
+        PRIVILEGE_FILES.iter().position(|file| *file == name).is_some_and(|i| self.0 & (1 << i) != 0)
+    }
 }
 
 /// The control-group limits a service directory sets, each written to the group's file of
@@ -132,7 +155,7 @@ impl Default for Settings {
             notify_socket: false,
             group_limits: GroupLimits::default(),
             keep_leftovers: false,
-            declares_privileges: false,
+            privilege_files: PrivilegeFiles::default(),
         }
     }
 }
@@ -144,7 +167,7 @@ impl Settings {
         let mut problems = Vec::new();
         let mut settings = Settings::default();
         let found = Found::list(service_dir);
-        settings.declares_privileges = found.0 & PRIVILEGES_BIT != 0;
+        settings.privilege_files = found.privileges;
         let mut read = |name: &str| match found.has(name).then(|| read_small(&service_dir.join(name)))? {
             Ok(text) => text.map(|t| (service_dir.join(name), t)),
             Err(e) => {
@@ -271,6 +294,8 @@ const FILES: [&str; 15] = [
     "kill-mode",
 ];
 
+const _: () = assert!(FILES.len() <= 16 && PRIVILEGE_FILES.len() <= 16, "Found keeps each set in 16 bits");
+
 /// The files of a service's declared privileges (read and applied by supervise's
 /// `privileges`); listed here so that one listing of the directory says whether there are any.
 pub const PRIVILEGE_FILES: &[&str] = &[
@@ -289,33 +314,37 @@ pub const PRIVILEGE_FILES: &[&str] = &[
     "logs-directory",
 ];
 
-/// The bit of [`Found`] after those of [`FILES`]: one of [`PRIVILEGE_FILES`] was listed.
-const PRIVILEGES_BIT: u16 = 1 << 15;
-
-/// Which of [`FILES`] one listing of a service directory found. Listing once and opening
-/// only what is there costs 4 system calls where probing each file costs 9, at every start
-/// and stop of every service.
-struct Found(u16);
+/// Which of [`FILES`] one listing of a service directory found, and which of
+/// [`PRIVILEGE_FILES`]. Listing once and opening only what is there costs 4 system calls where
+/// probing each file costs 9, at every start and stop of every service.
+struct Found {
+    settings: u16,
+    privileges: PrivilegeFiles,
+}
 
 impl Found {
     fn list(dir: &Path) -> Found {
-        let mut found = 0u16;
+        let (mut settings, mut privileges) = (0u16, 0u16);
         let listed = crate::listing::open(dir).and_then(|fd| {
             crate::listing::each(&fd, |name, _| {
-                if let Some(i) = FILES.iter().position(|file| file.as_bytes() == name.to_bytes()) {
-                    found |= 1 << i;
-                } else if PRIVILEGE_FILES.iter().any(|file| file.as_bytes() == name.to_bytes()) {
-                    found |= PRIVILEGES_BIT;
+                let is = |file: &&str| file.as_bytes() == name.to_bytes();
+                if let Some(i) = FILES.iter().position(is) {
+                    settings |= 1 << i;
+                } else if let Some(i) = PRIVILEGE_FILES.iter().position(is) {
+                    privileges |= 1 << i;
                 }
             })
         });
         // A directory we may not list (no read permission) may still hold readable files:
         // look for each one then.
-        Found(if listed.is_ok() { found } else { u16::MAX })
+        match listed {
+            Ok(_) => Found { settings, privileges: PrivilegeFiles(privileges) },
+            Err(_) => Found { settings: u16::MAX, privileges: PrivilegeFiles(u16::MAX) },
+        }
     }
 
     fn has(&self, name: &str) -> bool {
-        FILES.iter().position(|file| *file == name).is_some_and(|i| self.0 & (1 << i) != 0)
+        FILES.iter().position(|file| *file == name).is_some_and(|i| self.settings & (1 << i) != 0)
     }
 }
 
@@ -329,36 +358,66 @@ pub fn notifies_readiness(service_dir: &Path) -> bool {
 /// scanner and its supervisors run in PID 1, and a FIFO or a device under a setting's name
 /// must be an error, not a wait for a writer that never comes.
 pub fn read_small(path: &Path) -> Result<Option<String>, CoreError> {
-    use rustix::fs::{Mode, OFlags};
-    let file = match rustix::fs::open(path, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty()) {
-        Ok(fd) => std::fs::File::from(fd),
-        Err(rustix::io::Errno::NOENT) => return Ok(None),
-        Err(e) => return Err(CoreError::io("open", path, e.into())),
+    let bad = |problem: String| CoreError::BadSetting {
+        path: path.into(),
+        problem,
+        fix: "it should hold one short value; the default is used until then",
     };
-    if !file.metadata().map_err(|e| CoreError::io("stat", path, e))?.is_file() {
-        return Err(CoreError::BadSetting {
+    read_text(path, MAX_LEN).map_err(|unreadable| match unreadable {
+        Unreadable::Io(action, e) => CoreError::io(action, path, e),
+        Unreadable::NotRegular => CoreError::BadSetting {
             path: path.into(),
             problem: "is not a regular file".into(),
             fix: "make it a plain file holding one short value; the default is used until then",
-        });
+        },
+        Unreadable::TooLong => bad(format!("is longer than {MAX_LEN} bytes")),
+        Unreadable::NotText => bad("is not text".into()),
+    })
+}
+
+/// Why [`read_text`] could not read a file.
+#[derive(Debug)]
+pub enum Unreadable {
+    /// A system call failed: which, and why.
+    Io(&'static str, std::io::Error),
+    /// It is not a regular file (a FIFO, a device, a directory).
+    NotRegular,
+    /// It is longer than the limit.
+    TooLong,
+    /// It is not UTF-8.
+    NotText,
+}
+
+/// Reads a regular file of at most `max` bytes as text, without blocking; `Ok(None)` when it
+/// does not exist. Its size from `fstat` says when the whole file is in, so a file costs open,
+/// fstat, one read and close (an empty one no read): the supervisor reads these at every start
+/// of every service.
+pub fn read_text(path: &Path, max: u64) -> Result<Option<String>, Unreadable> {
+    use rustix::fs::{Mode, OFlags};
+    let mut file = match rustix::fs::open(path, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty()) {
+        Ok(fd) => std::fs::File::from(fd),
+        Err(rustix::io::Errno::NOENT) => return Ok(None),
+        Err(e) => return Err(Unreadable::Io("open", e.into())),
+    };
+    let metadata = file.metadata().map_err(|e| Unreadable::Io("stat", e))?;
+    if !metadata.is_file() {
+        return Err(Unreadable::NotRegular);
     }
-    let mut bytes = Vec::new();
-    file.take(MAX_LEN + 1).read_to_end(&mut bytes).map_err(|e| CoreError::io("read", path, e))?;
-    if bytes.len() as u64 > MAX_LEN {
-        return Err(CoreError::BadSetting {
-            path: path.into(),
-            problem: format!("is longer than {MAX_LEN} bytes"),
-            fix: "it should hold one short value; the default is used until then",
-        });
+    if metadata.len() > max {
+        return Err(Unreadable::TooLong);
     }
-    match String::from_utf8(bytes) {
-        Ok(text) => Ok(Some(text)),
-        Err(_) => Err(CoreError::BadSetting {
-            path: path.into(),
-            problem: "is not text".into(),
-            fix: "it should hold one short value; the default is used until then",
-        }),
+    let mut bytes = vec![0; metadata.len() as usize];
+    let mut filled = 0;
+    while filled < bytes.len() {
+        match file.read(&mut bytes[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Unreadable::Io("read", e)),
+        }
     }
+    bytes.truncate(filled);
+    String::from_utf8(bytes).map(Some).map_err(|_| Unreadable::NotText)
 }
 
 fn parse_fd(path: &Path, text: &str) -> Result<i32, CoreError> {

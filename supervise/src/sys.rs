@@ -151,16 +151,14 @@ pub struct SpawnPlan {
 pub struct CgroupPlan {
     /// The group's directory, open (O_RDONLY | O_DIRECTORY).
     pub dir: RawFd,
-    /// Its `cgroup.procs`, open for writing.
-    pub procs: RawFd,
     /// Set while the child is being born in the group: it then writes nothing.
     born_in: std::cell::Cell<bool>,
 }
 
 impl CgroupPlan {
-    /// The group whose directory and `cgroup.procs` are open on these fds.
-    pub fn new(dir: RawFd, procs: RawFd) -> CgroupPlan {
-        CgroupPlan { dir, procs, born_in: std::cell::Cell::new(false) }
+    /// The group whose directory is open on `dir`.
+    pub fn new(dir: RawFd) -> CgroupPlan {
+        CgroupPlan { dir, born_in: std::cell::Cell::new(false) }
     }
 }
 
@@ -272,7 +270,7 @@ unsafe fn clone3_vm_into_group(
 /// parent's group's): a child is born in `dir` and must exit 0. `None` when clone3 cannot
 /// place it at all.
 pub fn born_killed_after_cgroup_kill(dir: RawFd) -> Option<bool> {
-    let group = CgroupPlan::new(dir, -1);
+    let group = CgroupPlan::new(dir);
     let args = CloneArgs::into_group(0, &group);
     // SAFETY: a fork-like clone3; the child only calls _exit.
     let pid = unsafe { libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>()) };
@@ -550,7 +548,11 @@ unsafe fn child_exec(
     // Into the service's control group, before the exec and before run can fork: one
     // write(2). A failure leaves run outside the group rather than not running it.
     if let Some(group) = plan.cgroup.as_ref().filter(|g| !g.born_in.get() && plan.builtin.is_none()) {
-        libc::write(group.procs, b"0".as_ptr().cast(), 1);
+        let procs = libc::openat(group.dir, c"cgroup.procs".as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        if procs >= 0 {
+            libc::write(procs, b"0".as_ptr().cast(), 1);
+            libc::close(procs);
+        }
     }
     if let Some(cwd) = &plan.cwd {
         if libc::chdir(cwd.as_ptr()) != 0 {

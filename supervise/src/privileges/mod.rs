@@ -33,8 +33,10 @@ use std::path::{Path, PathBuf};
 /// Largest privilege file read (a `limits` or `capabilities` file is a few lines).
 const MAX_LEN: u64 = 4096;
 
+use ostler_core::settings::PrivilegeFiles;
 /// The files this module reads, for the check that a directory has any.
 pub use ostler_core::settings::PRIVILEGE_FILES as FILES;
+use rustix::thread::{Gid, Uid};
 
 /// What a service directory (or a command line) declares.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -70,20 +72,22 @@ impl Declared {
     /// except that a bad `user` or capability file is an error of the whole declaration
     /// (starting with more privileges than declared is never the fallback).
     pub fn load(dir: &Path) -> Result<Option<Declared>, Refused> {
-        let names: Vec<OsString> = match std::fs::read_dir(dir) {
-            Ok(entries) => entries.flatten().map(|e| e.file_name()).collect(),
-            Err(_) => return Ok(None),
-        };
-        if !names.iter().any(|n| FILES.iter().any(|f| n.as_bytes() == f.as_bytes())) {
+        Declared::read(dir, PrivilegeFiles::list(dir))
+    }
+
+    /// [`load`](Declared::load) with the directory already listed (the supervisor's
+    /// settings did it): only the files there are opened.
+    pub fn read(dir: &Path, present: PrivilegeFiles) -> Result<Option<Declared>, Refused> {
+        if !present.any() {
             return Ok(None);
         }
-        let has = |name: &str| names.iter().any(|n| n.as_bytes() == name.as_bytes());
         let at = |name: &str, message: String| Refused { file: dir.join(name), message };
+        let has = |name: &str| present.has(name);
         let read = |name: &str| -> Result<Option<String>, Refused> {
             if !has(name) {
                 return Ok(None);
             }
-            read_small(&dir.join(name)).map(Some).map_err(|message| at(name, message))
+            read_small(&dir.join(name)).map_err(|message| at(name, message))
         };
         let mut declared = Declared::default();
         if let Some(text) = read("user")? {
@@ -169,7 +173,7 @@ impl Declared {
     /// files), and makes the declared directories; `service_dir` is where relative paths start.
     pub fn prepare(&self, service_dir: &Path) -> Result<Prepared, String> {
         let ids = match &self.user {
-            Some(spec) => Some(resolve_user(spec, &self.groups)?),
+            Some(spec) => Some(resolve_user_cached(spec, &self.groups)?),
             None if !self.groups.is_empty() => {
                 return Err("groups without user: name the user in `user` too".into());
             }
@@ -207,7 +211,10 @@ impl Declared {
             .map(|l| (l.resource, l.soft.unwrap_or(limits::INFINITY), l.hard, l.soft.is_none()))
             .collect();
         Ok(Prepared {
-            ids: ids.map(|ids| (ids.uid, ids.gid, ids.groups)),
+            ids: ids.map(|ids| {
+                let groups = ids.groups.iter().map(|&g| Gid::from_raw(g)).collect();
+                (Uid::from_raw(ids.uid), Gid::from_raw(ids.gid), groups)
+            }),
             bounding: self.bounding,
             ambient: self.ambient,
             no_new_privs: self.no_new_privs,
@@ -242,7 +249,7 @@ impl std::fmt::Display for Refused {
 #[derive(Clone, Debug, Default)]
 pub struct Prepared {
     /// uid, gid, supplementary groups.
-    pub ids: Option<(u32, u32, Vec<u32>)>,
+    pub ids: Option<(Uid, Gid, Vec<Gid>)>,
     /// The bounding set to keep.
     pub bounding: Option<caps::Mask>,
     /// The ambient set to raise.
@@ -305,9 +312,15 @@ impl Prepared {
             if self.ambient != 0 && libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0 {
                 return Err(errno());
             }
-            if libc::setgroups(groups.len(), groups.as_ptr()) != 0 || libc::setgid(*gid) != 0 || libc::setuid(*uid) != 0
-            {
-                return Err(errno());
+            // The kernel's per-thread calls, not the C library's: musl's setuid() stops every
+            // thread of the process with signals first, which a child sharing the
+            // supervisor's memory neither needs nor should do (and it costs nine calls more).
+            use rustix::thread::{set_thread_groups, set_thread_res_gid, set_thread_res_uid};
+            let changed = set_thread_groups(groups)
+                .and_then(|()| set_thread_res_gid(*gid, *gid, *gid))
+                .and_then(|()| set_thread_res_uid(*uid, *uid, *uid));
+            if let Err(e) = changed {
+                return Err(e.raw_os_error());
             }
         }
         if self.ambient != 0 {
@@ -358,12 +371,48 @@ impl Prepared {
 }
 
 /// A user's ids, groups and home.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Ids {
     uid: u32,
     gid: u32,
     groups: Vec<u32>,
     home: PathBuf,
+}
+
+/// What identifies the user database as it is: device, inode, size and modification time of
+/// /etc/passwd and of /etc/group (`None`: missing). Editors and `useradd` replace the files
+/// (a new inode) or at least change their time.
+type DatabaseState = [Option<(u64, u64, u64, i64, i64)>; 2];
+
+fn database_state() -> DatabaseState {
+    use std::os::unix::fs::MetadataExt;
+    ["/etc/passwd", "/etc/group"]
+        .map(|path| std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec())))
+}
+
+/// Users resolved so far, with the state of the database they were resolved in.
+type Resolved = Vec<((String, Vec<String>), DatabaseState, Ids)>;
+
+static RESOLVED: std::sync::Mutex<Resolved> = std::sync::Mutex::new(Vec::new());
+
+/// [`resolve_user`], looked up again only when /etc/passwd or /etc/group has changed: a
+/// service that restarts pays two `stat`s instead of reading both files (and asking nscd)
+/// at each start. Users served by nscd alone are looked up again when the files change
+/// or the scanner restarts.
+fn resolve_user_cached(spec: &str, more: &[String]) -> Result<Ids, String> {
+    let state = database_state();
+    let mut resolved = RESOLVED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, _, ids)) = resolved.iter().find(|(key, s, _)| key.0 == spec && key.1 == more && *s == state) {
+        return Ok(ids.clone());
+    }
+    let ids = resolve_user(spec, more)?;
+    // Entries of an older state are dead; a bound keeps a scanner of many users small.
+    resolved.retain(|(_, s, _)| *s == state);
+    if resolved.len() >= 256 {
+        resolved.clear();
+    }
+    resolved.push(((spec.to_string(), more.to_vec()), state, ids.clone()));
+    Ok(ids)
 }
 
 /// `NAME[:GROUP]` (names or numbers) and more groups, from the user and group databases: the
@@ -375,6 +424,9 @@ fn resolve_user(spec: &str, more: &[String]) -> Result<Ids, String> {
         Some((name, group)) => (name, Some(group)),
         None => (spec, None),
     };
+    if name.parse::<u32>() == Ok(u32::MAX) {
+        return Err(format!("{name} is not a user id (-1 means \"no change\" to the kernel): name another in `user`"));
+    }
     let account = match name.parse::<u32>() {
         Ok(uid) => User::from_uid(Uid::from_raw(uid)).ok().flatten(),
         Err(_) => User::from_name(name).ok().flatten(),
@@ -389,6 +441,7 @@ fn resolve_user(spec: &str, more: &[String]) -> Result<Ids, String> {
     };
     let group_id = |text: &str| -> Result<u32, String> {
         match text.parse::<u32>() {
+            Ok(u32::MAX) => Err(format!("{text} is not a group id: name another")),
             Ok(gid) => Ok(gid),
             Err(_) => Group::from_name(text)
                 .ok()
@@ -427,13 +480,16 @@ fn make_directory(path: &Path, mode: u32, ids: Option<&Ids>) -> Result<(), Strin
     Ok(())
 }
 
-fn read_small(path: &Path) -> Result<String, String> {
-    use std::io::Read;
-    let mut text = String::new();
-    std::fs::File::open(path)
-        .and_then(|file| file.take(MAX_LEN).read_to_string(&mut text))
-        .map_err(|e| format!("unable to read it: {e}"))?;
-    Ok(text)
+/// A privilege file's text (`None`: gone since the listing). Never blocks, as the settings'
+/// reading does not: a FIFO named `user` must not hang the scanner (PID 1).
+fn read_small(path: &Path) -> Result<Option<String>, String> {
+    use ostler_core::settings::Unreadable;
+    ostler_core::settings::read_text(path, MAX_LEN).map_err(|unreadable| match unreadable {
+        Unreadable::Io(action, e) => format!("unable to {action} it: {e}"),
+        Unreadable::NotRegular => "is not a regular file: make it a plain text file".into(),
+        Unreadable::TooLong => format!("is longer than {MAX_LEN} bytes: it should hold a few short lines"),
+        Unreadable::NotText => "is not text (UTF-8): write it with a text editor".into(),
+    })
 }
 
 #[cfg(test)]
@@ -497,10 +553,38 @@ mod tests {
     }
 
     #[test]
+    fn a_fifo_in_place_of_a_file_is_refused_without_blocking() {
+        let d = dir(&[("no-new-privs", "")]);
+        nix::unistd::mkfifo(&d.join("user"), nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        // A blocking open of a FIFO with no writer would never return.
+        let error = Declared::load(&d).unwrap_err().to_string();
+        assert!(error.contains("user: is not a regular file"), "{error}");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn only_the_files_listed_are_read() {
+        let d = dir(&[("umask", "027\n"), ("limits", "nofile 10\n")]);
+        let listed = PrivilegeFiles::list(&d);
+        assert!(listed.has("umask") && listed.has("limits") && !listed.has("user"));
+        // A file made after the listing is not read: the listing is the one the start used.
+        std::fs::write(d.join("user"), "nobody\n").unwrap();
+        let declared = Declared::read(&d, listed).unwrap().unwrap();
+        assert_eq!((declared.user, declared.umask), (None, Some(0o027)));
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
     fn numbers_need_no_database_and_unknown_names_are_refused() {
         let ids = resolve_user("4242:4343", &[]).unwrap();
         assert_eq!((ids.uid, ids.gid, ids.groups), (4242, 4343, vec![4343]));
         assert!(resolve_user("no-such-user-ostler", &[]).unwrap_err().contains("unknown user"));
         assert!(resolve_user("0:no-such-group-ostler", &[]).unwrap_err().contains("unknown group"));
+        assert!(resolve_user("4294967295", &[]).unwrap_err().contains("not a user id"));
+        assert!(resolve_user("0:4294967295", &[]).unwrap_err().contains("not a group id"));
+        // Resolved again (or not) in the same database: the same answer.
+        let first = resolve_user_cached("0", &[]).unwrap();
+        let again = resolve_user_cached("0", &[]).unwrap();
+        assert_eq!((first.uid, first.gid, first.groups), (again.uid, again.gid, again.groups));
     }
 }

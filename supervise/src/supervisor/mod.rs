@@ -472,7 +472,8 @@ impl Supervisor {
         if let (true, Some(pipe)) = (self.stderr_to_log, &self.stdio.stdout) {
             extra.push((pipe.as_raw_fd(), 2));
         }
-        let privileges = if settings.declares_privileges { self.privileges(program)? } else { None };
+        let privileges =
+            if settings.privilege_files.any() { self.privileges(program, settings.privilege_files)? } else { None };
         // A declared working directory: run is named by its full path, not ./run.
         let program_path = match privileges.as_ref().and_then(|p| p.cwd.as_ref()) {
             Some(_) => std::env::current_dir().map_err(|_| Errno::ENOENT)?.join(dir).join(file),
@@ -508,18 +509,24 @@ impl Supervisor {
     /// each start as the other settings are. A declaration that cannot be carried out is a
     /// failed start, reported with the reason and retried like any other: a service never
     /// starts with more than it declared.
-    fn privileges(&self, program: Program) -> Result<Option<crate::privileges::Prepared>, Errno> {
+    fn privileges(
+        &self,
+        program: Program,
+        present: ostler_core::settings::PrivilegeFiles,
+    ) -> Result<Option<crate::privileges::Prepared>, Errno> {
         let dir = if self.dir.as_os_str().is_empty() { Path::new(".") } else { &self.dir };
         let prepared =
-            crate::privileges::Declared::load(dir).map_err(|r| r.to_string()).and_then(|declared| match declared {
-                Some(mut declared) => {
-                    // The directories are made for run, not again for finish.
-                    if matches!(program, Program::Finish { .. }) {
-                        declared.directories.clear();
+            crate::privileges::Declared::read(dir, present).map_err(|r| r.to_string()).and_then(|declared| {
+                match declared {
+                    Some(mut declared) => {
+                        // The directories are made for run, not again for finish.
+                        if matches!(program, Program::Finish { .. }) {
+                            declared.directories.clear();
+                        }
+                        declared.prepare(dir).map(Some)
                     }
-                    declared.prepare(dir).map(Some)
+                    None => Ok(None),
                 }
-                None => Ok(None),
             });
         prepared.map_err(|problem| {
             self.warn(&format!(
