@@ -403,7 +403,7 @@ impl Group {
         if !self.populated() {
             return;
         }
-        if self.cgroups.kill_file && self.write_file("cgroup.kill", b"1").is_ok() {
+        if self.cgroups.kill_file && write(&self.dir.join("cgroup.kill"), b"1").is_ok() {
             return;
         }
         // Frozen, nothing of it can fork between the reading of the pids and their kill.
@@ -424,26 +424,15 @@ impl Group {
 
     /// Whether anything is in the group (`true` when unknown).
     fn populated(&self) -> bool {
-        let events = self.events.get_or_init(|| self.open_file("cgroup.events", rustix::fs::OFlags::RDONLY).ok());
+        let events = self.events.get_or_init(|| {
+            use rustix::fs::{Mode, OFlags};
+            rustix::fs::openat(&self.dir_fd, "cgroup.events", OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok()
+        });
         let Some(events) = events else { return true };
         let mut buf = [0u8; 64];
         match rustix::io::pread(events, &mut buf, 0) {
             Ok(n) => !buf[..n].starts_with(b"populated 0"),
             Err(_) => true,
-        }
-    }
-
-    /// One of the group's files, opened relative to its directory.
-    fn open_file(&self, name: &str, access: rustix::fs::OFlags) -> rustix::io::Result<OwnedFd> {
-        rustix::fs::openat(&self.dir_fd, name, access | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())
-    }
-
-    /// Writes `value` to one of the group's files in one write.
-    fn write_file(&self, name: &str, value: &[u8]) -> rustix::io::Result<()> {
-        let fd = self.open_file(name, rustix::fs::OFlags::WRONLY)?;
-        match rustix::io::write(&fd, value)? {
-            n if n == value.len() => Ok(()),
-            _ => Err(rustix::io::Errno::IO),
         }
     }
 

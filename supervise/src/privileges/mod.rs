@@ -82,9 +82,8 @@ impl Declared {
             return Ok(None);
         }
         let at = |name: &str, message: String| Refused { file: dir.join(name), message };
-        let has = |name: &str| present.has(name);
         let read = |name: &str| -> Result<Option<String>, Refused> {
-            if !has(name) {
+            if !present.has(name) {
                 return Ok(None);
             }
             read_small(&dir.join(name)).map_err(|message| at(name, message))
@@ -106,11 +105,11 @@ impl Declared {
         if let Some(text) = read("ambient-capabilities")? {
             declared.ambient = caps::parse(&text).map_err(|e| at("ambient-capabilities", e))?;
         }
-        declared.no_new_privs = has("no-new-privs");
+        declared.no_new_privs = present.has("no-new-privs");
         if let Some(text) = read("limits")? {
             declared.limits = limits::parse_file(&text).map_err(|e| at("limits", e))?;
         }
-        if has("environment") {
+        if present.has("environment") {
             declared.environment = Some(dir.join("environment"));
         }
         if let Some(text) = read("environment-file")? {
