@@ -47,7 +47,8 @@ fn broken_services_are_reported_paced_and_harm_no_other() {
     assert!(messages.contains("missing/run") && messages.contains("No such file"), "{messages}");
     assert!(messages.contains("noexec/run") && messages.contains("Permission denied"), "{messages}");
     assert!(messages.contains("unusable"), "{messages}");
-    // The status of the unstartable ones says: down, want up, never up.
+    // The status of the unstartable ones says: down, want up. Their start does not wait for
+    // the exec, so, as under s6-supervise, the child that could not exec exited 127.
     for dir in [&missing, &not_executable] {
         let status = status(dir).expect("a status is written even when run cannot start");
         assert!(!status.is_up() && status.want_up && status.pid == 0, "{}: {status:?}", dir.display());
@@ -55,7 +56,10 @@ fn broken_services_are_reported_paced_and_harm_no_other() {
     }
     // s6's svstat agrees.
     let (_, line, _) = cmd(Command::new(require("s6-svstat")).arg(&missing));
-    assert!(line.starts_with("down (exitcode 0)") && line.contains("want up"), "{line}");
+    assert!(line.starts_with("down (exitcode 127)") && line.contains("want up"), "{line}");
+    // Retried every 10 seconds, not at the crash loop's pace: one message so far for each.
+    let reports = messages.matches("missing/run").count();
+    assert_eq!(reports, 1, "{messages}");
     // Fixing the service and sending `u` starts it at once, without waiting for the retry.
     tree.script("scan/missing/run", "#!/bin/sh\nexec sleep 1000");
     assert_eq!(cmd(Command::new(ostler()).args(["svc", "-u"]).arg(&missing)).0, 0);

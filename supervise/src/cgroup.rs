@@ -258,7 +258,7 @@ fn kill_spoils_birth(services: &Path) -> bool {
     let spoiled = dir
         .ok()
         .filter(|_| write(&probe.join("cgroup.kill"), b"1").is_ok())
-        .is_some_and(|dir| crate::sys::born_killed_after_cgroup_kill(dir.as_raw_fd()) == Some(true));
+        .is_some_and(|dir| crate::spawn::born_killed_after_cgroup_kill(dir.as_raw_fd()) == Some(true));
     let _ = std::fs::remove_dir(&probe);
     spoiled
 }
@@ -360,8 +360,8 @@ impl Group {
     }
 
     /// What a spawn needs to start a child in the group.
-    pub fn plan(&self) -> crate::sys::CgroupPlan {
-        crate::sys::CgroupPlan::new(self.dir_fd.as_raw_fd())
+    pub fn plan(&self) -> crate::spawn::CgroupPlan {
+        crate::spawn::CgroupPlan::new(self.dir_fd.as_raw_fd())
     }
 
     /// Writes the limits that changed since the last start (none, usually: no system call).

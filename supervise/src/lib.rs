@@ -16,14 +16,17 @@ pub mod cgroup;
 pub mod client;
 pub mod error;
 pub mod privileges;
+mod raw;
 mod say;
 pub mod scan;
 pub mod setuidgid;
+mod spawn;
 pub mod supervise;
 pub mod supervisor;
 mod sys;
 
-pub use sys::{poll_timeout, Builtins};
+pub use spawn::Builtins;
+pub use sys::poll_timeout;
 pub mod timing;
 
 pub use error::SuperviseError;

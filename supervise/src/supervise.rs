@@ -17,8 +17,8 @@ const PROGRAM: &str = "ostler supervise";
 
 /// Supervises `dir` until told to exit; returns the exit code (0, 100 when already
 /// supervised, 111 on a system failure).
-pub fn run(dir: &Path, builtins: Option<crate::sys::Builtins>) -> u8 {
-    sys::note_ignored_signals();
+pub fn run(dir: &Path, builtins: Option<crate::spawn::Builtins>) -> u8 {
+    crate::spawn::note_ignored_signals();
     let signals = match sys::signal_fd() {
         Ok(fd) => fd,
         Err(e) => {
@@ -81,7 +81,7 @@ pub fn run(dir: &Path, builtins: Option<crate::sys::Builtins>) -> u8 {
                 }
             }
             while let Some(reaped) = sys::reap_one() {
-                if supervisor.on_death(reaped.pid, reaped.wstat) == Outcome::Exited {
+                if supervisor.on_death(reaped.pid, reaped.wstat, reaped.exec_failed) == Outcome::Exited {
                     return 0;
                 }
             }

@@ -279,37 +279,35 @@ impl Prepared {
     /// Async-signal-safe: only system calls, no allocation, so it may run in the child of a
     /// fork or of a vfork-style clone that shares the parent's memory.
     pub unsafe fn apply(&self) -> Result<(), i32> {
-        let errno = || *libc::__errno_location();
+        use crate::raw::call;
+        // Direct system calls (see crate::raw): the child may share the spawner's memory, and
+        // with it the C library's errno.
         for &(resource, soft, hard, soft_is_hard) in &self.limits {
             let mut current: libc::rlimit = std::mem::zeroed();
-            if libc::getrlimit(resource as _, &mut current) != 0 {
-                return Err(errno());
-            }
+            call!(libc::SYS_prlimit64, 0usize, resource as u32, 0usize, &mut current as *mut libc::rlimit)?;
             let hard = hard.map_or(current.rlim_max, |h| h as libc::rlim_t);
             let soft = if soft_is_hard { hard } else { (soft as libc::rlim_t).min(hard) };
             let limit = libc::rlimit { rlim_cur: soft, rlim_max: hard };
-            if libc::setrlimit(resource as _, &limit) != 0 {
-                return Err(errno());
-            }
+            call!(libc::SYS_prlimit64, 0usize, resource as u32, &limit as *const libc::rlimit, 0usize)?;
         }
         if let Some(mask) = self.umask {
-            libc::umask(mask as libc::mode_t);
+            let _ = call!(libc::SYS_umask, mask);
         }
         // The bounding set can only shrink, and only with CAP_SETPCAP: before the ids change.
         if let Some(keep) = self.bounding {
             for cap in 0..=self.last_cap.min(63) {
-                if keep & (1 << cap) == 0
-                    && libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) != 0
-                    && errno() != libc::EINVAL
-                {
-                    return Err(errno());
+                if keep & (1 << cap) == 0 {
+                    match call!(libc::SYS_prctl, libc::PR_CAPBSET_DROP, cap) {
+                        Ok(_) | Err(libc::EINVAL) => {}
+                        Err(errno) => return Err(errno),
+                    }
                 }
             }
         }
         if let Some((uid, gid, groups)) = &self.ids {
             // Ambient capabilities must survive the change from root: keep the permitted set.
-            if self.ambient != 0 && libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0 {
-                return Err(errno());
+            if self.ambient != 0 {
+                call!(libc::SYS_prctl, libc::PR_SET_KEEPCAPS, 1usize)?;
             }
             // The kernel's per-thread calls, not the C library's: musl's setuid() stops every
             // thread of the process with signals first, which a child sharing the
@@ -329,22 +327,18 @@ impl Prepared {
             let low = self.ambient as u32;
             let high = (self.ambient >> 32) as u32;
             let data = [low, low, low, high, high, high];
-            if libc::syscall(libc::SYS_capset, header.as_ptr(), data.as_ptr()) != 0 {
-                return Err(errno());
-            }
+            call!(libc::SYS_capset, header.as_ptr(), data.as_ptr())?;
             for cap in 0..=self.last_cap.min(63) {
-                if self.ambient & (1 << cap) != 0
-                    && libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_RAISE, cap as libc::c_ulong, 0, 0) != 0
-                {
-                    return Err(errno());
+                if self.ambient & (1 << cap) != 0 {
+                    call!(libc::SYS_prctl, libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_RAISE, cap)?;
                 }
             }
             if self.ids.is_some() {
-                libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0);
+                let _ = call!(libc::SYS_prctl, libc::PR_SET_KEEPCAPS, 0usize);
             }
         }
-        if self.no_new_privs && libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
-            return Err(errno());
+        if self.no_new_privs {
+            call!(libc::SYS_prctl, libc::PR_SET_NO_NEW_PRIVS, 1usize)?;
         }
         Ok(())
     }

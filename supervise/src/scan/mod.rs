@@ -19,8 +19,9 @@ mod rescan;
 
 use crate::error::SuperviseError;
 use crate::say::say;
+use crate::spawn::{self, FdPlan, SpawnPlan};
 use crate::supervisor::{Outcome, Stdio, Supervisor};
-use crate::sys::{self, FdPlan, SpawnPlan};
+use crate::sys;
 use crate::timing::{CONTROL_READ, SUPERVISOR_RESPAWN};
 use nix::poll::{poll, PollFd, PollFlags};
 use nix::sys::signal::Signal;
@@ -55,7 +56,7 @@ pub struct Options {
     /// supervising in-process.
     pub supervisor_program: Option<PathBuf>,
     /// ostler's built-in services, for services whose `run` is ostler itself.
-    pub builtins: Option<crate::sys::Builtins>,
+    pub builtins: Option<crate::spawn::Builtins>,
 }
 
 /// Runs the scanner until it is told to stop, then execs `.s6-svscan/finish` (or returns 0
@@ -177,9 +178,9 @@ struct Scanner {
 
 impl Scanner {
     fn new(options: Options) -> Result<Scanner, SuperviseError> {
-        sys::note_ignored_signals();
+        spawn::note_ignored_signals();
         let signals = sys::signal_fd().map_err(|e| SuperviseError::io("set up signals for", &options.dir, e.into()))?;
-        sys::raise_fd_limit();
+        spawn::raise_fd_limit();
         sys::become_subreaper();
         std::env::set_current_dir(&options.dir).map_err(|e| SuperviseError::io("chdir to", &options.dir, e))?;
         let private = Path::new(".s6-svscan");
@@ -323,7 +324,7 @@ impl Scanner {
     fn divert(&self, signal: Signal) -> bool {
         let path = format!(".s6-svscan/{}", signal.as_str());
         let Ok(program) = CString::new(path.clone()) else { return false };
-        match sys::spawn(&SpawnPlan::plain(program.clone(), vec![program])) {
+        match spawn::spawn(&SpawnPlan::plain(program.clone(), vec![program])) {
             Ok(_) => true,
             Err(nix::errno::Errno::ENOENT) => false,
             Err(e) => {
@@ -357,11 +358,12 @@ impl Scanner {
     /// are simply collected.
     fn reap(&mut self) {
         while let Some(dead) = sys::reap_one() {
-            self.on_death(dead.pid, dead.wstat);
+            self.on_death(dead);
         }
     }
 
-    fn on_death(&mut self, pid: i32, wstat: u16) {
+    fn on_death(&mut self, dead: sys::Reaped) {
+        let pid = dead.pid;
         let stopping = self.stopping.is_some();
         for index in 0..self.entries.len() {
             for half in [Half::Main, Half::Log] {
@@ -370,7 +372,7 @@ impl Scanner {
                 let Some(slot) = entry.slot_mut(half) else { continue };
                 match slot {
                     Slot::Internal(supervisor) if supervisor.owns(pid) => {
-                        if supervisor.on_death(pid, wstat) == Outcome::Exited {
+                        if supervisor.on_death(pid, dead.wstat, dead.exec_failed) == Outcome::Exited {
                             *slot = Slot::after_exit(active);
                         }
                         return;
@@ -680,7 +682,7 @@ fn spawn_supervisor(program: &Path, name: &str, stdio: &Stdio) -> Result<i32, ni
         stdout: FdPlan::of(&stdio.stdout),
         ..SpawnPlan::plain(program, argv)
     };
-    sys::spawn(&plan)
+    spawn::spawn(&plan)
 }
 
 /// A bare program name is looked up in PATH, as a shell would; a path is used as it is.

@@ -10,7 +10,8 @@ pub mod state;
 use crate::cgroup::{Cgroups, Group};
 use crate::error::SuperviseError;
 use crate::say::say;
-use crate::sys::{self, Builtins, FdPlan, SpawnPlan};
+use crate::spawn::{self, Builtins, FdPlan, SpawnPlan};
+use crate::sys;
 use crate::timing::CONTROL_READ;
 use nix::errno::Errno;
 use ostler_core::death_tally::{self, Death};
@@ -112,7 +113,7 @@ impl Supervisor {
         let want_up = !dir.join("down").exists();
         let stderr_to_log = stdio.stdout.is_some() && dir.join("log").join(ostler_core::paths::MARK_LOGGER).exists();
         // ostler's built-in services (the catch-all logger…) run ostler's code in a forked
-        // child, which stays in the scanner's group: no clone3 for them (see sys::spawn).
+        // child, which stays in the scanner's group: no clone3 for them (see crate::spawn).
         let builtin = builtins.is_some() && is_own_binary(&dir.join("run"));
         let group = group_of(program, &name, &supervise_dir, (!builtin).then_some(cgroups));
         let mut supervisor = Supervisor {
@@ -231,10 +232,22 @@ impl Supervisor {
     }
 
     /// A child of ours died: run or finish.
-    pub fn on_death(&mut self, pid: i32, wstat: u16) -> Outcome {
+    pub fn on_death(&mut self, pid: i32, wstat: u16, exec_failed: Option<i32>) -> Outcome {
         match self.machine.state {
-            State::Up if pid == self.machine.pid => self.handle(Event::RunDied(wstat)),
-            State::Finishing if pid == self.machine.pid => self.handle(Event::FinishDied(wstat)),
+            State::Up if pid == self.machine.pid => match exec_failed {
+                Some(errno) => self.handle(Event::RunNotExecuted(errno, wstat)),
+                None => self.handle(Event::RunDied(wstat)),
+            },
+            State::Finishing if pid == self.machine.pid => {
+                if let Some(errno) = exec_failed {
+                    let reason = std::io::Error::from_raw_os_error(errno);
+                    self.warn(&format!(
+                        "unable to spawn {}/finish: {reason}; make finish an executable file or remove it",
+                        self.dir.display()
+                    ));
+                }
+                self.handle(Event::FinishDied(wstat))
+            }
             State::Up | State::Finishing | State::Down => Outcome::Running,
         }
     }
@@ -410,7 +423,8 @@ impl Supervisor {
             Ok(plan) => plan,
             Err(errno) => return Event::SpawnFailed(program, errno as i32),
         };
-        match sys::spawn(&plan.spawn) {
+        // Not waiting for the exec: a failed one comes back as the child's death (on_death).
+        match spawn::start(plan.spawn) {
             Ok(pid) => {
                 self.notification = plan.notification;
                 Event::Spawned(program, pid)
@@ -623,6 +637,6 @@ fn group_of(program: &str, name: &str, supervise_dir: &Path, cgroups: Option<&Rc
 /// Whether `path` (a `run`, usually a symlink) is the running ostler binary.
 fn is_own_binary(path: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
-    let Some(own) = sys::own_binary() else { return false };
+    let Some(own) = spawn::own_binary() else { return false };
     std::fs::metadata(path).is_ok_and(|m| (m.dev(), m.ino()) == own)
 }

@@ -54,6 +54,9 @@ pub enum Event {
     SpawnFailed(Program, i32),
     /// `run` exited with this raw wait status.
     RunDied(u16),
+    /// `run`, started without waiting for its exec, could not exec (errno) and exited with
+    /// this raw wait status (127).
+    RunNotExecuted(i32, u16),
     /// `finish` exited with this raw wait status.
     FinishDied(u16),
     /// A newline arrived on the notification pipe.
@@ -233,6 +236,16 @@ impl Machine {
                 // A run we no longer track (can't happen: the loop matches deaths by pid).
                 State::Down | State::Finishing => {}
             },
+            Event::RunNotExecuted(errno, wstat) => {
+                if self.state == State::Up {
+                    actions.push(Action::ReportSpawnFailure(errno, SPAWN_RETRY));
+                    self.run_died(wstat, env, &mut actions);
+                    // As for a start refused at once: the admin has to fix something.
+                    if self.restart_at.is_some() {
+                        self.restart_at = Some(env.now + SPAWN_RETRY);
+                    }
+                }
+            }
             Event::FinishDied(wstat) => match self.state {
                 State::Finishing => {
                     let ending = if wstat == 125 << 8 { Ending::PermanentFailure } else { Ending::FinishDone };
@@ -644,6 +657,22 @@ mod tests {
         assert_eq!(machine.next_deadline(), Some(now + SPAWN_RETRY));
         // `u` retries at once.
         assert_eq!(machine.step(Event::Control(Letter::Up), &env(now)), [WriteStatus, Spawn(Program::Run)]);
+    }
+
+    #[test]
+    fn a_run_that_could_not_exec_is_a_death_reported_and_retried_later() {
+        let now = Instant::now();
+        let mut machine = up(now);
+        let actions = machine.step(Event::RunNotExecuted(libc::ENOENT, 127 << 8), &env(now));
+        assert_eq!(actions[0], ReportSpawnFailure(libc::ENOENT, SPAWN_RETRY));
+        assert!(actions.contains(&RecordDeath(127 << 8)) && actions.contains(&Announce(b"dD")), "{actions:?}");
+        assert!(!actions.contains(&Spawn(Program::Run)), "{actions:?}");
+        let status = machine.status();
+        assert!(!status.is_up() && status.want_up && status.wstat == 127 << 8, "{status:?}");
+        // Not at the crash pace (1 s): the admin has to fix something.
+        assert_eq!(machine.next_deadline(), Some(now + SPAWN_RETRY));
+        // A stale report (the service is down already) changes nothing.
+        assert!(machine.step(Event::RunNotExecuted(libc::ENOENT, 127 << 8), &env(now)).is_empty());
     }
 
     #[test]
