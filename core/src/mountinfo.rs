@@ -12,7 +12,10 @@ pub fn unescape(field: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'\\' && i + 3 < bytes.len() && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b)) {
+        // The kernel escapes one byte as three octal digits, so the first is 0 to 3; `\4xx` and
+        // above are no escape (decoding one overflowed a byte: a panic in debug builds).
+        let octal = |at: usize, top: u8| bytes.get(at).is_some_and(|b| (b'0'..=top).contains(b));
+        if bytes[i] == b'\\' && octal(i + 1, b'3') && octal(i + 2, b'7') && octal(i + 3, b'7') {
             out.push((bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0'));
             i += 4;
         } else {

@@ -37,7 +37,10 @@ impl Tain {
 
     /// Converts back to a system time (clamped to the epoch).
     pub fn to_system(self) -> SystemTime {
-        UNIX_EPOCH + Duration::new(self.secs.saturating_sub(TAI_OFFSET), self.nanos.min(999_999_999))
+        // Seconds clamped too: a label read from a file may be past what a SystemTime holds
+        // (i64 seconds), where the addition panics.
+        let secs = self.secs.saturating_sub(TAI_OFFSET).min(i64::MAX as u64);
+        UNIX_EPOCH + Duration::new(secs, self.nanos.min(999_999_999))
     }
 
     /// The 12 packed bytes.
@@ -94,12 +97,11 @@ impl Tain {
 
     /// The duration from `self` to `later`, zero if `later` is earlier.
     pub fn duration_until(self, later: Tain) -> Duration {
-        if later <= self {
-            return Duration::ZERO;
-        }
-        let a = Duration::new(self.secs, self.nanos);
-        let b = Duration::new(later.secs, later.nanos);
-        b - a
+        // Nanoseconds clamped as in `to_system`: a stamp read from a file may hold 10^9 or more,
+        // which `Duration::new` carries into the seconds (a panic at u64::MAX seconds) and which
+        // can make the earlier stamp the longer duration (a panic in the subtraction).
+        let exact = |tain: Tain| Duration::new(tain.secs, tain.nanos.min(999_999_999));
+        exact(later).saturating_sub(exact(self))
     }
 }
 

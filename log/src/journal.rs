@@ -151,8 +151,11 @@ impl Journal {
         };
         journal.seq = header.seq;
         journal.marks = header.marks.clone();
-        if header.valid_end >= DATA_START {
-            // A compaction had moved the rest to the front: finish cutting the file there.
+        if header.valid_end >= DATA_START && header.valid_end <= len {
+            // A compaction had moved the rest to the front: finish cutting the file there. A
+            // compaction only ever shortens the file: a `valid_end` past its end is no cut to
+            // finish (growing the file to it made up data, or failed past i64::MAX and kept
+            // every later logger from starting).
             journal.file.set_len(header.valid_end).map_err(|e| LogError::io("truncate", &journal.path, e))?;
         }
         journal.end = journal.file.metadata().map_err(|e| LogError::io("stat", &journal.path, e))?.len();
@@ -178,7 +181,8 @@ impl Journal {
     }
 
     fn write_header(&mut self, valid_end: u64, marks: &[Mark]) -> io::Result<()> {
-        let header = Header { seq: self.seq + 1, start: self.start, valid_end, marks: marks.to_vec() };
+        // Saturating: a header found at open may hold any sequence number (u64::MAX overflowed).
+        let header = Header { seq: self.seq.saturating_add(1), start: self.start, valid_end, marks: marks.to_vec() };
         self.file.write_all_at(&header.encode(), (header.seq % 2) * SLOT)?;
         self.seq = header.seq;
         self.marks = header.marks;

@@ -25,7 +25,10 @@
 //!   level's spaces, is left at the front of the next word — execlineb's own quirk, kept so a
 //!   script lexes alike here and there;
 //! - a quote left open at the end of the script is an error, except right after a numeric
-//!   escape: execline then ends the word there.
+//!   escape: execline then ends the word there;
+//! - blocks nest at most [`MAX_DEPTH`] deep (ostler's limit, not execline's): each word repeats
+//!   its depth in spaces, so a script of nothing but nested blocks would lex into an argv the
+//!   square of its size (a megabyte of `{ ` then `x `: tens of gigabytes).
 
 use std::fmt;
 
@@ -53,7 +56,12 @@ pub enum Wrong {
     Escape,
     /// A `{` at the very end of the script.
     OpenAtEnd,
+    /// A block nested deeper than [`MAX_DEPTH`] (the line is its `{`'s).
+    Deep,
 }
+
+/// The deepest a block may nest; real scripts stay below ten.
+pub const MAX_DEPTH: usize = 64;
 
 impl fmt::Display for SyntaxError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -67,6 +75,10 @@ impl fmt::Display for SyntaxError {
                 write!(f, "a backslash escape on line {line} gives no byte from 1 to 255; write \\\\ for a backslash")
             }
             Wrong::OpenAtEnd => write!(f, "a {{ ends the script on line {line}; remove it or finish its block"),
+            Wrong::Deep => write!(
+                f,
+                "the block opened on line {line} nests deeper than {MAX_DEPTH}; move its inner blocks to a script of their own"
+            ),
         }
     }
 }
@@ -167,6 +179,10 @@ impl Lexer<'_> {
         if brace == b'{' {
             if self.peek().is_none() {
                 return Err(self.error(Wrong::OpenAtEnd));
+            }
+            // Bounds the argv to the script's size times the depth (see the module's doc).
+            if self.open.len() == MAX_DEPTH {
+                return Err(self.error(Wrong::Deep));
             }
             self.open.push(self.line);
             return Ok(());

@@ -290,9 +290,12 @@ pub fn type_word(bytes: &[u8]) -> Option<&'static str> {
 /// with `#` ignored, the rest of the line the name (trailing blanks included), each once.
 pub fn names_in(text: &str) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
+    // A set for "each once": a scan of every name so far made a long list quadratic (a file of
+    // 100 000 names, 5·10⁹ comparisons).
+    let mut seen = std::collections::HashSet::new();
     for line in text.split('\n') {
         let name = line.trim_start_matches([' ', '\t']);
-        if name.is_empty() || name.starts_with('#') || names.iter().any(|n| n == name) {
+        if name.is_empty() || name.starts_with('#') || !seen.insert(name) {
             continue;
         }
         names.push(name.to_string());

@@ -64,10 +64,29 @@ pub fn value(bytes: &[u8], mode: Mode) -> Option<Vec<u8>> {
     Some(value)
 }
 
+/// The largest `environment-file` file read: exec takes at most a few megabytes of arguments
+/// and environment together (`ARG_MAX`).
+const MAX_ENVIRONMENT_FILE: u64 = 1 << 20;
+
 /// Reads systemd `EnvironmentFile=` files: `KEY=VALUE` lines, `#`/`;` comments, values in
 /// single or double quotes; a name with a leading `-` may be missing.
 pub fn read_environment_file(path: &Path) -> std::io::Result<Vec<(OsString, Option<OsString>)>> {
-    let text = std::fs::read_to_string(path)?;
+    use ostler_core::settings::{read_text, Unreadable};
+    use std::io::{Error, ErrorKind};
+    // Read as the settings are, never blocking and bounded: the supervisor reads these at each
+    // start, in the scanner's loop, where a FIFO under the name (opened blocking, it waits for
+    // a writer forever) or a huge file would stall every service.
+    let text = match read_text(path, MAX_ENVIRONMENT_FILE) {
+        Ok(Some(text)) => text,
+        Ok(None) => return Err(ErrorKind::NotFound.into()),
+        Err(Unreadable::Io(_, e)) => return Err(e),
+        Err(Unreadable::NotRegular) => return Err(Error::new(ErrorKind::InvalidInput, "not a regular file")),
+        Err(Unreadable::TooLong) => {
+            let message = format!("longer than {MAX_ENVIRONMENT_FILE} bytes; an environment is far smaller");
+            return Err(Error::new(ErrorKind::InvalidData, message));
+        }
+        Err(Unreadable::NotText) => return Err(Error::new(ErrorKind::InvalidData, "not text (UTF-8)")),
+    };
     let mut changes = Vec::new();
     for line in text.lines() {
         let line = line.trim();

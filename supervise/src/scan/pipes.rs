@@ -84,6 +84,9 @@ pub fn make(name: &str) -> nix::Result<Rc<Pipe>> {
 }
 
 #[cfg(test)]
+mod properties;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
