@@ -57,26 +57,43 @@ pub fn is_listener(name: &[u8]) -> bool {
 /// Writes `bytes` to every listener in `dir`, in one write each; removes listeners whose
 /// reader is gone. Never blocks. A missing directory is not an error (nobody listens).
 pub fn notify(dir: &Path, bytes: &[u8]) -> Result<(), CoreError> {
-    use rustix::fs::{openat, unlinkat, AtFlags, Mode};
+    use rustix::fs::{openat, unlinkat, AtFlags, FileType, Mode};
     use rustix::io::Errno;
     let fifodir = match crate::listing::open(dir) {
         Ok(fd) => fd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(CoreError::io("open", dir, e)),
     };
-    let listed = crate::listing::each(&fifodir, |name, _| {
+    let listed = crate::listing::each(&fifodir, |name, file_type| {
         if !is_listener(name.to_bytes()) {
             return;
         }
-        let gone = match openat(&fifodir, name, OFlags::WRONLY | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty()) {
-            Ok(fifo) => rustix::io::write(&fifo, bytes) == Err(Errno::PIPE),
-            Err(e) => e == Errno::NXIO,
+        // A FIFO only, never followed: the notifier is a supervisor inside PID 1, and whoever
+        // may subscribe (the fifodir's group) may also put a symbolic link or a file under a
+        // listener's name. Followed, it would make root write event bytes into any file
+        // (/etc/passwd), device or other daemon's control FIFO. Such an entry is no listener:
+        // it goes like a listener that is gone. (The type is looked at before the open, so no
+        // device is ever opened, and after it, since the entry may change in between.)
+        let flags = OFlags::WRONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+        let gone = match file_type {
+            FileType::Fifo | FileType::Unknown => match openat(&fifodir, name, flags, Mode::empty()) {
+                Ok(fifo) if !is_fifo(&fifo) => true,
+                Ok(fifo) => rustix::io::write(&fifo, bytes) == Err(Errno::PIPE),
+                // ELOOP: a symbolic link.
+                Err(e) => e == Errno::NXIO || e == Errno::LOOP,
+            },
+            _ => true,
         };
         if gone {
             let _ = unlinkat(&fifodir, name, AtFlags::empty());
         }
     });
     listed.map_err(|e| CoreError::io("read", dir, e))
+}
+
+fn is_fifo(fd: &OwnedFd) -> bool {
+    use rustix::fs::FileType;
+    rustix::fs::fstat(fd).is_ok_and(|stat| FileType::from_raw_mode(stat.st_mode) == FileType::Fifo)
 }
 
 /// A listener FIFO in a fifodir; unsubscribes (unlinks) on drop.
@@ -165,5 +182,25 @@ mod tests {
         assert!(is_listener(name.as_bytes()));
         assert!(!is_listener(b".ftrig1:@400000006b02cc972fb18368:abcdef"));
         assert!(!is_listener(b"ftrig1:@short"));
+    }
+
+    #[test]
+    fn a_link_or_file_under_a_listener_name_is_removed_never_written_through() {
+        let dir = std::env::temp_dir().join(format!("ostler-fifodir-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let victim = dir.join("victim");
+        std::fs::write(&victim, "intact\n").unwrap();
+        let link = dir.join(format!("{PREFIX}400000006b02cc972fb18368:linked"));
+        let file = dir.join(format!("{PREFIX}400000006b02cc972fb18368:a-file"));
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        std::fs::write(&file, "").unwrap();
+        let listener = Subscription::new(&dir).unwrap();
+        notify(&dir, b"u").unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "intact\n", "written through a link");
+        assert!(std::fs::symlink_metadata(&link).is_err() && !file.exists(), "not listeners: they go");
+        assert_eq!(listener.read().unwrap(), b"u", "the real listener still hears");
+        drop(listener);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

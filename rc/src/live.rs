@@ -539,8 +539,12 @@ fn write_log_companion(dir: &Path, log_dir: &Path, ostler: &Path, has_user: bool
     } else {
         format!("exec '{ostler}'")
     };
+    // umask 027: a service's logs hold what it says about its users (syslogd's hold every
+    // login), so the directory is made 0750 and the logger's files 0640: the logger's user and
+    // group `log` read them, nobody else (docs/security.md). With PID 1's umask (022) they
+    // were 0755 and 0644: readable by any user.
     let run = format!(
-        "#!/bin/sh\n# Made by ostler rc from the service's `log` file.\nmkdir -p '{log_dir}' || exit 111\n{start} log -d 3 t '{log_dir}'\n"
+        "#!/bin/sh\n# Made by ostler rc from the service's `log` file.\numask 027\nmkdir -p '{log_dir}' || exit 111\n{start} log -d 3 t '{log_dir}'\n"
     );
     let path = dir.join("run");
     match sys::write_file(&path, run.as_bytes(), 0o755, fresh) {
@@ -678,6 +682,7 @@ mod tests {
         assert_eq!(log.notifies, Some(true));
         let run = std::fs::read_to_string(log.dir.join("run")).unwrap();
         assert!(run.contains(&format!("log -d 3 t '{}'", root.join("logs").display())), "{run}");
+        assert!(run.contains("\numask 027\nmkdir -p "), "logs readable by any user: {run}");
         assert_eq!(mode(&log.dir.join("run")), 0o755);
         assert_eq!(std::fs::read_to_string(log.dir.join("notification-fd")).unwrap(), "3\n");
         assert!(web.dir.join("down").exists() && !log.dir.join("down").exists());

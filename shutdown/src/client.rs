@@ -30,16 +30,34 @@ pub enum ClientError {
 
 /// Sends one command to the daemon.
 pub fn send(layout: &Layout, command: Command) -> Result<(), ClientError> {
+    connect(layout)?.send(command)
+}
+
+/// The daemon's FIFO, open for writing.
+pub struct Connection {
+    fifo: PathBuf,
+    fd: std::os::fd::OwnedFd,
+}
+
+/// Opens the daemon's FIFO. Only root may (it is 0600): a user is refused here, before any
+/// wall message announces a shutdown that will not happen.
+pub fn connect(layout: &Layout) -> Result<Connection, ClientError> {
     let fifo = layout.fifo();
-    let fd = match open(&fifo, OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty()) {
-        Ok(fd) => fd,
-        Err(Errno::ENXIO | Errno::ENOENT) => return Err(ClientError::NotRunning { fifo }),
-        Err(source) => return Err(ClientError::Io { fifo, source }),
-    };
-    // A line is far below PIPE_BUF: it is written whole or not at all.
-    match nix::unistd::write(&fd, command.encode().as_bytes()) {
-        Ok(_) => Ok(()),
+    match open(&fifo, OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty()) {
+        Ok(fd) => Ok(Connection { fifo, fd }),
+        Err(Errno::ENXIO | Errno::ENOENT) => Err(ClientError::NotRunning { fifo }),
         Err(source) => Err(ClientError::Io { fifo, source }),
+    }
+}
+
+impl Connection {
+    /// Writes one command.
+    pub fn send(self, command: Command) -> Result<(), ClientError> {
+        // A line is far below PIPE_BUF: it is written whole or not at all.
+        match nix::unistd::write(&self.fd, command.encode().as_bytes()) {
+            Ok(_) => Ok(()),
+            Err(source) => Err(ClientError::Io { fifo: self.fifo, source }),
+        }
     }
 }
 
@@ -74,10 +92,14 @@ pub fn power(action: Action, options: PowerOptions) -> u8 {
     if let Some(code) = stop_container(&layout, program) {
         return code;
     }
+    let daemon = match connect(&layout) {
+        Ok(daemon) => daemon,
+        Err(e) => return report(program, Err(e)),
+    };
     if !options.no_wall {
         wall(&format!("The system is going down for {program} NOW!"));
     }
-    report(program, send(&layout, Command::Shutdown(now(action, DEFAULT_GRACE))))
+    report(program, daemon.send(Command::Shutdown(now(action, DEFAULT_GRACE))))
 }
 
 /// The file a container's init leaves in its private area: its pid and its stop signal.
@@ -132,6 +154,11 @@ pub fn shutdown(options: &ShutdownOptions) -> u8 {
         }
     };
     let delay = when.delay(when::seconds_of_day_now());
+    // Refused (not root, no daemon) before the wall message, which would announce it anyway.
+    let daemon = match options.action.map(|_| connect(&layout)) {
+        Some(Err(e)) => return report("shutdown", Err(e)),
+        daemon => daemon.and_then(Result::ok),
+    };
     let what = options.action.map_or("shutdown", Action::word);
     let announce = if delay.is_zero() {
         format!("The system is going down for {what} NOW!")
@@ -139,9 +166,9 @@ pub fn shutdown(options: &ShutdownOptions) -> u8 {
         format!("The system is going down for {what} in {} minute(s)!", delay.as_secs().div_ceil(60))
     };
     wall(&with_message(&announce, &options.message));
-    let Some(action) = options.action else { return 0 };
+    let (Some(action), Some(daemon)) = (options.action, daemon) else { return 0 };
     let request = Request { action, delay, grace: options.grace };
-    report("shutdown", send(&layout, Command::Shutdown(request)))
+    report("shutdown", daemon.send(Command::Shutdown(request)))
 }
 
 /// What a scanner diversion (`/run/service/.s6-svscan/NAME`, a link to ostler) does: PID 1's

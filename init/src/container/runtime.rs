@@ -87,6 +87,12 @@ pub fn prepare(in_own_namespace: bool) -> Result<Runtime, String> {
         if index == 1 && !mount_run_tmpfs() {
             continue;
         }
+        // /tmp, /var/tmp and /dev/shm are every user's: BASE/ostler-UID may have been made
+        // first by someone else, as a link to elsewhere or a directory of theirs, where the
+        // removal of an old area and the services' copies (run as root) would follow them.
+        if index >= 2 && !scan.parent().is_some_and(own_private_dir) {
+            continue;
+        }
         if fresh(&scan, 0o755).and_then(|()| fresh(&private, 0o700)).is_err() {
             continue;
         }
@@ -107,6 +113,15 @@ pub fn prepare(in_own_namespace: bool) -> Result<Runtime, String> {
             "no writable place for the runtime area (/run, /tmp, /var/tmp, /dev/shm; uid {uid}); give the container a writable /run or set OSTLER_RUNDIR and OSTLER_SCANDIR"
         )),
     }
+}
+
+/// Makes `dir` (0700) when missing; whether it is then a directory (not a link) of ours that
+/// no one else may write.
+fn own_private_dir(dir: &Path) -> bool {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    let _ = std::fs::DirBuilder::new().mode(0o700).create(dir);
+    std::fs::symlink_metadata(dir)
+        .is_ok_and(|m| m.is_dir() && m.uid() == nix::unistd::geteuid().as_raw() && m.mode() & 0o022 == 0)
 }
 
 fn given(variable: &str) -> Option<PathBuf> {
@@ -139,4 +154,26 @@ fn make(dir: &Path, mode: u32) -> std::io::Result<()> {
 
 fn is_noexec(dir: &Path) -> bool {
     nix::sys::statvfs::statvfs(dir).is_ok_and(|s| s.flags().contains(nix::sys::statvfs::FsFlags::ST_NOEXEC))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shared_place_is_used_only_when_it_is_a_private_directory_of_ours() {
+        use std::os::unix::fs::PermissionsExt;
+        let base = std::env::temp_dir().join(format!("ostler-runtime-area-{}", std::process::id()));
+        std::fs::create_dir_all(&base).unwrap();
+        let fresh = base.join("fresh");
+        assert!(own_private_dir(&fresh), "a missing area is made, ours");
+        let link = base.join("link");
+        std::os::unix::fs::symlink(&fresh, &link).unwrap();
+        assert!(!own_private_dir(&link), "a link (made by anyone) is followed");
+        let open = base.join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(!own_private_dir(&open), "a directory others may write is used");
+        std::fs::remove_dir_all(&base).unwrap();
+    }
 }

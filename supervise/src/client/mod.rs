@@ -61,6 +61,17 @@ pub enum ControlError {
         #[source]
         source: std::io::Error,
     },
+    /// The caller may not reach or write the FIFO: only the daemon's own user may (root, for
+    /// the system's services), since a letter stops, starts or signals the service.
+    #[error("unable to control {dir}: permission denied ({path}); only the user the {daemon} runs as may control it (root, for the system's services): see docs/security.md")]
+    Denied {
+        /// The directory we were asked to control.
+        dir: PathBuf,
+        /// The FIFO.
+        path: PathBuf,
+        /// "supervisor" or "scanner".
+        daemon: &'static str,
+    },
     /// Opening or writing the FIFO failed for another reason.
     #[error("unable to {action} {path}: {source}")]
     Io {
@@ -80,7 +91,7 @@ impl ControlError {
     pub fn exit_code(&self) -> u8 {
         match self {
             ControlError::NotListening { .. } | ControlError::NoFifo { .. } => exit::USAGE,
-            ControlError::BadDir { .. } | ControlError::Io { .. } => exit::SYSTEM,
+            ControlError::BadDir { .. } | ControlError::Denied { .. } | ControlError::Io { .. } => exit::SYSTEM,
         }
     }
 }
@@ -101,6 +112,7 @@ pub fn write_control(dir: &Path, subdir: &str, daemon: &'static str, letters: &[
         Err(Errno::ENOTDIR) => {
             return Err(ControlError::BadDir { dir: dir.into(), source: Errno::ENOTDIR.into() });
         }
+        Err(Errno::EACCES | Errno::EPERM) => return Err(ControlError::Denied { dir: dir.into(), path: fifo, daemon }),
         Err(e) => return Err(ControlError::Io { action: "open", path: fifo, source: e.into() }),
     };
     // A reader exists: from now on a full pipe should make us wait, not fail.
