@@ -114,6 +114,41 @@ fn declared_directories_are_made_for_the_user_before_run() {
     assert_eq!(run_dir.join("made-by-run").metadata().unwrap().uid(), NOBODY_HERE, "run wrote it as the user");
 }
 
+/// A declared directory below one the service's user owns (its own, from an earlier start)
+/// is walked without following a link: the user's `app -> /etc` would have root make and
+/// chown `/etc/cache` to them. The link is refused by name, the service stays down, and what
+/// the link leads to keeps its owner.
+#[test]
+fn a_declared_directory_through_a_link_the_user_planted_is_refused() {
+    require_root();
+    let tree = TempTree::new("privileges-dir-link");
+    let name = format!("ostler-test-link-{}", std::process::id());
+    let owned = Path::new("/var/lib").join(&name);
+    let _cleanup = RemoveOnDrop(owned.clone());
+    std::fs::create_dir_all(&owned).unwrap();
+    std::os::unix::fs::chown(&owned, Some(NOBODY_HERE), Some(NOBODY_HERE)).unwrap();
+    let target = tree.dir("root-owned");
+    std::os::unix::fs::symlink(&target, owned.join("app")).unwrap();
+    let service = tree.service("svc", "#!/bin/sh\nexec sleep 1000\n");
+    tree.file("svc/user", format!("{NOBODY_HERE}\n"));
+    tree.file("svc/state-directory", format!("{name}/app/cache\n"));
+    let mut procs = Processes::new();
+    supervise(&mut procs, &tree, &service);
+    wait_until("the refusal said", LONG, || {
+        std::fs::read_to_string(tree.join("err")).is_ok_and(|e| e.contains("not starting run"))
+    });
+    let said = std::fs::read_to_string(tree.join("err")).unwrap();
+    let expected = format!(
+        "{}: {name}/app/cache: {name}/app is a symbolic link; the declared directory must be a real directory",
+        service.join("state-directory").display()
+    );
+    assert!(said.contains(&expected), "{said}");
+    assert!(!is_up(&service), "started without its declared directory");
+    use std::os::unix::fs::MetadataExt;
+    assert!(!target.join("cache").exists(), "made through the link");
+    assert_eq!(target.metadata().unwrap().uid(), 0, "the link's target changed hands");
+}
+
 #[test]
 fn a_declaration_that_cannot_be_carried_out_keeps_the_service_down_and_says_why() {
     require_root();

@@ -393,6 +393,16 @@ pub enum Unreadable {
 /// fstat, one read and close (an empty one no read): the supervisor reads these at every start
 /// of every service.
 pub fn read_text(path: &Path, max: u64) -> Result<Option<String>, Unreadable> {
+    match read_bytes(path, max)? {
+        Some(bytes) => String::from_utf8(bytes).map(Some).map_err(|_| Unreadable::NotText),
+        None => Ok(None),
+    }
+}
+
+/// [`read_text`] for bytes that need not be text (an environment directory's values): a
+/// regular file of at most `max` bytes, read without blocking; `Ok(None)` when it does not
+/// exist. Never [`Unreadable::NotText`].
+pub fn read_bytes(path: &Path, max: u64) -> Result<Option<Vec<u8>>, Unreadable> {
     use rustix::fs::{Mode, OFlags};
     let mut file = match rustix::fs::open(path, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty()) {
         Ok(fd) => std::fs::File::from(fd),
@@ -417,7 +427,7 @@ pub fn read_text(path: &Path, max: u64) -> Result<Option<String>, Unreadable> {
         }
     }
     bytes.truncate(filled);
-    String::from_utf8(bytes).map(Some).map_err(|_| Unreadable::NotText)
+    Ok(Some(bytes))
 }
 
 fn parse_fd(path: &Path, text: &str) -> Result<i32, CoreError> {

@@ -449,6 +449,17 @@ fn read_service(raw: &Raw, problems: &mut Vec<Problem>) -> Option<Service> {
         problems.append(&mut said);
         return None;
     }
+    // Not read, so not judged further: the size is the problem.
+    for (path, size) in &raw.too_large {
+        let message = format!(
+            "{size} bytes, more than a definition file may hold ({} MiB); keep large data outside the definition (name its path in run) or make the file smaller",
+            source::DEFINITION_FILE_LIMIT >> 20
+        );
+        problems.push(Problem { level: Level::Error, file: raw.dir.join(path), message });
+    }
+    if raw.too_large.iter().any(|(path, _)| path == Path::new("type")) {
+        return None;
+    }
     let kind = match (raw.kind, &raw.type_text) {
         (Some("longrun"), _) => Kind::Longrun,
         (Some("oneshot"), _) => Kind::Oneshot,
@@ -506,6 +517,9 @@ fn read_service(raw: &Raw, problems: &mut Vec<Problem>) -> Option<Service> {
         Kind::Bundle => {}
         Kind::Oneshot => {
             for (file, script, argv) in [("up", &raw.up, &mut service.up), ("down", &raw.down, &mut service.down)] {
+                if script.as_ref().is_some_and(|f| matches!(f.content, Content::TooLarge(_))) {
+                    continue;
+                }
                 match script.as_ref().map(|f| f.bytes(&raw.dir)) {
                     None if file == "up" => problem(
                         file,
@@ -539,7 +553,7 @@ fn read_service(raw: &Raw, problems: &mut Vec<Problem>) -> Option<Service> {
 fn check_longrun(raw: &Raw, problem: &mut impl FnMut(&str, String), problems: &mut Vec<Problem>) {
     match raw.file("run").map(|f| &f.content) {
         None => problem("run", "missing; a longrun needs a run file".into()),
-        Some(Content::Bytes(_)) => {}
+        Some(Content::Bytes(_) | Content::TooLarge(_)) => {}
         Some(Content::Symlink(_) | Content::Other | Content::Dir) => {
             if !raw.dir.join("run").is_file() {
                 problem("run", "not a regular file; make run a plain file (a script or a program)".into());
@@ -598,7 +612,7 @@ fn check_longrun(raw: &Raw, problem: &mut impl FnMut(&str, String), problems: &m
             let is_dir = match file.content {
                 Content::Dir => true,
                 Content::Symlink(_) => raw.dir.join(dir).is_dir(),
-                Content::Bytes(_) | Content::Other => false,
+                Content::Bytes(_) | Content::Other | Content::TooLarge(_) => false,
             };
             if !is_dir {
                 problem(dir, format!("not a directory; {dir} must be one (or be removed)"));

@@ -6,6 +6,7 @@
 //! what its live service directory gets a copy of ([`crate::live`]), so that neither has to
 //! go back to the disk.
 
+pub use crate::sys::DEFINITION_FILE_LIMIT;
 use crate::sys::{self, EntryType};
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
@@ -73,6 +74,9 @@ pub struct Raw {
     pub down: Option<File>,
     /// For a longrun, every file of the definition (see [`File`]); empty for the others.
     pub files: Arc<[File]>,
+    /// The files read and found over [`DEFINITION_FILE_LIMIT`] (not read): each one's path
+    /// inside the definition directory, and its size.
+    pub too_large: Vec<(PathBuf, u64)>,
     /// A fingerprint of every file of a longrun's definition (for reload); 0 for the others.
     pub fingerprint: u64,
 }
@@ -113,6 +117,9 @@ pub enum Content {
     /// Not read: a FIFO, a socket, a device (opening a FIFO would block), or a file that could
     /// not be read.
     Other,
+    /// Not read: a regular file over [`DEFINITION_FILE_LIMIT`] (or, at the top of the
+    /// definition, a symbolic link leading to one), with its size.
+    TooLarge(u64),
 }
 
 impl File {
@@ -123,12 +130,15 @@ impl File {
     }
 
     /// Its bytes, as `std::fs::read` of its path in `dir` would give them (`None`: not a file
-    /// that can be read).
+    /// that can be read, or one over [`DEFINITION_FILE_LIMIT`]).
     pub fn bytes(&self, dir: &Path) -> Option<Vec<u8>> {
         match &self.content {
             Content::Bytes(bytes) => Some(bytes.clone()),
-            Content::Symlink(_) => std::fs::read(dir.join(&self.path)).ok(),
-            Content::Dir | Content::Other => None,
+            Content::Symlink(_) => match sys::read_file(&dir.join(&self.path)) {
+                Ok((_, sys::Contents::Bytes(bytes))) => Some(bytes),
+                Ok((_, sys::Contents::TooLarge(_))) | Err(_) => None,
+            },
+            Content::Dir | Content::Other | Content::TooLarge(_) => None,
         }
     }
 }
@@ -221,7 +231,7 @@ fn read_one(name: &str, dir: &Path, handle: Option<sys::Dir>) -> Raw {
     let Some(handle) = handle else { return raw };
     let mut top = handle.list().unwrap_or_default();
     top.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut reader = Reader { dir, handle, top, files: Vec::new() };
+    let mut reader = Reader { dir, handle, top, files: Vec::new(), too_large: Default::default() };
     let type_file = reader.read_top("type");
     let type_bytes = type_file.as_ref().and_then(|f| f.bytes(dir));
     let kind = type_bytes.as_deref().and_then(type_word);
@@ -269,6 +279,15 @@ fn read_one(name: &str, dir: &Path, handle: Option<sys::Dir>) -> Raw {
     raw.timeout_down = reader.text("timeout-down");
     raw.log = if reader.is_file("log") { trimmed("log") } else { None };
     raw.kind = kind;
+    let mut too_large = reader.too_large.into_inner();
+    for file in &reader.files {
+        if let Content::TooLarge(size) = file.content {
+            too_large.push((file.path.clone(), size));
+        }
+    }
+    too_large.sort();
+    too_large.dedup();
+    raw.too_large = too_large;
     raw.files = reader.files.into();
     raw
 }
@@ -310,6 +329,8 @@ struct Reader<'a> {
     /// The top level, sorted.
     top: Vec<(OsString, EntryType)>,
     files: Vec<File>,
+    /// The top-level files read now and found too large (a longrun's are in `files`).
+    too_large: std::cell::RefCell<Vec<(PathBuf, u64)>>,
 }
 
 impl Reader<'_> {
@@ -320,7 +341,11 @@ impl Reader<'_> {
     /// A top-level file, read now (`None`: there is none).
     fn read_top(&self, name: &str) -> Option<File> {
         let kind = self.kind_of(name)?;
-        Some(read_entry(&self.handle, OsStr::new(name), kind, PathBuf::from(name)))
+        let file = read_entry(&self.handle, OsStr::new(name), kind, PathBuf::from(name));
+        if let Content::TooLarge(size) = file.content {
+            self.too_large.borrow_mut().push((file.path.clone(), size));
+        }
+        Some(file)
     }
 
     /// A top-level file's text, as reading it by its path would give it.
@@ -421,14 +446,22 @@ fn walk(dir: &sys::Dir, entries: &[(OsString, EntryType)], prefix: &Path, files:
 
 /// One entry of a directory that is not a directory, or a directory left unread.
 fn read_entry(dir: &sys::Dir, name: &OsStr, kind: EntryType, path: PathBuf) -> File {
+    const LINK_MODE: u32 = libc::S_IFLNK | 0o777;
     match kind {
-        EntryType::Symlink => File {
-            path,
-            mode: libc::S_IFLNK | 0o777,
-            content: Content::Symlink(dir.read_link(name).unwrap_or_default()),
-        },
+        // A link at the top is read through (by its path, `File::bytes`), so what it leads to
+        // is held to the same limit: one stat, for links only.
+        EntryType::Symlink => {
+            let at_top = path.parent() == Some(Path::new(""));
+            let size = if at_top { dir.file_size(name) } else { None };
+            let content = match size.filter(|size| *size > DEFINITION_FILE_LIMIT) {
+                Some(size) => Content::TooLarge(size),
+                None => Content::Symlink(dir.read_link(name).unwrap_or_default()),
+            };
+            File { path, mode: LINK_MODE, content }
+        }
         EntryType::File => match dir.read(name) {
-            Ok((mode, bytes)) => File { path, mode, content: Content::Bytes(bytes) },
+            Ok((mode, sys::Contents::Bytes(bytes))) => File { path, mode, content: Content::Bytes(bytes) },
+            Ok((mode, sys::Contents::TooLarge(size))) => File { path, mode, content: Content::TooLarge(size) },
             Err(_) => File { path, mode: dir.mode_of(name).unwrap_or(0), content: Content::Other },
         },
         EntryType::Dir => File { path, mode: dir.mode_of(name).unwrap_or(0), content: Content::Dir },
@@ -464,6 +497,7 @@ pub fn fingerprint(files: &[File]) -> u64 {
             Content::Symlink(target) => field(target.as_os_str().as_bytes()),
             Content::Bytes(bytes) => field(bytes),
             Content::Other => field(b"?"),
+            Content::TooLarge(size) => field(&size.to_le_bytes()),
         }
     }
     hash

@@ -313,6 +313,60 @@ proptest! {
     }
 }
 
+/// A definition file over the limit is a problem named, never read: a sparse `run` of 4 TiB
+/// (one `truncate -s 4T`) made `Db::load` reserve 4 TiB and abort the service manager. Every
+/// way a file is read is bounded: a longrun's files (deep ones too), a oneshot's `up`, a
+/// `type`, a link at the top of a definition; the good definition beside them stays.
+#[test]
+fn a_huge_definition_file_is_a_problem_not_an_abort() {
+    let dir = TempDir::new("too-large");
+    let defs = dir.0.join("sv");
+    let huge = |path: &Path| {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::File::create(path).unwrap().set_len(1 << 42).unwrap();
+    };
+    let write = |path: &Path, text: &str| {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write(&defs.join("web/type"), "longrun\n");
+    huge(&defs.join("web/run"));
+    write(&defs.join("deep/type"), "longrun\n");
+    write(&defs.join("deep/run"), "#!/bin/sh\nexec sleep 1\n");
+    huge(&defs.join("deep/data/blob"));
+    write(&defs.join("linked/type"), "longrun\n");
+    huge(&dir.0.join("elsewhere"));
+    std::os::unix::fs::symlink(dir.0.join("elsewhere"), defs.join("linked/run")).unwrap();
+    write(&defs.join("once/type"), "oneshot\n");
+    huge(&defs.join("once/up"));
+    huge(&defs.join("typed/type"));
+    write(&defs.join("good/type"), "longrun\n");
+    write(&defs.join("good/run"), "#!/bin/sh\nexec sleep 1\n");
+    write(&defs.join("after-web/type"), "longrun\n");
+    write(&defs.join("after-web/run"), "#!/bin/sh\nexec sleep 1\n");
+    write(&defs.join("after-web/dependencies"), "web\n");
+
+    let dirs = vec![defs.clone()];
+    let (db, problems) = within(move || Db::load(&dirs)).unwrap();
+    let names: Vec<&str> = db.services.keys().map(String::as_str).collect();
+    assert_eq!(names, ["good"], "{problems:?}");
+    let errors: Vec<String> = problems.iter().filter(|p| p.is_error()).map(|p| p.to_string()).collect();
+    let said = |file: &str| {
+        format!(
+            "{}: 4398046511104 bytes, more than a definition file may hold (16 MiB); keep large data outside the \
+             definition (name its path in run) or make the file smaller",
+            defs.join(file).display()
+        )
+    };
+    let expected: Vec<String> =
+        ["deep/data/blob", "linked/run", "once/up", "typed/type", "web/run"].into_iter().map(said).collect();
+    assert_eq!(errors, expected, "one problem each, the size and the fix, nothing else");
+    assert!(
+        problems.iter().any(|p| p.level == Level::LeftOut && p.message.starts_with("after-web left out")),
+        "{problems:?}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // systemd units, s6-rc words.
 

@@ -17,8 +17,13 @@ pub struct Mode {
 }
 
 /// What the directory says: `(NAME, Some(value))` to set, `(NAME, None)` to remove, sorted by
-/// name. Files whose names start with a dot or hold `=` are skipped, as s6-envdir does.
+/// name. Files whose names start with a dot or hold `=` are skipped, as s6-envdir does; so is
+/// what is not a regular file. A file is read whole, so it may hold at most
+/// [`MAX_ENVIRONMENT_FILE`] bytes, as an `environment-file` may: the supervisor reads these at
+/// each start, and a huge (or sparse) file would otherwise be allocated whole in PID 1.
 pub fn read(dir: &Path, mode: Mode) -> std::io::Result<Vec<(OsString, Option<OsString>)>> {
+    use ostler_core::settings::{read_bytes, Unreadable};
+    use std::io::{Error, ErrorKind};
     let mut changes = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
@@ -29,7 +34,23 @@ pub fn read(dir: &Path, mode: Mode) -> std::io::Result<Vec<(OsString, Option<OsS
         if !entry.file_type()?.is_file() && !entry.path().is_file() {
             continue;
         }
-        let bytes = std::fs::read(entry.path())?;
+        let path = entry.path();
+        let bytes = match read_bytes(&path, MAX_ENVIRONMENT_FILE) {
+            Ok(Some(bytes)) => bytes,
+            // Gone, or no longer a regular file, since the listing: as if it had not been there
+            // (and bytes are never "not text").
+            Ok(None) | Err(Unreadable::NotRegular | Unreadable::NotText) => continue,
+            Err(Unreadable::Io(action, e)) => {
+                return Err(Error::new(e.kind(), format!("unable to {action} {}: {e}", path.display())))
+            }
+            Err(Unreadable::TooLong) => {
+                let message = format!(
+                    "{}: longer than {MAX_ENVIRONMENT_FILE} bytes; a variable's value is far smaller (keep large data in a file and put its path in the variable)",
+                    path.display()
+                );
+                return Err(Error::new(ErrorKind::InvalidData, message));
+            }
+        };
         changes.push((name, value(&bytes, mode).map(OsString::from_vec)));
     }
     changes.sort();
@@ -64,9 +85,10 @@ pub fn value(bytes: &[u8], mode: Mode) -> Option<Vec<u8>> {
     Some(value)
 }
 
-/// The largest `environment-file` file read: exec takes at most a few megabytes of arguments
-/// and environment together (`ARG_MAX`).
-const MAX_ENVIRONMENT_FILE: u64 = 1 << 20;
+/// The largest `environment-file` file read, and the largest file of an environment
+/// directory: exec takes at most a few megabytes of arguments and environment together
+/// (`ARG_MAX`).
+pub const MAX_ENVIRONMENT_FILE: u64 = 1 << 20;
 
 /// Reads systemd `EnvironmentFile=` files: `KEY=VALUE` lines, `#`/`;` comments, values in
 /// single or double quotes; a name with a leading `-` may be missing.
@@ -118,6 +140,27 @@ mod tests {
         assert_eq!(value(b"one\ntwo\n", verbatim).unwrap(), b"one\ntwo");
         let keep = Mode { verbatim: false, no_chomp: true };
         assert_eq!(value(b"x  \n", keep).unwrap(), b"x  ");
+    }
+
+    #[test]
+    fn an_environment_directory_file_is_bounded_as_an_environment_file_is() {
+        let dir = std::env::temp_dir().join(format!("ostler-envdir-bound-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("SMALL"), "value\n").unwrap();
+        let most = dir.join("MOST");
+        std::fs::File::create(&most).unwrap().set_len(MAX_ENVIRONMENT_FILE).unwrap();
+        let verbatim = Mode { verbatim: true, no_chomp: false };
+        let read_all = read(&dir, verbatim).unwrap();
+        assert_eq!(read_all[0].1.as_ref().map(|v| v.len() as u64), Some(MAX_ENVIRONMENT_FILE), "the bound is allowed");
+        // Sparse: 4 TiB that cost nothing on disk, and would be allocated whole.
+        let huge = dir.join("HUGE");
+        std::fs::File::create(&huge).unwrap().set_len(1 << 42).unwrap();
+        let error = read(&dir, Mode::default()).unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::InvalidData);
+        let message = error.to_string();
+        assert!(message.starts_with(&format!("{}: longer than 1048576 bytes;", huge.display())), "{message}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

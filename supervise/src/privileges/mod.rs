@@ -33,6 +33,10 @@ use std::path::{Path, PathBuf};
 /// Largest privilege file read (a `limits` or `capabilities` file is a few lines).
 const MAX_LEN: u64 = 4096;
 
+/// The files that declare directories, and where each one's directories are made.
+const DIRECTORY_FILES: [(&str, &str); 3] =
+    [("runtime-directory", "/run"), ("state-directory", "/var/lib"), ("logs-directory", "/var/log")];
+
 use ostler_core::settings::PrivilegeFiles;
 /// The files this module reads, for the check that a directory has any.
 pub use ostler_core::settings::PRIVILEGE_FILES as FILES;
@@ -131,9 +135,7 @@ impl Declared {
                 .ok_or_else(|| at("umask", format!("{:?} is not an octal umask such as 027", text.trim())))?;
             declared.umask = Some(mask);
         }
-        for (file, base) in
-            [("runtime-directory", "/run"), ("state-directory", "/var/lib"), ("logs-directory", "/var/log")]
-        {
+        for (file, base) in DIRECTORY_FILES {
             let Some(text) = read(file)? else { continue };
             for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
                 let mut words = line.split_whitespace();
@@ -145,7 +147,9 @@ impl Declared {
                         .ok_or_else(|| at(file, format!("{mode:?} is not an octal mode such as 0755")))?,
                     None => 0o755,
                 };
-                if name.starts_with('/') || name.split('/').any(|part| part == "..") {
+                // `.` alone would be the base itself: /var/lib given to the service's user.
+                let no_name = name.split('/').all(|part| part.is_empty() || part == ".");
+                if no_name || name.starts_with('/') || name.split('/').any(|part| part == "..") {
                     return Err(at(file, format!("{name:?}: give a name relative to {base}, without ..")));
                 }
                 declared.directories.push((base, name.to_string(), mode));
@@ -202,7 +206,11 @@ impl Declared {
             None => None,
         };
         for (base, name, mode) in &self.directories {
-            make_directory(&Path::new(base).join(name), *mode, ids.as_ref())?;
+            let file = DIRECTORY_FILES.iter().find(|(_, b)| b == base).map_or("", |(file, _)| file);
+            make_directory(Path::new(base), name, *mode, ids.as_ref()).map_err(|why| match why {
+                Unmade::Io(message) => message,
+                Unmade::Declared(problem) => format!("{}: {name}: {problem}", service_dir.join(file).display()),
+            })?;
         }
         let limits = self
             .limits
@@ -460,15 +468,70 @@ fn resolve_user(spec: &str, more: &[String]) -> Result<Ids, String> {
     Ok(Ids { uid, gid, groups, home })
 }
 
-/// Makes `path` (and its parents) with `mode`, owned by the service's user when it has one.
-fn make_directory(path: &Path, mode: u32, ids: Option<&Ids>) -> Result<(), String> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(path).map_err(|e| format!("unable to make {}: {e}", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .map_err(|e| format!("unable to set the mode of {}: {e}", path.display()))?;
+/// Why a declared directory was not made.
+#[derive(Debug)]
+enum Unmade {
+    /// A system call failed: the message names the path.
+    Io(String),
+    /// The declaration cannot be carried out as it is: the fix, for the declaring file.
+    Declared(String),
+}
+
+/// Makes `base/name` (and the directories between) with `mode`, owned by the service's user
+/// when it has one; a directory already there is kept, and given the mode and the owner.
+///
+/// Root does this in a tree the service's user may own (its own directory, made at an earlier
+/// start): by path, a symbolic link the user planted (`app -> /etc`) would have root chown
+/// `/etc/cache`, or `/etc` itself, to the user. So the path is walked from `base` one name at
+/// a time, each opened with `O_NOFOLLOW` (a link anywhere is refused), and the mode and owner
+/// are set on the last descriptor, not on a path.
+fn make_directory(base: &Path, name: &str, mode: u32, ids: Option<&Ids>) -> Result<(), Unmade> {
+    use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+    use rustix::io::Errno;
+    let unable = |what: &str, path: &Path, e: Errno| Unmade::Io(format!("unable to {what} {}: {e}", path.display()));
+    // The base is the system's (/run, /var/lib, /var/log), root's alone: followed as given.
+    std::fs::create_dir_all(base).map_err(|e| Unmade::Io(format!("unable to make {}: {e}", base.display())))?;
+    let directory = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let mut fd = rustix::fs::open(base, directory, Mode::empty()).map_err(|e| unable("open", base, e))?;
+    let mut walked = PathBuf::new();
+    for part in name.split('/').filter(|part| !part.is_empty() && *part != ".") {
+        walked.push(part);
+        let open =
+            |fd: &std::os::fd::OwnedFd| rustix::fs::openat(fd, part, directory | OFlags::NOFOLLOW, Mode::empty());
+        let opened = match open(&fd) {
+            Err(Errno::NOENT) => match rustix::fs::mkdirat(&fd, part, Mode::from_raw_mode(0o777)) {
+                Ok(()) | Err(Errno::EXIST) => open(&fd),
+                Err(e) => return Err(unable("make", &base.join(&walked), e)),
+            },
+            opened => opened,
+        };
+        fd = match opened {
+            Ok(next) => next,
+            // O_NOFOLLOW with O_DIRECTORY: a link is ENOTDIR (the directory test comes first)
+            // or ELOOP, as is a file; the entry itself says which.
+            Err(e @ (Errno::NOTDIR | Errno::LOOP)) => {
+                let what = rustix::fs::statat(&fd, part, AtFlags::SYMLINK_NOFOLLOW)
+                    .map(|stat| FileType::from_raw_mode(stat.st_mode));
+                return Err(Unmade::Declared(match what {
+                    Ok(FileType::Symlink) => format!(
+                        "{} is a symbolic link; the declared directory must be a real directory",
+                        walked.display()
+                    ),
+                    Ok(_) => format!(
+                        "{} is not a directory; remove it, or declare another name",
+                        base.join(&walked).display()
+                    ),
+                    Err(_) => return Err(unable("open", &base.join(&walked), e)),
+                }));
+            }
+            Err(e) => return Err(unable("open", &base.join(&walked), e)),
+        };
+    }
+    let path = base.join(&walked);
+    rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode)).map_err(|e| unable("set the mode of", &path, e))?;
     if let Some(ids) = ids {
-        std::os::unix::fs::chown(path, Some(ids.uid), Some(ids.gid))
-            .map_err(|e| format!("unable to give {} to uid {}: {e}", path.display(), ids.uid))?;
+        rustix::fs::fchown(&fd, Some(Uid::from_raw(ids.uid)), Some(Gid::from_raw(ids.gid)))
+            .map_err(|e| Unmade::Io(format!("unable to give {} to uid {}: {e}", path.display(), ids.uid)))?;
     }
     Ok(())
 }
@@ -543,6 +606,44 @@ mod tests {
         let d = dir(&[("runtime-directory", "../etc\n")]);
         assert!(Declared::load(&d).unwrap_err().to_string().contains("relative to /run"));
         std::fs::remove_dir_all(&d).unwrap();
+        let d = dir(&[("state-directory", "./\n")]);
+        assert!(Declared::load(&d).unwrap_err().to_string().contains("relative to /var/lib"));
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn declared_directories_are_walked_without_following_a_link() {
+        use std::os::unix::fs::PermissionsExt;
+        let base = dir(&[("kept", "")]);
+        let outside = dir(&[("outside", "")]);
+        let mode_of = |path: &Path| std::fs::symlink_metadata(path).unwrap().permissions().mode() & 0o7777;
+        let declared = |message: Result<(), Unmade>| match message {
+            Err(Unmade::Declared(message)) => message,
+            Err(Unmade::Io(message)) => panic!("a system call's failure: {message}"),
+            Ok(()) => panic!("made"),
+        };
+        // Made, between directories too; made again, kept with what it holds.
+        make_directory(&base, "app/cache", 0o750, None).unwrap();
+        assert_eq!(mode_of(&base.join("app/cache")), 0o750);
+        std::fs::write(base.join("app/cache/data"), "x").unwrap();
+        make_directory(&base, "app//./cache/", 0o700, None).unwrap();
+        assert_eq!(mode_of(&base.join("app/cache")), 0o700, "an existing directory takes the declared mode");
+        assert!(base.join("app/cache/data").exists(), "and keeps what it holds");
+
+        // A link the service's user planted, in the middle of the path or at its end.
+        let outside_mode = mode_of(&outside);
+        std::os::unix::fs::symlink(&outside, base.join("link")).unwrap();
+        let message = declared(make_directory(&base, "link/cache", 0o777, None));
+        assert_eq!(message, "link is a symbolic link; the declared directory must be a real directory");
+        assert!(!outside.join("cache").exists(), "nothing made through the link");
+        std::os::unix::fs::symlink(&outside, base.join("app/last")).unwrap();
+        let message = declared(make_directory(&base, "app/last", 0o777, None));
+        assert_eq!(message, "app/last is a symbolic link; the declared directory must be a real directory");
+        assert_eq!(mode_of(&outside), outside_mode, "the link's target untouched");
+        let message = declared(make_directory(&base, "kept/sub", 0o755, None));
+        assert!(message.ends_with("kept is not a directory; remove it, or declare another name"), "{message}");
+        std::fs::remove_dir_all(&base).unwrap();
+        std::fs::remove_dir_all(&outside).unwrap();
     }
 
     #[test]
