@@ -396,7 +396,7 @@ fn copy_supervisor_files(files: &[File], source: &Path, dir: &Path, fresh: bool)
                 && match file.content {
                     Content::Dir => true,
                     Content::Symlink(_) => source.join(name).is_dir(),
-                    Content::Bytes(_) | Content::Other => false,
+                    Content::Bytes(_) | Content::Other | Content::TooLarge(_) => false,
                 };
             if (MANAGER_FILES.contains(&name) && !logger_dir)
                 || name == "supervise"
@@ -416,11 +416,21 @@ fn copy_supervisor_files(files: &[File], source: &Path, dir: &Path, fresh: bool)
             if name == "run" || name == "finish" {
                 // s6-rc-compile copies both with mode 0755 whatever the source's mode (trees are
                 // committed 0644, and packages install them so), and copies what a symbolic
-                // link leads to: the same here.
-                let resolved = match (&file.content, file.bytes(source)) {
-                    (Content::Symlink(_), Some(bytes)) => {
-                        Some(File { path: file.path.clone(), mode: 0o755, content: Content::Bytes(bytes) })
-                    }
+                // link leads to: the same here — except for a link to a program that can already
+                // be executed, which the live directory links to as well: a copy would put a
+                // whole binary on /run's tmpfs for each service (a megabyte each, read and
+                // written at every boot: issue 15).
+                let resolved = match &file.content {
+                    Content::Symlink(_) => match executable_target(&source.join(name)) {
+                        Some(target) => {
+                            Some(File { path: file.path.clone(), mode: 0o777, content: Content::Symlink(target) })
+                        }
+                        None => file.bytes(source).map(|bytes| File {
+                            path: file.path.clone(),
+                            mode: 0o755,
+                            content: Content::Bytes(bytes),
+                        }),
+                    },
                     _ => None,
                 };
                 copy(resolved.as_ref().unwrap_or(file), 0o755, source, &dir.join(&file.path), fresh)?;
@@ -432,6 +442,15 @@ fn copy_supervisor_files(files: &[File], source: &Path, dir: &Path, fresh: bool)
         copy(file, file.mode, source, &dir.join(&file.path), fresh)?;
     }
     Ok(notifies)
+}
+
+/// Where the link `path` leads, made absolute, when that is a regular file someone may
+/// execute; `None` otherwise (a script committed 0644 is copied and made executable).
+fn executable_target(path: &Path) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let target = std::fs::canonicalize(path).ok()?;
+    let meta = std::fs::metadata(&target).ok()?;
+    (meta.is_file() && meta.permissions().mode() & 0o111 != 0).then_some(target)
 }
 
 /// Copies one file as `to`, a regular file with `mode`.
@@ -467,6 +486,15 @@ fn copy(file: &File, mode: u32, source: &Path, to: &Path, fresh: bool) -> std::i
         Content::Other => Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
             format!("{}: not a regular file, a directory or a symbolic link", source.join(&file.path).display()),
+        )),
+        // The model leaves such a definition out; said again should one get here.
+        Content::TooLarge(size) => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "{}: {size} bytes, more than a definition file may hold ({} MiB)",
+                source.join(&file.path).display(),
+                crate::source::DEFINITION_FILE_LIMIT >> 20
+            ),
         )),
     }
 }
@@ -582,6 +610,29 @@ mod tests {
         let service = &db.services[name];
         live.make_dir(layout, service).unwrap();
         live.prepare(layout, db, service, down).unwrap()
+    }
+
+    #[test]
+    fn a_run_linked_to_a_program_is_linked_and_a_linked_script_copied_executable() {
+        let (root, layout) = setup("linked-run");
+        let programs = root.join("programs");
+        write(&programs.join("daemon"), "\x7fELF not really", 0o755);
+        write(&programs.join("finish.sh"), "#!/bin/sh\n", 0o644);
+        let a = layout.defs[0].join("a");
+        write(&a.join("type"), "longrun\n", 0o644);
+        // Relative, as packages make them: the live link is absolute.
+        std::os::unix::fs::symlink("../../programs/daemon", a.join("run")).unwrap();
+        std::os::unix::fs::symlink(programs.join("finish.sh"), a.join("finish")).unwrap();
+        let (db, problems) = Db::load(&layout.defs).unwrap();
+        assert_eq!(problems, []);
+        let dir = prepare(&mut Builder::default(), &layout, &db, "a", false).dir;
+        let daemon = std::fs::canonicalize(programs.join("daemon")).unwrap();
+        assert_eq!(std::fs::read_link(dir.join("run")).unwrap(), daemon, "a program is linked, not copied");
+        // A script that cannot be executed as it is: copied, made executable, as s6-rc-compile.
+        assert!(!std::fs::symlink_metadata(dir.join("finish")).unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read_to_string(dir.join("finish")).unwrap(), "#!/bin/sh\n");
+        assert_eq!(mode(&dir.join("finish")), 0o755);
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

@@ -215,8 +215,15 @@ impl Dir {
     }
 
     /// The mode and contents of the regular file `name` (a symbolic link is followed).
-    pub fn read(&self, name: &OsStr) -> std::io::Result<(u32, Vec<u8>)> {
+    pub fn read(&self, name: &OsStr) -> std::io::Result<(u32, Contents)> {
         read_at(self.fd.as_fd(), name)
+    }
+
+    /// The size of what `name` leads to when it is a regular file (a symbolic link is
+    /// followed); `None` for anything else, or when it cannot be asked.
+    pub fn file_size(&self, name: &OsStr) -> Option<u64> {
+        let stat = nix::sys::stat::fstatat(&self.fd, name, nix::fcntl::AtFlags::empty()).ok()?;
+        (stat.st_mode & libc::S_IFMT == libc::S_IFREG).then(|| u64::try_from(stat.st_size).unwrap_or(0))
     }
 
     /// The target of the symbolic link `name`.
@@ -225,38 +232,72 @@ impl Dir {
     }
 }
 
-fn read_at<P: ?Sized + nix::NixPath>(dir: BorrowedFd<'_>, path: &P) -> std::io::Result<(u32, Vec<u8>)> {
+/// The most a definition file may hold. Definitions are read whole, into memory, by `ostler
+/// rc check`, by stage 2 and by every `rc change`: a sparse file of a few terabytes (one
+/// `truncate -s 4T`) must be a problem named, not an allocation that aborts the service
+/// manager. A service's large data belongs elsewhere, named by path.
+pub const DEFINITION_FILE_LIMIT: u64 = 16 << 20;
+
+/// What a definition file holds, as read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Contents {
+    /// Its bytes.
+    Bytes(Vec<u8>),
+    /// More than [`DEFINITION_FILE_LIMIT`] bytes (at least that many): not read.
+    TooLarge(u64),
+}
+
+/// The mode and contents of the regular file `path` (a symbolic link is followed), as a
+/// definition file: no more than [`DEFINITION_FILE_LIMIT`] bytes are read or reserved.
+pub fn read_file(path: &Path) -> std::io::Result<(u32, Contents)> {
+    read_at(AT_CWD, path)
+}
+
+fn read_at<P: ?Sized + nix::NixPath>(dir: BorrowedFd<'_>, path: &P) -> std::io::Result<(u32, Contents)> {
     let mut file =
         std::fs::File::from(nix::fcntl::openat(dir, path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())?);
     let meta = nix::sys::stat::fstat(&file)?;
-    let size = usize::try_from(meta.st_size).unwrap_or(0);
+    let size = u64::try_from(meta.st_size).unwrap_or(0);
+    if size > DEFINITION_FILE_LIMIT {
+        return Ok((meta.st_mode, Contents::TooLarge(size)));
+    }
+    // Within the limit, so within usize too.
+    let size = size as usize;
+    let limit = DEFINITION_FILE_LIMIT as usize;
     // One byte more than the size: a read that comes back short with the whole size in hand is
     // at the end of the file, so the usual read of 0 bytes to make sure is not needed.
     let mut bytes = Vec::with_capacity(size + 1);
     loop {
         if bytes.len() == bytes.capacity() {
-            bytes.reserve(bytes.capacity().max(64));
+            // Longer than its size said (it grew, or it is not what fstat measures): read on,
+            // but never past one byte over the limit.
+            if bytes.len() > limit {
+                return Ok((meta.st_mode, Contents::TooLarge(bytes.len() as u64)));
+            }
+            bytes.reserve_exact(bytes.capacity().max(64).min(limit + 1 - bytes.len()));
         }
         let asked = bytes.capacity() - bytes.len();
         let got = read_into(&mut file, &mut bytes)?;
         if got == 0 || (got < asked && bytes.len() == size) {
-            return Ok((meta.st_mode, bytes));
+            if bytes.len() > limit {
+                return Ok((meta.st_mode, Contents::TooLarge(bytes.len() as u64)));
+            }
+            return Ok((meta.st_mode, Contents::Bytes(bytes)));
         }
     }
 }
 
 /// Appends to `bytes` what one read gives, up to its capacity; returns how much.
 fn read_into(file: &mut std::fs::File, bytes: &mut Vec<u8>) -> std::io::Result<usize> {
-    let start = bytes.len();
-    bytes.resize(bytes.capacity(), 0);
-    let got = loop {
-        match std::io::Read::read(file, &mut bytes[start..]) {
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            got => break got,
+    // Into the spare capacity as it is, not zeroed first: a `run` that links to a program is
+    // read whole, and zeroing its megabyte a byte at a time cost stage 2 4 ms a service under
+    // emulation (bench/boot, issue 15).
+    loop {
+        match rustix::io::read(&*file, rustix::buffer::spare_capacity(bytes)) {
+            Err(rustix::io::Errno::INTR) => continue,
+            got => return got.map_err(Into::into),
         }
-    };
-    bytes.truncate(start + *got.as_ref().unwrap_or(&0));
-    got
+    }
 }
 
 /// A small file, in one read when it holds less than `limit` bytes: a read that comes back
@@ -316,6 +357,25 @@ mod tests {
 
     fn words(line: &str) -> Vec<Vec<u8>> {
         line.split(' ').map(|w| w.as_bytes().to_vec()).collect()
+    }
+
+    #[test]
+    fn a_definition_file_is_read_up_to_the_limit_and_no_further() {
+        let dir = crate::testing::scratch("sys-limit");
+        let sparse = dir.join("sparse");
+        std::fs::File::create(&sparse).unwrap().set_len(1 << 42).unwrap();
+        let (_, contents) = read_file(&sparse).unwrap();
+        assert_eq!(contents, Contents::TooLarge(1 << 42), "told by its size, nothing reserved or read");
+        std::fs::File::create(&sparse).unwrap().set_len(DEFINITION_FILE_LIMIT).unwrap();
+        let (_, contents) = read_file(&sparse).unwrap();
+        assert!(
+            matches!(contents, Contents::Bytes(b) if b.len() as u64 == DEFINITION_FILE_LIMIT),
+            "the limit is allowed"
+        );
+        // A file whose size says nothing (a device, /proc): read until one byte over the limit.
+        let (_, contents) = read_file(Path::new("/dev/zero")).unwrap();
+        assert_eq!(contents, Contents::TooLarge(DEFINITION_FILE_LIMIT + 1));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
