@@ -175,6 +175,12 @@ impl Track {
 /// The longest a change waits without looking at its longruns' status (see `check`).
 const RECHECK: Duration = Duration::from_secs(1);
 
+/// How often, at most, the live state is written while longruns come and go: each write is
+/// the whole state, so writing at every wake-up of a change of N services wrote N² lines
+/// (issue 15's boot at N = 100). It is always written before a oneshot's script starts (the
+/// script may look at what is up) and when the change ends.
+const STATE_EVERY: Duration = Duration::from_millis(50);
+
 struct Run<'a> {
     layout: &'a Layout,
     db: &'a Db,
@@ -188,6 +194,11 @@ struct Run<'a> {
     limit: Option<Instant>,
     /// The state has changed since it was last written.
     dirty: bool,
+    /// When the state was last written.
+    saved: Option<Instant>,
+    /// For each service of the change, those of the change that wait for it (the reverse of
+    /// `waits_for`), made once instead of a search of every definition at each end.
+    waited_by: BTreeMap<String, Vec<String>>,
     /// In a container: ostler, to mark each oneshot's lines with its name (`ostler mark`).
     marker: Option<PathBuf>,
     /// Those markers, reaped as they end.
@@ -208,6 +219,8 @@ impl<'a> Run<'a> {
             started: Instant::now(),
             limit: change.limit.map(|l| Instant::now() + l),
             dirty: false,
+            saved: None,
+            waited_by: BTreeMap::new(),
             marker: ostler_core::paths::marker(&layout.run_dir),
             markers: Vec::new(),
         }
@@ -236,6 +249,11 @@ impl<'a> Run<'a> {
             return self.print_plan(&todo);
         }
         let asked = now_ms();
+        for name in &todo {
+            for waited in self.waits_for(name).into_iter().filter(|d| todo.contains(d)) {
+                self.waited_by.entry(waited).or_default().push(name.clone());
+            }
+        }
         let mut live = live::Builder::default();
         // Every longrun's events are subscribed to before the first link: whatever the scanner
         // starts, its supervisor's events are heard.
@@ -412,21 +430,30 @@ impl<'a> Run<'a> {
         Subscription::new(&event).map_err(|e| e.to_string())
     }
 
-    /// Writes the state if it changed. Done once the events of one wake-up are handled, and
-    /// before anything starts (a script may look at what is up): never ahead of the services.
+    /// Writes the state if it changed: never ahead of the services.
     fn flush(&mut self, state: &State) {
         if std::mem::take(&mut self.dirty) {
+            self.saved = Some(Instant::now());
             if let Err(e) = state.save(self.layout) {
                 say(format_args!("warning: {e}; the live state is behind"));
             }
         }
     }
 
+    /// Writes the state if it changed and was last written [`STATE_EVERY`] ago or more.
+    fn flush_now_and_then(&mut self, state: &State) {
+        if self.saved.is_none_or(|at| at.elapsed() >= STATE_EVERY) {
+            self.flush(state);
+        }
+    }
+
     /// Starts one transition.
     fn start(&mut self, name: &str, state: &mut State) {
-        self.flush(state);
         let db = self.db;
         let Some(service) = db.services.get(name) else { return };
+        if service.kind == Kind::Oneshot {
+            self.flush(state);
+        }
         let now = Instant::now();
         let going_up = self.going_up();
         let limit = if going_up { service.timeout_up } else { service.timeout_down };
@@ -521,7 +548,7 @@ impl<'a> Run<'a> {
             for name in running {
                 self.check(&name, readable.contains(&name), idle, now, state);
             }
-            self.flush(state);
+            self.flush_now_and_then(state);
         }
     }
 
@@ -544,6 +571,12 @@ impl<'a> Run<'a> {
 
     /// Looks at one running transition after a wake-up.
     fn check(&mut self, name: &str, readable: bool, idle: bool, now: Instant, state: &mut State) {
+        // Nothing to read, not idle, not late: nothing to look at (every wake-up comes here for
+        // every running transition).
+        let late = |track: &Track| track.deadline.is_some_and(|d| now >= d);
+        if !readable && !idle && !self.tracks.get(name).is_some_and(late) {
+            return;
+        }
         let db = self.db;
         let Some(service) = db.services.get(name) else { return };
         let dir = self.layout.service_dir(service);
@@ -641,10 +674,7 @@ impl<'a> Run<'a> {
                 say(format_args!("{name}: failed: {reason}{tail}"));
             }
         }
-        let neighbours: Vec<String> = match self.direction {
-            Direction::Up => db.dependents(name),
-            Direction::Down { .. } => db.down_waited_by(name),
-        };
+        let neighbours = self.waited_by.get(name).cloned().unwrap_or_default();
         for neighbour in neighbours {
             let Some(track) = self.tracks.get_mut(&neighbour) else { continue };
             if let Step::Waiting(count) = &mut track.step {

@@ -444,13 +444,19 @@ fn copy_supervisor_files(files: &[File], source: &Path, dir: &Path, fresh: bool)
     Ok(notifies)
 }
 
-/// Where the link `path` leads, made absolute, when that is a regular file someone may
-/// execute; `None` otherwise (a script committed 0644 is copied and made executable).
+/// What the link `path` holds, made absolute (a relative target is taken from the link's
+/// directory), when it leads to a regular file someone may execute; `None` otherwise (a script
+/// committed 0644 is copied and made executable). Not canonicalised: musl's realpath reads
+/// every component's link, seven calls for a path in /usr, and the kernel resolves the rest.
 fn executable_target(path: &Path) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
-    let target = std::fs::canonicalize(path).ok()?;
-    let meta = std::fs::metadata(&target).ok()?;
-    (meta.is_file() && meta.permissions().mode() & 0o111 != 0).then_some(target)
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
+        return None;
+    }
+    let target = std::fs::read_link(path).ok()?;
+    let target = path.parent().map_or(target.clone(), |dir| dir.join(&target));
+    std::path::absolute(target).ok()
 }
 
 /// Copies one file as `to`, a regular file with `mode`.
@@ -627,7 +633,9 @@ mod tests {
         assert_eq!(problems, []);
         let dir = prepare(&mut Builder::default(), &layout, &db, "a", false).dir;
         let daemon = std::fs::canonicalize(programs.join("daemon")).unwrap();
-        assert_eq!(std::fs::read_link(dir.join("run")).unwrap(), daemon, "a program is linked, not copied");
+        let link = std::fs::read_link(dir.join("run")).expect("a program is linked, not copied");
+        assert!(link.is_absolute(), "{link:?}");
+        assert_eq!(std::fs::canonicalize(dir.join("run")).unwrap(), daemon);
         // A script that cannot be executed as it is: copied, made executable, as s6-rc-compile.
         assert!(!std::fs::symlink_metadata(dir.join("finish")).unwrap().file_type().is_symlink());
         assert_eq!(std::fs::read_to_string(dir.join("finish")).unwrap(), "#!/bin/sh\n");
