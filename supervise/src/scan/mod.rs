@@ -598,6 +598,11 @@ impl Scanner {
             if self.entries[index].active {
                 continue;
             }
+            for half in [Half::Main, Half::Log] {
+                if let Some(Slot::Internal(supervisor)) = self.entries[index].slot_mut(half) {
+                    supervisor.follow_move();
+                }
+            }
             self.tell(index, Half::Main, Signal::SIGTERM);
             let log_signal = if prune == Prune::Hard { Signal::SIGTERM } else { Signal::SIGHUP };
             self.tell(index, Half::Log, log_signal);

@@ -56,7 +56,9 @@ pub struct Supervisor {
     /// Program name for messages (`ostler supervise` or `ostler svscan`).
     program: &'static str,
     control: OwnedFd,
-    _lock: OwnedFd,
+    /// `supervise/lock`, held (and locked) while we supervise; also how we find the directory
+    /// again if it is moved away (see [`Supervisor::follow_move`]).
+    lock: OwnedFd,
     notification: Option<Readiness>,
     stdio: Stdio,
     /// Its logger marks its lines (`ostler mark`, in a container): stderr goes into the pipe
@@ -121,7 +123,7 @@ impl Supervisor {
             dir: dir.to_path_buf(),
             program,
             control,
-            _lock: lock_file.into(),
+            lock: lock_file.into(),
             notification: None,
             stdio,
             stderr_to_log,
@@ -157,6 +159,24 @@ impl Supervisor {
     /// The service directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Follows the service directory when it was moved away from where it was found (out of
+    /// the scan directory, to be pruned): s6-supervise works from inside the directory, so its
+    /// last writes — the down status, the death tally — follow it; ours follow the lock file
+    /// we hold open, whose path the kernel keeps up to date. A directory deleted is left as it
+    /// is (there is nothing to write to).
+    pub fn follow_move(&mut self) {
+        if self.dir.join("supervise").is_dir() {
+            return;
+        }
+        let Ok(lock) = std::fs::read_link(format!("/proc/self/fd/{}", self.lock.as_raw_fd())) else { return };
+        if !lock.ends_with("supervise/lock") || lock.as_os_str().as_bytes().ends_with(b" (deleted)") {
+            return;
+        }
+        if let Some(dir) = lock.parent().and_then(Path::parent) {
+            self.dir = dir.to_path_buf();
+        }
     }
 
     /// The control FIFO, to poll for reading.
