@@ -250,17 +250,20 @@ fn garbage_settings_are_reported_and_supervision_goes_on() {
 fn a_directory_moved_out_and_pruned_gets_its_last_status_where_it_went() {
     let tree = TempTree::new("moved");
     let scan = tree.dir("scan");
-    let service = tree.service("scan/web", "#!/bin/sh\nexec sleep 1000");
+    let started = tree.join("started");
+    let service = tree.service("scan/web", &format!("#!/bin/sh\ntouch {}\nexec sleep 1000", started.display()));
     let mut procs = Processes::new();
     start_scanner(&mut procs, &scan, &[], &tree.join("err"));
     let pid = wait_up(&service, 0, LONG);
+    // Up is said at the start, before the exec (as s6 does): wait for run itself.
+    wait_until("run running", LONG, || started.exists());
     let moved = tree.join("moved-web");
     std::fs::rename(&service, &moved).unwrap();
     svscanctl(&scan, "an");
     // s6-supervise writes from inside the directory, wherever it went: so do we.
     wait_until("the moved directory says down", LONG, || status(&moved).is_some_and(|s| !s.is_up() && s.pid == 0));
     assert!(!alive(pid as i32), "run {pid} still running after the prune");
-    assert!(!supervised(&moved), "the supervisor let go of its lock");
+    wait_until("the supervisor lets go of its lock", LONG, || !supervised(&moved));
     let messages = std::fs::read_to_string(tree.join("err")).unwrap();
     assert!(!messages.contains("status.new"), "a write under the old path: {messages}");
 }
