@@ -267,3 +267,84 @@ fn a_directory_moved_out_and_pruned_gets_its_last_status_where_it_went() {
     let messages = std::fs::read_to_string(tree.join("err")).unwrap();
     assert!(!messages.contains("status.new"), "a write under the old path: {messages}");
 }
+
+#[test]
+fn a_status_that_could_not_be_written_is_written_once_there_is_room() {
+    assert!(nix::unistd::geteuid().is_root(), "this test mounts a small tmpfs: run it as root (CI does)");
+    let unshare = require("unshare");
+    let tree = TempTree::new("full");
+    // In a private mount namespace: a 512 KiB tmpfs holds the scan directory; it is filled,
+    // the service killed (its restart's status cannot be written), then emptied again.
+    let script = r#"
+set -u
+dir=$1; ostler=$2
+mount -t tmpfs -o size=512k full "$dir" || exit 90
+mkdir -p "$dir/scan/web"
+printf '#!/bin/sh\nexec sleep 1000\n' > "$dir/scan/web/run"; chmod +x "$dir/scan/web/run"
+"$ostler" svscan "$dir/scan" 2>"$dir/../err" & scanner=$!
+for i in $(seq 100); do "$ostler" svstat "$dir/scan/web" 2>/dev/null | grep -q '^up' && break; sleep 0.05; done
+first=$("$ostler" svstat "$dir/scan/web")
+dd if=/dev/zero of="$dir/filler" bs=4k 2>/dev/null
+"$ostler" svc -k "$dir/scan/web"
+sleep 1.5
+rm "$dir/filler"
+sleep 2.5
+echo "first: $first"
+echo "last: $("$ostler" svstat "$dir/scan/web")"
+echo "running: $(for p in /proc/[0-9]*; do [ "$(cat $p/cmdline 2>/dev/null | tr '\0' ' ')" = "sleep 1000 " ] && [ "$(awk '{print $4}' $p/stat)" = "$scanner" ] && echo ${p#/proc/}; done)"
+kill $scanner; wait $scanner
+umount "$dir"
+"#;
+    let dir = tree.dir("mnt");
+    let (code, out, err) = cmd(Command::new(unshare)
+        .args(["--mount", "--propagation", "private", "sh", "-c", script, "sh"])
+        .arg(&dir)
+        .arg(ostler()));
+    assert_eq!(code, 0, "{out}\n{err}");
+    let field = |name: &str| out.lines().find_map(|l| l.strip_prefix(name)).unwrap_or_default().trim().to_string();
+    let pid_in = |line: &str| line.split("(pid ").nth(1).and_then(|r| r.split(')').next()).map(str::to_string);
+    let (first, last, running) = (field("first:"), field("last:"), field("running:"));
+    let messages = std::fs::read_to_string(tree.join("err")).unwrap_or_default();
+    assert!(pid_in(&first).is_some() && last.starts_with("up"), "{out}\n{messages}");
+    assert_ne!(pid_in(&first), pid_in(&last), "the status still names the killed run: {out}\n{messages}");
+    assert!(
+        running.split_whitespace().any(|p| Some(p.to_string()) == pid_in(&last)),
+        "the status names a run that is not running: {out}\n{messages}"
+    );
+    assert!(messages.contains("No space left") && messages.contains("trying again"), "{messages}");
+}
+
+#[test]
+fn a_full_stderr_fifo_never_stops_the_scanner() {
+    use std::os::unix::fs::OpenOptionsExt;
+    let tree = TempTree::new("fullfifo");
+    let scan = tree.dir("scan");
+    let web = tree.service("scan/web", "#!/bin/sh\nexec sleep 1000");
+    let fifo = tree.join("catch-all");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    // A reader that never reads (a stuck catch-all logger), and the FIFO filled to the brim.
+    let reader = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(&fifo).unwrap();
+    let mut filler = std::fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK).open(&fifo).unwrap();
+    while std::io::Write::write(&mut filler, &[b'x'; 4096]).is_ok() {}
+    // The scanner's stderr is that FIFO, blocking, as PID 1's is the catch-all's.
+    let stderr = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    let mut procs = Processes::new();
+    let mut command = Command::new(ostler());
+    command.arg("svscan").arg(&scan).stderr(stderr);
+    procs.spawn(command);
+    let pid = wait_up(&web, 0, LONG);
+    // Something to say: a service whose settings are garbage, crashing.
+    let noisy = tree.service("scan/noisy", "#!/bin/sh\nexit 1");
+    tree.file("scan/noisy/timeout-kill", "garbage\n");
+    svscanctl(&scan, "a");
+    wait_until("noisy supervised", LONG, || supervised(&noisy));
+    std::thread::sleep(Duration::from_millis(1500));
+    // The scanner still does its work: a killed service comes back, a rescan is heard.
+    assert_eq!(cmd(Command::new(ostler()).args(["svc", "-k"]).arg(&web)).0, 0);
+    let again = wait_up(&web, pid, LONG);
+    assert_ne!(again, pid);
+    let late = tree.service("scan/late", "#!/bin/sh\nexec sleep 1000");
+    svscanctl(&scan, "a");
+    wait_up(&late, 0, LONG);
+    drop((reader, filler));
+}

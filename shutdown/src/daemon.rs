@@ -79,10 +79,16 @@ fn read_commands(fifo: &OwnedFd, line: &mut Vec<u8>) -> Vec<Command> {
             }
             match Command::decode(line) {
                 Some(command) => commands.push(command),
-                None => eprintln!(
-                    "ostler-shutdownd: warning: ignoring {:?}: a request is `p|r|h DELAY_MS GRACE_MS` or `c`",
-                    String::from_utf8_lossy(line)
-                ),
+                None => {
+                    // Formatted first and written with one write(2): eprintln! writes each
+                    // piece on its own, and on the catch-all FIFO, shared with every service
+                    // without a logger, another writer's line could land inside this one.
+                    let warning = format!(
+                        "ostler-shutdownd: warning: ignoring {:?}: a request is `p|r|h DELAY_MS GRACE_MS` or `c`\n",
+                        String::from_utf8_lossy(line)
+                    );
+                    let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), warning.as_bytes());
+                }
             }
             line.clear();
         }

@@ -20,3 +20,7 @@ pub const SUPERVISOR_RESPAWN: Duration = Duration::from_secs(1);
 /// Control bytes read from a FIFO in one turn; the rest waits for the next turn, so one noisy
 /// client cannot starve the others.
 pub const CONTROL_READ: usize = 64;
+
+/// Wait before writing `supervise/status` or `death_tally` again after a failure (a full
+/// /run): what clients read is stale meanwhile, so it is not left for the next change.
+pub const FILE_RETRY: Duration = Duration::from_secs(1);

@@ -179,6 +179,7 @@ struct Scanner {
 impl Scanner {
     fn new(options: Options) -> Result<Scanner, SuperviseError> {
         spawn::note_ignored_signals();
+        crate::say::never_wait();
         let signals = sys::signal_fd().map_err(|e| SuperviseError::io("set up signals for", &options.dir, e.into()))?;
         spawn::raise_fd_limit();
         sys::become_subreaper();
@@ -614,6 +615,7 @@ impl Scanner {
         // A catch-all logger reads what our stdout and stderr point to: it can only see EOF,
         // and so exit, once we let go of them (s6-svscan does the same for s6-svscan-log).
         if CATCH_ALL_LOGGERS.iter().any(|name| Path::new(name).is_dir()) {
+            crate::say::let_go();
             if let Ok(null) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null") {
                 let _ = nix::unistd::dup2_stdout(&null);
                 let _ = nix::unistd::dup2_stderr(&null);

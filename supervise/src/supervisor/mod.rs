@@ -12,7 +12,7 @@ use crate::error::SuperviseError;
 use crate::say::say;
 use crate::spawn::{self, Builtins, FdPlan, SpawnPlan};
 use crate::sys;
-use crate::timing::CONTROL_READ;
+use crate::timing::{CONTROL_READ, FILE_RETRY};
 use nix::errno::Errno;
 use ostler_core::death_tally::{self, Death};
 use ostler_core::fifodir;
@@ -71,6 +71,11 @@ pub struct Supervisor {
     /// The status changed and is not written yet: written once per event, before any
     /// announcement (a listener woken by an event must read the new status).
     status_dirty: bool,
+    /// `supervise/status` or `death_tally` could not be written (a full /run): when to try
+    /// again. Until then what readers see is stale, so it is not left for the next change.
+    retry_files_at: Option<Instant>,
+    /// The death tally is to be written again.
+    tally_dirty: bool,
     /// The start (`s`) is not announced yet: it goes out with the first announcement, or at
     /// the end of the first event at the latest.
     start_untold: bool,
@@ -131,6 +136,8 @@ impl Supervisor {
             deaths: Vec::new(),
             builtins,
             status_dirty: false,
+            retry_files_at: None,
+            tally_dirty: false,
             start_untold: false,
             group,
             cgroups: cgroups.clone(),
@@ -194,7 +201,7 @@ impl Supervisor {
 
     /// The nearest deadline, for the loop's poll timeout.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.machine.next_deadline()
+        [self.machine.next_deadline(), self.retry_files_at].into_iter().flatten().min()
     }
 
     /// Whether `pid` is this service's run or finish.
@@ -274,6 +281,14 @@ impl Supervisor {
 
     /// Fires the deadlines that are due.
     pub fn on_deadline(&mut self, now: Instant) -> Outcome {
+        if self.retry_files_at.is_some_and(|at| at <= now) {
+            self.retry_files_at = None;
+            if std::mem::take(&mut self.tally_dirty) {
+                self.write_tally();
+            }
+            self.status_dirty = true;
+            self.flush_status();
+        }
         match self.machine.next_deadline() {
             Some(at) if at <= now => self.handle(Event::Deadline),
             _ => Outcome::Running,
@@ -574,10 +589,37 @@ impl Supervisor {
         })
     }
 
-    fn write_status(&self) {
+    fn write_status(&mut self) {
         let supervise_dir = self.dir.join("supervise");
-        if let Err(e) = self.machine.status().write(&supervise_dir) {
-            self.warn(&format!("{e}; check that the service directory is writable"));
+        match self.machine.status().write(&supervise_dir) {
+            Ok(()) => self.written(),
+            Err(e) => self.unwritten(&format!("{e}; check that the service directory is writable")),
+        }
+    }
+
+    /// A supervise file could not be written: said once, tried again in a while (s6-supervise
+    /// only warns, and its status stays wrong until the next change).
+    fn unwritten(&mut self, problem: &str) {
+        if self.retry_files_at.is_none() {
+            self.warn(&format!("{problem}; trying again every second"));
+        }
+        self.retry_files_at = Some(Instant::now() + FILE_RETRY);
+    }
+
+    /// The files are written again: what was wrong is over.
+    fn written(&mut self) {
+        if !self.tally_dirty && self.retry_files_at.take().is_some() {
+            self.warn("supervise files written again");
+        }
+    }
+
+    fn write_tally(&mut self) {
+        match death_tally::write(&self.dir.join("supervise"), &self.deaths) {
+            Ok(()) => {}
+            Err(e) => {
+                self.tally_dirty = true;
+                self.unwritten(&e.to_string());
+            }
         }
     }
 
@@ -592,9 +634,7 @@ impl Supervisor {
             let extra = self.deaths.len() - max;
             self.deaths.drain(..extra);
         }
-        if let Err(e) = death_tally::write(&self.dir.join("supervise"), &self.deaths) {
-            self.warn(&e.to_string());
-        }
+        self.write_tally();
     }
 
     fn warn(&self, message: &str) {
