@@ -1,7 +1,8 @@
 //! Children started without waiting for their exec: each runs in this process's memory, on a
 //! stack of its own, reading the plan kept here, while the spawner goes on with the next
 //! service. The kernel zeroes a word of the record once the child has exec'd or exited
-//! (CLONE_CHILD_CLEARTID); only then is the record dropped and the stack reused. A child that
+//! (CLONE_CHILD_CLEARTID); only then is the record dropped and the stack reused (the record
+//! lives at the top of the stack's mapping). A child that
 //! cannot exec writes its errno into the record and exits 127: the spawner learns it when it
 //! reaps the child ([`ended`]), as s6-supervise learns it from its child's exit.
 
@@ -10,13 +11,15 @@ use super::clone::{self, Borrow};
 use super::stack::{self, Stack};
 use super::{Arrays, SpawnPlan};
 use std::cell::RefCell;
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 
-/// A child on its way to exec, and everything it reads.
+/// A child on its way to exec, and everything it reads. It lives at the top of the child's
+/// stack mapping ([`stack::RECORD`]), not on the heap: a burst of a hundred starts would leave
+/// the heap that much bigger for good.
 struct Launch {
     plan: SpawnPlan,
     arrays: Arrays,
-    stack: Stack,
     /// Non-zero while the child runs in this process's memory.
     present: AtomicU32,
     /// The errno of a failed start, written by the child before it exits; 0 if none.
@@ -24,12 +27,33 @@ struct Launch {
     pid: i32,
 }
 
+const _: () = assert!(std::mem::size_of::<Launch>() <= stack::RECORD && std::mem::align_of::<Launch>() <= 4096);
+
+/// A record and the stack it lives on.
+struct Running {
+    launch: NonNull<Launch>,
+    stack: Stack,
+}
+
+impl Running {
+    fn launch(&self) -> &Launch {
+        // SAFETY: written by start() and dropped only by release().
+        unsafe { self.launch.as_ref() }
+    }
+
+    /// Drops the record and gives its stack back: only once the child has left this memory.
+    fn release(self) {
+        // SAFETY: the child has exec'd or exited (present is zero, or it was reaped): nothing
+        // reads the record any more, and it is dropped once.
+        unsafe { std::ptr::drop_in_place(self.launch.as_ptr()) };
+        stack::give(self.stack);
+    }
+}
+
 thread_local! {
     /// Records stay here from the start until the child has exec'd (then [`sweep`] drops
     /// them) or, when it failed, until it is reaped ([`ended`]).
-    // Boxed: the child holds the record's address, which must not move when the list grows.
-    #[allow(clippy::vec_box)]
-    static LAUNCHES: RefCell<Vec<Box<Launch>>> = const { RefCell::new(Vec::new()) };
+    static LAUNCHES: RefCell<Vec<Running>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Failed starts kept for their reaping at most: a child reaped by someone else (a
@@ -40,25 +64,30 @@ const FAILED_KEPT: usize = 64;
 /// available here (not x86_64, a kernel before 5.3), for the caller to start it another way.
 pub(super) fn start(plan: SpawnPlan) -> Result<i32, Box<SpawnPlan>> {
     sweep();
-    let Ok(stack) = stack::take() else { return Err(Box::new(plan)) };
+    let Ok(mut stack) = stack::take() else { return Err(Box::new(plan)) };
     let arrays = Arrays::of(&plan);
-    let mut launch =
-        Box::new(Launch { plan, arrays, stack, present: AtomicU32::new(1), failed: AtomicI32::new(0), pid: 0 });
-    let arg: *mut Launch = &mut *launch;
-    // SAFETY: the child reads the record through `arg` and runs on its stack; the record is
-    // boxed (it never moves) and kept, unchanged, until `present` is zero.
+    let at = stack.record().cast::<Launch>();
+    // SAFETY: the record's room is ours, aligned (page-aligned) and large enough (asserted);
+    // whatever was there before was dropped by release().
+    unsafe { at.write(Launch { plan, arrays, present: AtomicU32::new(1), failed: AtomicI32::new(0), pid: 0 }) };
+    // SAFETY: the child reads the record through `at` and runs on the stack below it; both
+    // stay where they are, unchanged, until `present` is zero.
     let started = unsafe {
-        let present = Borrow::Detach((*arg).present.as_ptr());
-        clone::in_this_memory(&(*arg).plan, &mut (*arg).stack, present, entry, arg.cast())
+        let present = Borrow::Detach((*at).present.as_ptr());
+        clone::in_this_memory(&(*at).plan, &mut stack, present, entry, at.cast())
     };
     match started {
         Ok(pid) => {
-            launch.pid = pid.as_raw();
-            LAUNCHES.with(|launches| launches.borrow_mut().push(launch));
+            // SAFETY: the child only reads the plan and arrays; pid is ours.
+            unsafe { (*at).pid = pid.as_raw() };
+            // SAFETY: `at` points into the mapping, never null.
+            let launch = unsafe { NonNull::new_unchecked(at) };
+            LAUNCHES.with(|launches| launches.borrow_mut().push(Running { launch, stack }));
             Ok(pid.as_raw())
         }
         Err(_) => {
-            let Launch { plan, stack, .. } = *launch;
+            // SAFETY: no child was made: the record is read back once and not dropped again.
+            let Launch { plan, .. } = unsafe { at.read() };
             stack::give(stack);
             Err(Box::new(plan))
         }
@@ -83,7 +112,7 @@ pub(super) fn sweep() {
         let mut at = launches.len();
         while at > 0 {
             at -= 1;
-            let launch = &launches[at];
+            let launch = launches[at].launch();
             if launch.present.load(Ordering::Acquire) != 0 {
                 continue;
             }
@@ -93,24 +122,24 @@ pub(super) fn sweep() {
                     continue;
                 }
             }
-            stack::give(launches.swap_remove(at).stack);
+            launches.swap_remove(at).release();
         }
     });
 }
 
 /// Whether a child still runs in this process's memory: the loop then wakes soon to sweep.
 pub(super) fn in_flight() -> bool {
-    LAUNCHES.with(|launches| launches.borrow().iter().any(|l| l.present.load(Ordering::Acquire) != 0))
+    LAUNCHES.with(|launches| launches.borrow().iter().any(|l| l.launch().present.load(Ordering::Acquire) != 0))
 }
 
 /// A reaped child: its record is dropped, and if it could not exec, the errno why.
 pub(super) fn ended(pid: i32) -> Option<i32> {
     LAUNCHES.with(|launches| {
         let mut launches = launches.borrow_mut();
-        let at = launches.iter().position(|l| l.pid == pid)?;
-        let launch = launches.swap_remove(at);
-        let errno = launch.failed.load(Ordering::Acquire);
-        stack::give(launch.stack);
+        let at = launches.iter().position(|l| l.launch().pid == pid)?;
+        let running = launches.swap_remove(at);
+        let errno = running.launch().failed.load(Ordering::Acquire);
+        running.release();
         (errno != 0).then_some(errno)
     })
 }

@@ -14,6 +14,11 @@ const USABLE: usize = 64 * 1024;
 /// into whatever mapping lies below.
 const GUARD: usize = 4096;
 
+/// Room at the top of each stack's mapping, above the stack itself, for the record of the
+/// child that runs on it (see `launch`): a burst of starts then leaves nothing on the heap, the
+/// records going with their stacks (unmapped, or kept for the next).
+pub(super) const RECORD: usize = 1024;
+
 /// Stacks kept for reuse once their children have left: a start needs one, a burst of starts
 /// that do not wait needs one per child still on its way to exec. Beyond these the rest are
 /// unmapped, so a burst leaves no memory behind.
@@ -43,10 +48,17 @@ impl Stack {
         }
     }
 
-    /// The usable region: its lowest address and its size (the stack grows down from the top).
+    /// The usable region: its lowest address and its size (the stack grows down from the top,
+    /// below the record's room).
     pub(super) fn region(&mut self) -> (*mut u8, usize) {
         // SAFETY: GUARD is within the mapping.
-        (unsafe { self.at.as_ptr().cast::<u8>().add(GUARD) }, USABLE)
+        (unsafe { self.at.as_ptr().cast::<u8>().add(GUARD) }, USABLE - RECORD)
+    }
+
+    /// The record's room: [`RECORD`] bytes at the top of the mapping, page-aligned.
+    pub(super) fn record(&mut self) -> *mut u8 {
+        // SAFETY: within the mapping: GUARD + USABLE is its end.
+        unsafe { self.at.as_ptr().cast::<u8>().add(GUARD + USABLE - RECORD) }
     }
 
     /// The usable region as a slice, for nix's clone.
