@@ -9,10 +9,9 @@ use ostler_init::fstab::FstabError;
 use proptest::prelude::*;
 use std::path::PathBuf;
 
-fn config(cases: u32) -> ProptestConfig {
-    // No regression files: the failing input is printed, and a fix adds a plain test for it.
-    ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() }
-}
+#[path = "../../tests/util/properties.rs"]
+mod common;
+use common::*;
 
 /// Lines that are not entries: arbitrary text, huge numbers, NULs, escapes, very long.
 fn garbage_line() -> impl Strategy<Value = String> {

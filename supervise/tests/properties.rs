@@ -10,49 +10,10 @@ use ostler_supervise::privileges::{caps, envdir, limits, Declared};
 use ostler_supervise::supervisor::notify;
 use proptest::prelude::*;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
-/// A hang detector, not a speed target.
-const HANG: Duration = Duration::from_secs(2);
-
-/// Runs `f` on another thread; fails if it panics or takes longer than [`HANG`].
-fn within<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (send, receive) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = send.send(f());
-    });
-    match receive.recv_timeout(HANG) {
-        Ok(value) => value,
-        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("no answer within {HANG:?}: a hang"),
-        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => panic!("the parser panicked"),
-    }
-}
-
-fn config(cases: u32) -> ProptestConfig {
-    // No regression files: the failing input is printed, and a fix adds a plain test for it.
-    ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() }
-}
-
-/// A fresh directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(what: &str) -> TempDir {
-        static COUNT: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNT.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!("ostler-prop-supervise-{what}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).unwrap();
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+#[path = "../../tests/util/properties.rs"]
+mod common;
+use common::*;
 
 /// Lines that are not entries: arbitrary text, huge numbers, NULs, control bytes, very long.
 fn garbage_line() -> impl Strategy<Value = String> {

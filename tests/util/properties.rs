@@ -1,0 +1,54 @@
+//! What every crate's property tests share (issue 15): a hang detector, proptest's settings,
+//! scratch directories. Included by path from each `<crate>/tests/properties.rs`
+//! (`#[path = "../../tests/util/properties.rs"] mod common;`): a crate of its own for fifty
+//! lines of test support would be more than they are worth.
+#![allow(dead_code)]
+
+use proptest::prelude::ProptestConfig;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// A hang detector, not a speed target: every case is far below it.
+pub const HANG: Duration = Duration::from_secs(2);
+
+/// Runs `f` on another thread and fails if it does not return within [`HANG`] (a panic in it
+/// fails too).
+pub fn within<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = send.send(f());
+    });
+    match receive.recv_timeout(HANG) {
+        Ok(value) => value,
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("no answer within {HANG:?}: a hang"),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => panic!("the parser panicked"),
+    }
+}
+
+/// `cases` cases, and no regression files: the failing input is printed, and a fix adds a
+/// plain test for it.
+pub fn config(cases: u32) -> ProptestConfig {
+    ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() }
+}
+
+/// A fresh directory, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(what: &str) -> TempDir {
+        static COUNT: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNT.fetch_add(1, Ordering::Relaxed);
+        let crate_name = env!("CARGO_PKG_NAME");
+        let path = std::env::temp_dir().join(format!("{crate_name}-prop-{what}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
