@@ -567,18 +567,21 @@ fn wants_mark(service: &Service) -> bool {
 }
 
 fn write_log_companion(dir: &Path, log_dir: &Path, ostler: &Path, has_user: bool, fresh: bool) -> std::io::Result<()> {
+    let parent = log_dir.parent().unwrap_or(Path::new("/")).display();
     let (ostler, log_dir) = (ostler.display(), log_dir.display());
     let start = if has_user {
         format!("chown {LOG_USER}:{LOG_USER} '{log_dir}' || exit 111\nexec '{ostler}' setuidgid {LOG_USER} '{ostler}'")
     } else {
         format!("exec '{ostler}'")
     };
-    // umask 027: a service's logs hold what it says about its users (syslogd's hold every
-    // login), so the directory is made 0750 and the logger's files 0640: the logger's user and
-    // group `log` read them, nobody else (docs/security.md). With PID 1's umask (022) they
-    // were 0755 and 0644: readable by any user.
+    // A service's logs hold what it says about its users (syslogd's hold every login), so the
+    // directory is made 0750 and the logger's files 0640 (umask 027): the logger's user and
+    // group `log` read them, nobody else (docs/security.md). With PID 1's umask (022) they were
+    // 0755 and 0644: readable by any user. The directories above it are made as usual (0755):
+    // the logger's user must get through /run/log to its own. One made earlier keeps the mode
+    // it has (an admin may have opened it on purpose).
     let run = format!(
-        "#!/bin/sh\n# Made by ostler rc from the service's `log` file.\numask 027\nmkdir -p '{log_dir}' || exit 111\n{start} log -d 3 t '{log_dir}'\n"
+        "#!/bin/sh\n# Made by ostler rc from the service's `log` file.\n[ -d '{log_dir}' ] || {{ mkdir -p '{parent}' && mkdir -m 750 '{log_dir}'; }} || exit 111\numask 027\n{start} log -d 3 t '{log_dir}'\n"
     );
     let path = dir.join("run");
     match sys::write_file(&path, run.as_bytes(), 0o755, fresh) {
@@ -741,7 +744,7 @@ mod tests {
         assert_eq!(log.notifies, Some(true));
         let run = std::fs::read_to_string(log.dir.join("run")).unwrap();
         assert!(run.contains(&format!("log -d 3 t '{}'", root.join("logs").display())), "{run}");
-        assert!(run.contains("\numask 027\nmkdir -p "), "logs readable by any user: {run}");
+        assert!(run.contains("&& mkdir -m 750 ") && run.contains("\numask 027\n"), "logs readable by any user: {run}");
         assert_eq!(mode(&log.dir.join("run")), 0o755);
         assert_eq!(std::fs::read_to_string(log.dir.join("notification-fd")).unwrap(), "3\n");
         assert!(web.dir.join("down").exists() && !log.dir.join("down").exists());
