@@ -14,20 +14,6 @@ use std::time::Duration;
 mod common;
 use common::*;
 
-/// Lines that are not entries: arbitrary text, huge numbers, NULs, control bytes, very long.
-fn garbage_line() -> impl Strategy<Value = String> {
-    prop_oneof![
-        any::<String>(),
-        "[ -~]{0,40}",
-        "[0-9]{15,40}",
-        Just("\0\0\0".to_string()),
-        Just("-1".to_string()),
-        Just("\u{feff}\u{7f}\x01".to_string()),
-        (1usize..6000).prop_map(|n| "x".repeat(n)),
-    ]
-    .prop_map(|line| line.replace('\n', " "))
-}
-
 /// Arbitrary file contents: bytes (invalid UTF-8 and NULs included), or text garbage.
 fn garbage_bytes() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![

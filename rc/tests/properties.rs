@@ -16,18 +16,6 @@ use std::path::Path;
 mod common;
 use common::*;
 
-/// Lines that are not entries: arbitrary text, huge numbers, NULs, control bytes, very long.
-fn garbage_line() -> impl Strategy<Value = String> {
-    prop_oneof![
-        any::<String>(),
-        "[ -~]{0,40}",
-        "[0-9]{15,40}",
-        Just("\0\0".to_string()),
-        (1usize..6000).prop_map(|n| "w".repeat(n)),
-    ]
-    .prop_map(|line| line.replace('\n', " "))
-}
-
 // ---------------------------------------------------------------------------------------------
 // execline.
 

@@ -4,7 +4,7 @@
 //! lines of test support would be more than they are worth.
 #![allow(dead_code)]
 
-use proptest::prelude::ProptestConfig;
+use proptest::prelude::*;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -51,4 +51,18 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// Lines that are not entries: arbitrary text, huge numbers, NULs, control bytes, very long.
+pub fn garbage_line() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<String>(),
+        "[ -~]{0,40}",
+        "[0-9]{15,40}",
+        Just("\0\0\0".to_string()),
+        Just("-1".to_string()),
+        Just("\u{feff}\u{7f}\x01".to_string()),
+        (1usize..6000).prop_map(|n| "x".repeat(n)),
+    ]
+    .prop_map(|line| line.replace('\n', " "))
 }
