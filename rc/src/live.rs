@@ -455,7 +455,10 @@ fn executable_target(path: &Path) -> Option<PathBuf> {
         return None;
     }
     let target = std::fs::read_link(path).ok()?;
-    let target = path.parent().map_or(target.clone(), |dir| dir.join(&target));
+    let target = match path.parent() {
+        Some(dir) => dir.join(target),
+        None => target,
+    };
     std::path::absolute(target).ok()
 }
 
