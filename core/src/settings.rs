@@ -61,6 +61,12 @@ impl PrivilegeFiles {
         Found::list(dir).privileges
     }
 
+    /// The ones among `names`, a listing of the directory made already.
+    pub fn among<'a>(names: impl IntoIterator<Item = &'a std::ffi::OsStr>) -> PrivilegeFiles {
+        let bits = names.into_iter().filter_map(|name| PRIVILEGE_FILES.iter().position(|file| name == *file));
+        PrivilegeFiles(bits.fold(0, |all, i| all | 1 << i))
+    }
+
     /// Whether any is there.
     pub fn any(self) -> bool {
         self.0 != 0

@@ -62,10 +62,14 @@ impl Tain {
 
     /// The text form: `@` followed by the packed bytes in lowercase hex.
     pub fn to_text(self) -> String {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut out = String::with_capacity(Self::TEXT_LEN);
         out.push('@');
+        // Digit by digit: a `format!` per byte made this a tenth of what a service manager's
+        // event subscription costs in user time.
         for byte in self.pack() {
-            out.push_str(&format!("{byte:02x}"));
+            out.push(char::from(HEX[usize::from(byte >> 4)]));
+            out.push(char::from(HEX[usize::from(byte & 0xf)]));
         }
         out
     }

@@ -249,11 +249,7 @@ impl<'a> Run<'a> {
             return self.print_plan(&todo);
         }
         let asked = now_ms();
-        for name in &todo {
-            for waited in self.waits_for(name).into_iter().filter(|d| todo.contains(d)) {
-                self.waited_by.entry(waited).or_default().push(name.clone());
-            }
-        }
+        self.note_waiters(&todo);
         let mut live = live::Builder::default();
         // Every longrun's events are subscribed to before the first link: whatever the scanner
         // starts, its supervisor's events are heard.
@@ -368,21 +364,26 @@ impl<'a> Run<'a> {
         0
     }
 
+    /// Makes `waited_by` for the services of the change.
+    fn note_waiters(&mut self, todo: &BTreeSet<String>) {
+        for name in todo {
+            for waited in self.waits_for(name).into_iter().filter(|d| todo.contains(d)) {
+                self.waited_by.entry(waited).or_default().push(name.clone());
+            }
+        }
+    }
+
     /// For each service of the change, the number of services on the longest chain that waits
     /// on it (itself included).
     fn heights(&self, todo: &BTreeSet<String>) -> BTreeMap<String, usize> {
         let mut heights: BTreeMap<String, usize> = BTreeMap::new();
-        // Waiting edges point from a service to its neighbours; the height follows them back.
-        let waiting_on = |name: &str| -> Vec<String> {
-            match self.direction {
-                Direction::Up => self.db.dependents(name),
-                Direction::Down { .. } => self.db.down_waited_by(name),
-            }
-        };
+        // Waiting edges point from a service to its neighbours; the height follows them back,
+        // along `waited_by` (made once: a search of every definition per service made this
+        // quadratic in the number of services).
         fn visit(
             name: &str,
             todo: &BTreeSet<String>,
-            next: &dyn Fn(&str) -> Vec<String>,
+            waited_by: &BTreeMap<String, Vec<String>>,
             heights: &mut BTreeMap<String, usize>,
             depth: usize,
         ) -> usize {
@@ -390,21 +391,18 @@ impl<'a> Run<'a> {
                 return *h;
             }
             // The model has no cycles; the depth bound only guards against a broken one.
-            let below = if depth > todo.len() {
-                0
-            } else {
-                next(name)
-                    .iter()
-                    .filter(|n| todo.contains(*n))
-                    .map(|n| visit(n, todo, next, heights, depth + 1))
-                    .max()
-                    .unwrap_or(0)
+            let below = match waited_by.get(name) {
+                Some(next) if depth <= todo.len() => {
+                    let next = next.iter().filter(|n| todo.contains(*n));
+                    next.map(|n| visit(n, todo, waited_by, heights, depth + 1)).max().unwrap_or(0)
+                }
+                _ => 0,
             };
             heights.insert(name.to_string(), below + 1);
             below + 1
         }
         for name in todo {
-            visit(name, todo, &waiting_on, &mut heights, 0);
+            visit(name, todo, &self.waited_by, &mut heights, 0);
         }
         heights
     }
@@ -857,6 +855,35 @@ mod tests {
             assert!(Instant::now() < give_up, "gave up waiting for {what}");
             std::thread::sleep(Duration::from_millis(2));
         }
+    }
+
+    #[test]
+    fn the_heads_of_the_longest_chains_are_highest_either_way() {
+        let root = std::env::temp_dir().join(format!("ostler-rc-heights-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let layout = Layout { defs: vec![root.join("sv")], run_dir: root.join("run"), scan_dir: root.join("scan") };
+        // c needs b, b needs a; d needs a; e alone.
+        for (name, deps) in [("a", ""), ("b", "a"), ("c", "b"), ("d", "a"), ("e", "")] {
+            let dir = layout.defs[0].join(name);
+            std::fs::create_dir_all(dir.join("dependencies.d")).unwrap();
+            std::fs::write(dir.join("type"), "oneshot\n").unwrap();
+            std::fs::write(dir.join("up"), "true\n").unwrap();
+            if !deps.is_empty() {
+                std::fs::write(dir.join("dependencies.d").join(deps), "").unwrap();
+            }
+        }
+        let (db, problems) = Db::load(&layout.defs).unwrap();
+        assert_eq!(problems, []);
+        let todo: BTreeSet<String> = ["a", "b", "c", "d", "e"].map(String::from).into();
+        let heights = |direction: Direction| {
+            let mut run = Run::new(&layout, &db, direction, &Change::plain(vec![], direction, false));
+            run.note_waiters(&todo);
+            let heights = run.heights(&todo);
+            todo.iter().map(|n| heights[n]).collect::<Vec<_>>()
+        };
+        assert_eq!(heights(Direction::Up), [3, 2, 1, 1, 1], "up: a is the head of a-b-c");
+        assert_eq!(heights(Direction::Down { essential_too: false }), [1, 2, 3, 2, 1], "down: c is the head of c-b-a");
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

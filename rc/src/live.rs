@@ -395,7 +395,7 @@ fn copy_supervisor_files(files: &[File], source: &Path, dir: &Path, fresh: bool)
             let logger_dir = name == "log"
                 && match file.content {
                     Content::Dir => true,
-                    Content::Symlink(_) => source.join(name).is_dir(),
+                    Content::Symlink(_, led_to) => led_to.is_some_and(crate::source::is_directory),
                     Content::Bytes(_) | Content::Other | Content::TooLarge(_) => false,
                 };
             if (MANAGER_FILES.contains(&name) && !logger_dir)
@@ -410,7 +410,7 @@ fn copy_supervisor_files(files: &[File], source: &Path, dir: &Path, fresh: bool)
                 // A link may lead nowhere, and then the supervisor sees none; a plain file makes
                 // it sure, whatever the other one is.
                 if notifies != Some(true) {
-                    notifies = if matches!(file.content, Content::Symlink(_)) { None } else { Some(true) };
+                    notifies = if matches!(file.content, Content::Symlink(..)) { None } else { Some(true) };
                 }
             }
             if name == "run" || name == "finish" {
@@ -421,10 +421,12 @@ fn copy_supervisor_files(files: &[File], source: &Path, dir: &Path, fresh: bool)
                 // whole binary on /run's tmpfs for each service (a megabyte each, read and
                 // written at every boot: issue 15).
                 let resolved = match &file.content {
-                    Content::Symlink(_) => match executable_target(&source.join(name)) {
-                        Some(target) => {
-                            Some(File { path: file.path.clone(), mode: 0o777, content: Content::Symlink(target) })
-                        }
+                    Content::Symlink(target, led_to) => match executable_target(source, target, *led_to) {
+                        Some(target) => Some(File {
+                            path: file.path.clone(),
+                            mode: 0o777,
+                            content: Content::Symlink(target, *led_to),
+                        }),
                         None => file.bytes(source).map(|bytes| File {
                             path: file.path.clone(),
                             mode: 0o755,
@@ -444,22 +446,17 @@ fn copy_supervisor_files(files: &[File], source: &Path, dir: &Path, fresh: bool)
     Ok(notifies)
 }
 
-/// What the link `path` holds, made absolute (a relative target is taken from the link's
-/// directory), when it leads to a regular file someone may execute; `None` otherwise (a script
-/// committed 0644 is copied and made executable). Not canonicalised: musl's realpath reads
-/// every component's link, seven calls for a path in /usr, and the kernel resolves the rest.
-fn executable_target(path: &Path) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::metadata(path).ok()?;
-    if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
+/// A top-level link's `target` in the definition `source`, made absolute (a relative one is
+/// taken from `source`), when it leads to a regular file someone may execute (`led_to`, the
+/// mode found when the definition was read); `None` otherwise (a script committed 0644 is
+/// copied and made executable). Not canonicalised: musl's realpath reads every component's
+/// link, seven calls for a path in /usr, and the kernel resolves the rest.
+fn executable_target(source: &Path, target: &Path, led_to: Option<u32>) -> Option<PathBuf> {
+    let mode = led_to?;
+    if !crate::source::is_regular(mode) || mode & 0o111 == 0 {
         return None;
     }
-    let target = std::fs::read_link(path).ok()?;
-    let target = match path.parent() {
-        Some(dir) => dir.join(target),
-        None => target,
-    };
-    std::path::absolute(target).ok()
+    std::path::absolute(source.join(target)).ok()
 }
 
 /// Copies one file as `to`, a regular file with `mode`.
@@ -470,7 +467,7 @@ fn copy(file: &File, mode: u32, source: &Path, to: &Path, fresh: bool) -> std::i
             Err(e) if exists(&e) => std::fs::create_dir_all(to),
             done => done,
         },
-        Content::Symlink(target) => {
+        Content::Symlink(target, _) => {
             if fresh {
                 match std::os::unix::fs::symlink(target, to) {
                     Err(e) if exists(&e) => {}

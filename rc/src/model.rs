@@ -5,6 +5,7 @@
 
 use crate::execline;
 use crate::source::{self, Content, File, Raw, Sources};
+use ostler_core::settings::PrivilegeFiles;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -554,8 +555,11 @@ fn check_longrun(raw: &Raw, problem: &mut impl FnMut(&str, String), problems: &m
     match raw.file("run").map(|f| &f.content) {
         None => problem("run", "missing; a longrun needs a run file".into()),
         Some(Content::Bytes(_) | Content::TooLarge(_)) => {}
-        Some(Content::Symlink(_) | Content::Other | Content::Dir) => {
-            if !raw.dir.join("run").is_file() {
+        // What a link leads to was asked when the definition was read.
+        Some(Content::Symlink(_, led_to)) if led_to.is_some_and(source::is_regular) => {}
+        Some(content) => {
+            // A regular file that could not be read is one still.
+            if matches!(content, Content::Symlink(..)) || !raw.dir.join("run").is_file() {
                 problem("run", "not a regular file; make run a plain file (a script or a program)".into());
             }
         }
@@ -603,7 +607,8 @@ fn check_longrun(raw: &Raw, problem: &mut impl FnMut(&str, String), problems: &m
     }
     // ostler's privilege files, as the supervisor reads them at each start: a file it cannot
     // use keeps the service from starting, so it is said now.
-    if let Err(refused) = ostler_supervise::privileges::Declared::load(&raw.dir) {
+    let top = raw.files.iter().filter(|f| f.path.parent() == Some(Path::new(""))).map(|f| f.path.as_os_str());
+    if let Err(refused) = ostler_supervise::privileges::Declared::read(&raw.dir, PrivilegeFiles::among(top)) {
         let message = format!("{}; the service will not start until this is fixed", refused.message);
         problems.push(Problem { level: Level::Warning, file: refused.file, message });
     }
@@ -611,7 +616,7 @@ fn check_longrun(raw: &Raw, problem: &mut impl FnMut(&str, String), problems: &m
         if let Some(file) = raw.file(dir) {
             let is_dir = match file.content {
                 Content::Dir => true,
-                Content::Symlink(_) => raw.dir.join(dir).is_dir(),
+                Content::Symlink(_, led_to) => led_to.is_some_and(source::is_directory),
                 Content::Bytes(_) | Content::Other | Content::TooLarge(_) => false,
             };
             if !is_dir {
@@ -1056,6 +1061,42 @@ mod tests {
         assert_eq!(problems, []);
         assert_eq!(db.services["p"].pipe_out.as_deref(), Some("q"));
         assert_ne!(db.services["p"].fingerprint, before);
+        std::fs::remove_dir_all(&defs).unwrap();
+    }
+
+    #[test]
+    fn links_and_privilege_files_are_judged_from_the_one_reading() {
+        use std::os::unix::fs::symlink;
+        let defs = scratch("model-links");
+        let programs = defs.join("programs");
+        write(&programs.join("daemon"), "#!/bin/sh\n", 0o755);
+        std::fs::create_dir_all(programs.join("data")).unwrap();
+        for name in ["program", "dangling", "directory", "data-file"] {
+            write(&defs.join(name).join("type"), "longrun\n", 0o644);
+        }
+        symlink("../programs/daemon", defs.join("program/run")).unwrap();
+        symlink("../programs/data", defs.join("program/data")).unwrap();
+        symlink("../programs/nothing", defs.join("dangling/run")).unwrap();
+        symlink("../programs/data", defs.join("directory/run")).unwrap();
+        symlink("../programs/daemon", defs.join("data-file/run")).unwrap();
+        symlink("../programs/daemon", defs.join("data-file/data")).unwrap();
+        // A privilege file the supervisor would refuse, found by the listing the model made.
+        longrun(&defs, "two-users", &[("user", "root daemon\n")]);
+        let (_, problems) = Db::load(std::slice::from_ref(&defs)).unwrap();
+        let said = |name: &str, file: &str| {
+            problems
+                .iter()
+                .filter(|p| p.file == defs.join(name).join(file))
+                .map(|p| p.message.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(said("program", "run"), Vec::<String>::new(), "a link to a program is a regular file");
+        assert_eq!(said("program", "data"), Vec::<String>::new(), "a link to a directory is one");
+        for name in ["dangling", "directory"] {
+            assert!(said(name, "run").iter().any(|m| m.contains("not a regular file")), "{name}: {problems:?}");
+        }
+        assert!(said("data-file", "data").iter().any(|m| m.contains("not a directory")), "{problems:?}");
+        assert!(said("two-users", "user").iter().any(|m| m.contains("will not start")), "{problems:?}");
         std::fs::remove_dir_all(&defs).unwrap();
     }
 }

@@ -110,8 +110,10 @@ pub struct File {
 pub enum Content {
     /// A directory (its files follow it).
     Dir,
-    /// A symbolic link, with its target.
-    Symlink(PathBuf),
+    /// A symbolic link, with its target and, at the top of the definition, the `st_mode` of
+    /// what it leads to (`None` below the top, or when it leads nowhere): the model checks
+    /// `run` and the live directory links a program by it, without asking the kernel again.
+    Symlink(PathBuf, Option<u32>),
     /// A regular file's bytes.
     Bytes(Vec<u8>),
     /// Not read: a FIFO, a socket, a device (opening a FIFO would block), or a file that could
@@ -134,7 +136,7 @@ impl File {
     pub fn bytes(&self, dir: &Path) -> Option<Vec<u8>> {
         match &self.content {
             Content::Bytes(bytes) => Some(bytes.clone()),
-            Content::Symlink(_) => match sys::read_file(&dir.join(&self.path)) {
+            Content::Symlink(..) => match sys::read_file(&dir.join(&self.path)) {
                 Ok((_, sys::Contents::Bytes(bytes))) => Some(bytes),
                 Ok((_, sys::Contents::TooLarge(_))) | Err(_) => None,
             },
@@ -452,10 +454,10 @@ fn read_entry(dir: &sys::Dir, name: &OsStr, kind: EntryType, path: PathBuf) -> F
         // is held to the same limit: one stat, for links only.
         EntryType::Symlink => {
             let at_top = path.parent() == Some(Path::new(""));
-            let size = if at_top { dir.file_size(name) } else { None };
-            let content = match size.filter(|size| *size > DEFINITION_FILE_LIMIT) {
-                Some(size) => Content::TooLarge(size),
-                None => Content::Symlink(dir.read_link(name).unwrap_or_default()),
+            let led_to = if at_top { dir.followed(name) } else { None };
+            let content = match led_to.filter(|(mode, size)| is_regular(*mode) && *size > DEFINITION_FILE_LIMIT) {
+                Some((_, size)) => Content::TooLarge(size),
+                None => Content::Symlink(dir.read_link(name).unwrap_or_default(), led_to.map(|(mode, _)| mode)),
             };
             File { path, mode: LINK_MODE, content }
         }
@@ -467,6 +469,16 @@ fn read_entry(dir: &sys::Dir, name: &OsStr, kind: EntryType, path: PathBuf) -> F
         EntryType::Dir => File { path, mode: dir.mode_of(name).unwrap_or(0), content: Content::Dir },
         EntryType::Other => File { path, mode: dir.mode_of(name).unwrap_or(0), content: Content::Other },
     }
+}
+
+/// Whether an `st_mode` is a regular file's.
+pub fn is_regular(mode: u32) -> bool {
+    mode & libc::S_IFMT == libc::S_IFREG
+}
+
+/// Whether an `st_mode` is a directory's.
+pub fn is_directory(mode: u32) -> bool {
+    mode & libc::S_IFMT == libc::S_IFDIR
 }
 
 /// FNV-1a, continued from `hash` over `bytes`.
@@ -494,7 +506,7 @@ pub fn fingerprint(files: &[File]) -> u64 {
         field(&file.mode.to_le_bytes());
         match &file.content {
             Content::Dir => field(b"d"),
-            Content::Symlink(target) => field(target.as_os_str().as_bytes()),
+            Content::Symlink(target, _) => field(target.as_os_str().as_bytes()),
             Content::Bytes(bytes) => field(bytes),
             Content::Other => field(b"?"),
             Content::TooLarge(size) => field(&size.to_le_bytes()),

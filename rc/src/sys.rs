@@ -219,11 +219,11 @@ impl Dir {
         read_at(self.fd.as_fd(), name)
     }
 
-    /// The size of what `name` leads to when it is a regular file (a symbolic link is
-    /// followed); `None` for anything else, or when it cannot be asked.
-    pub fn file_size(&self, name: &OsStr) -> Option<u64> {
+    /// The mode (`st_mode`) and size of what `name` leads to (a symbolic link is followed);
+    /// `None` when it leads nowhere, or cannot be asked.
+    pub fn followed(&self, name: &OsStr) -> Option<(u32, u64)> {
         let stat = nix::sys::stat::fstatat(&self.fd, name, nix::fcntl::AtFlags::empty()).ok()?;
-        (stat.st_mode & libc::S_IFMT == libc::S_IFREG).then(|| u64::try_from(stat.st_size).unwrap_or(0))
+        Some((stat.st_mode, u64::try_from(stat.st_size).unwrap_or(0)))
     }
 
     /// The target of the symbolic link `name`.
