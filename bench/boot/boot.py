@@ -32,6 +32,8 @@ TITLES = {
     "busybox": "busybox init (inittab respawn)",
     "floor": "floor: C /init, fork+exec x N",
     "supervise-floor": "floor + s6's supervise/ state x N",
+    "rc-floor": "supervise-floor + s6-rc's live dirs x N",
+    "split-floor": "rc-floor in two processes",
     "busybox-ballast": "busybox init + unused ostler file",
 }
 PEERS = ["s6", "runit", "busybox"]
@@ -189,8 +191,21 @@ def build_supervise_floor(root, names, a):
        os.path.join(root, "init"), os.path.join(HERE, "floor.c"))
 
 
+def build_rc_floor(root, names, a, split=False):
+    for name in names:
+        write(os.path.join(root, "etc/floor/sv", name, "type"), "longrun\n")
+    flags = ["-DSUPERVISE_FLOOR", "-DRC_FLOOR"] + (["-DRC_SPLIT"] if split else [])
+    sh("gcc", "-static", "-O2", "-s", *flags, f'-DBENCH_NAMES="{",".join(names)}"',
+       "-o", os.path.join(root, "init"), os.path.join(HERE, "floor.c"))
+
+
+def build_split_floor(root, names, a):
+    build_rc_floor(root, names, a, split=True)
+
+
 BUILDERS = {"ostler": build_ostler, "s6": build_s6, "runit": build_runit, "busybox": build_busybox,
-            "floor": build_floor, "supervise-floor": build_supervise_floor,
+            "floor": build_floor, "supervise-floor": build_supervise_floor, "rc-floor": build_rc_floor,
+            "split-floor": build_split_floor,
             "busybox-ballast": build_busybox_ballast}
 
 
@@ -461,7 +476,7 @@ def main():
         def from_init(system):
             marked = [r["guest"] - r["init_start"] for r in ok_boots[system] if "init_start" in r]
             return statistics.median(marked) if marked else None
-        for s in PEERS + ["floor", "supervise-floor"]:
+        for s in PEERS + ["floor", "supervise-floor", "rc-floor", "split-floor"]:
             if s in med:
                 line = f"  vs {s:8} guest {med['ostler'][0] / med[s][0]:5.2f}   host {med['ostler'][1] / med[s][1]:5.2f}"
                 mine, theirs = from_init("ostler"), from_init(s)
