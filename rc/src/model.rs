@@ -151,6 +151,19 @@ impl std::fmt::Display for Problem {
 pub struct Db {
     /// Every usable service, by name.
     pub services: BTreeMap<String, Service>,
+    /// Who points at each name: made at the first question, once `services` is complete (a
+    /// search of every definition per question made going down quadratic in the number of
+    /// services).
+    reverse: std::sync::OnceLock<Reverse>,
+}
+
+/// For each name, the services that point at it, in name order.
+#[derive(Clone, Debug, Default)]
+struct Reverse {
+    /// Those that depend on it directly.
+    dependents: BTreeMap<String, Vec<String>>,
+    /// The producers that drain into it.
+    drained_by: BTreeMap<String, Vec<String>>,
 }
 
 /// The suffix of a generated log companion's name.
@@ -250,7 +263,7 @@ impl Db {
             }
         }
         dependency_cycles(&services, &mut problems);
-        let mut db = Db { services };
+        let mut db = Db { services, reverse: Default::default() };
         let mut broken: BTreeSet<String> = problems
             .iter()
             .filter(|p| p.is_error())
@@ -407,9 +420,10 @@ impl Db {
 
     /// Going down, what `name` waits for: what depends on it, and the producers it drains.
     pub fn down_waits(&self, name: &str) -> Vec<String> {
+        let reverse = self.reverse();
+        let producers = reverse.drained_by.get(name).into_iter().flatten();
         let mut waits: BTreeSet<String> = self.dependents(name).into_iter().collect();
-        let producers = self.services.values().filter(|s| s.drains_into.as_deref() == Some(name));
-        waits.extend(producers.map(|s| s.name.clone()));
+        waits.extend(producers.cloned());
         waits.into_iter().collect()
     }
 
@@ -423,7 +437,22 @@ impl Db {
 
     /// The atoms that depend directly on `name`.
     pub fn dependents(&self, name: &str) -> Vec<String> {
-        self.services.values().filter(|s| s.dependencies.contains(name)).map(|s| s.name.clone()).collect()
+        self.reverse().dependents.get(name).cloned().unwrap_or_default()
+    }
+
+    fn reverse(&self) -> &Reverse {
+        self.reverse.get_or_init(|| {
+            let mut reverse = Reverse::default();
+            for service in self.services.values() {
+                for dependency in &service.dependencies {
+                    reverse.dependents.entry(dependency.clone()).or_default().push(service.name.clone());
+                }
+                if let Some(consumer) = &service.drains_into {
+                    reverse.drained_by.entry(consumer.clone()).or_default().push(service.name.clone());
+                }
+            }
+            reverse
+        })
     }
 }
 
