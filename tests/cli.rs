@@ -139,3 +139,27 @@ fn completion_scripts_for_ostler_and_the_names_it_answers_to() {
     let (code, _, err) = cmd(Command::new(ostler()).args(["completions", "bash", "--command", "nosuch"]));
     assert_eq!(code, 100, "{err}");
 }
+
+#[test]
+fn a_listing_whose_reader_goes_away_ends_quietly_by_sigpipe() {
+    use std::io::Read;
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    // The completion script is tens of kilobytes: more than a pipe holds, so the writer is
+    // still writing when the reader closes after a few bytes (as `| head -1` does).
+    let mut child = Command::new(ostler())
+        .args(["completions", "bash"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 16];
+    stdout.read_exact(&mut first).unwrap();
+    drop(stdout);
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGPIPE), "{status:?}: {err}");
+    assert!(err.is_empty(), "nothing on standard error, no panic: {err}");
+}

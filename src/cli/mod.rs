@@ -165,6 +165,14 @@ fn only<A: clap::Args + clap::FromArgMatches>(name: &'static str, argv: &[OsStri
 
 /// Runs one parsed command; the result is the process's exit code.
 pub fn run(command: Command) -> u8 {
+    if prints_for_a_reader(&command) {
+        // Rust ignores SIGPIPE, so `ostler rc list | head -1` met a closed pipe as a write
+        // error, and println!'s panic aborted the process. A command whose output is read by
+        // another dies of the signal as any Unix tool does. The daemons keep ignoring it: a
+        // logger or PID 1 must survive a reader that went away.
+        // SAFETY: single-threaded here; SIG_DFL is the ordinary disposition.
+        let _ = unsafe { nix::sys::signal::signal(nix::sys::signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl) };
+    }
     match command {
         Command::Svscan(args) => supervision::svscan(args),
         Command::Supervise(args) => supervision::supervise(args),
@@ -288,6 +296,24 @@ pub fn with_subcommand_from_argv0(mut args: Vec<OsString>) -> Vec<OsString> {
         args.insert(1, OsString::from(*sub));
     }
     args
+}
+
+/// Whether `command` writes listings or text made to be read by another program (and is no
+/// daemon): those die of SIGPIPE when their reader goes away.
+fn prints_for_a_reader(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Svstat(_)
+            | Command::Logs(_)
+            | Command::Tai64nlocal(_)
+            | Command::Analyze(_)
+            | Command::Rc(_)
+            | Command::S6Rc(_)
+            | Command::Man(_)
+            | Command::Completions(_)
+            | Command::Printcontenv(_)
+            | Command::ImportUnit(_)
+    )
 }
 
 #[cfg(test)]
