@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -243,9 +244,10 @@ def boot(a, system, initrd, serial, boot_index):
     """One boot. Returns a dict with guest, host (seconds) or error, and the log text."""
     if os.path.exists(serial):
         os.unlink(serial)
+    monitor = serial + ".monitor"
     argv = [a.qemu, "-accel", "tcg"] + (["-icount", f"shift={a.icount}"] if a.icount is not None else []) + [ "-smp", "1", "-m", "256", "-kernel", a.kernel, "-initrd", initrd,
             "-append", a.append, "-nographic", "-no-reboot", "-serial", "file:" + serial,
-            "-monitor", "none", "-display", "none", "-nic", "none"]
+            "-monitor", f"unix:{monitor},server,nowait" if a.jit else "none", "-display", "none", "-nic", "none"]
     log = b""
     result = {"system": system, "boot": boot_index}
     started = time.monotonic()
@@ -268,6 +270,8 @@ def boot(a, system, initrd, serial, boot_index):
                 result["guest"] = float(m.group(1))
                 result["proc_uptime"] = m.group(2)
                 result["last"] = m.group(3)
+                if a.jit:
+                    result["tb_count"] = translated_blocks(monitor)
                 if a.shutdown:
                     deadline = min(deadline, now + 60)
                     continue
@@ -313,6 +317,27 @@ def boot(a, system, initrd, serial, boot_index):
         result["error"] = "/proc was not mounted when the services started"
     result["log"] = text
     return result
+
+
+def translated_blocks(monitor):
+    """QEMU's count of translated blocks so far (`info jit`): how much distinct guest code, the
+    kernel's and the init's, ran at least once; TCG translates each block once."""
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(monitor)
+        s.settimeout(5)
+        text = b""
+        for command in (None, b"info jit\n"):
+            if command:
+                s.sendall(command)
+            while not text.rstrip().endswith(b"(qemu)"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                text += chunk
+            if command is None:
+                text = b""
+    m = re.search(rb"TB count\s+(\d+)", text)
+    return int(m.group(1)) if m else None
 
 
 BUSY = ("qemu-system-x86", "rustc", "cargo", "cc1", "ld", "python3")
@@ -363,6 +388,9 @@ def main():
                    help="implies --mark-init, with a shim that also traces the kernel (initmark.c built with -DBENCH_TRACE): after the "
                         "table, where each image's last boot spent its time (trace_report.py). Slower; use with --icount 0")
     p.add_argument("--tracemark", help="the tracing shim (compiled by ./run)")
+    p.add_argument("--jit", action="store_true",
+                   help="at ALL-UP, ask QEMU's monitor how many blocks of guest code it has translated (info jit): "
+                        "TCG translates each once, so the count is how much distinct code the boot ran")
     p.add_argument("--work", required=True)
     p.add_argument("--kernel", required=True)
     p.add_argument("--qemu", default="qemu-system-x86_64")
@@ -467,6 +495,12 @@ def main():
     if starts:
         print(f"\nkernel start to /init (INIT-START, all systems): median {statistics.median(starts):.3f} s "
               f"(min {min(starts):.3f}, max {max(starts):.3f})")
+    if a.jit:
+        print("\ntranslated blocks at ALL-UP (QEMU's info jit, the whole boot: firmware, kernel, init), median:")
+        for s in systems:
+            counts = [r["tb_count"] for r in ok_boots[s] if r.get("tb_count")]
+            if counts:
+                print(f"  {TITLES[s]:38} {statistics.median(counts):9.0f}")
     own = [r["boot_complete_ms"] for r in results.get("ostler", []) if "boot_complete_ms" in r]
     if own:
         print(f"\nostler's own 'boot complete in N ms': median {statistics.median(own):.0f} ms "
