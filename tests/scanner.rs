@@ -130,6 +130,11 @@ fn the_service_limit_is_kept_and_reported() {
         std::fs::read_to_string(&err).is_ok_and(|e| e.contains("not supervising c") && e.contains("-c"))
     });
     assert!(status(&scan.join("c")).is_none());
+    // The limit counts the services found at a scan: one moved out leaves room for c.
+    std::fs::rename(scan.join("a"), tree.join("a-away")).unwrap();
+    assert_eq!(s6_svscanctl(&scan, "a"), 0);
+    wait_until("c up in a's place", LONG, || is_up(&scan.join("c")));
+    assert!(is_up(&scan.join("b")));
 }
 
 #[test]

@@ -28,6 +28,7 @@ use nix::sys::signal::Signal;
 use nix::sys::signalfd::SignalFd;
 use ostler_core::letter::ScanLetter;
 use ostler_core::lock;
+use std::collections::HashMap;
 use std::ffi::CString;
 use std::os::fd::{AsFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
@@ -456,15 +457,30 @@ impl Scanner {
                 return;
             }
         };
-        for entry in &mut self.entries {
+        // Known directories by identity, looked up once each (a search of every entry for each
+        // one found made a rescan of a thousand services quadratic, in PID 1).
+        let mut known: HashMap<(u64, u64), usize> = HashMap::with_capacity(self.entries.len());
+        for (index, entry) in self.entries.iter_mut().enumerate() {
             entry.active = false;
+            known.entry(entry.id).or_insert(index);
         }
+        let mut active = 0;
         for service in found {
-            if let Some(entry) = self.entries.iter_mut().find(|e| e.id == service.id && e.name == service.name) {
-                entry.active = true;
+            let same = |e: &Entry| e.id == service.id && e.name == service.name;
+            let index = match known.get(&service.id) {
+                Some(&index) if same(&self.entries[index]) => Some(index),
+                // The same directory under two names: rare, searched.
+                Some(_) => self.entries.iter().position(same),
+                None => None,
+            };
+            if let Some(index) = index {
+                if !self.entries[index].active {
+                    self.entries[index].active = true;
+                    active += 1;
+                }
                 continue;
             }
-            if self.entries.iter().filter(|e| e.active).count() >= self.options.max_services {
+            if active >= self.options.max_services {
                 say!(
                     "{PROGRAM}: warning: not supervising {}: {} services already; raise the limit with -c",
                     service.name,
@@ -472,12 +488,15 @@ impl Scanner {
                 );
                 continue;
             }
+            let before = self.entries.len();
             self.add(service);
+            active += self.entries.len() - before;
         }
     }
 
     fn add(&mut self, service: rescan::Found) {
-        let pipe = if service.logged {
+        let logged = rescan::has_log(Path::new(&service.name));
+        let pipe = if logged {
             match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
                 Ok((read, write)) => Some((Rc::new(read), Rc::new(write))),
                 Err(e) => {
@@ -497,13 +516,13 @@ impl Scanner {
             id: service.id,
             active: true,
             main: Slot::Stopped(None),
-            log: service.logged.then_some(Slot::Stopped(None)),
+            log: logged.then_some(Slot::Stopped(None)),
             pipe,
             pipes,
         });
         let index = self.entries.len() - 1;
         // The logger first, so that it is reading before the service writes.
-        if service.logged {
+        if logged {
             self.start_half(index, Half::Log);
         }
         self.start_half(index, Half::Main);

@@ -1,7 +1,8 @@
 //! What a scan of the scan directory finds: the service directories in it, each with its
-//! identity (device, inode) and whether it has a `log/` companion. Names starting with `.`
-//! are skipped; symlinks are followed (the link's name is the service's name); anything
-//! that is not a directory is skipped.
+//! identity (device, inode). Names starting with `.` are skipped; symlinks are followed (the
+//! link's name is the service's name); anything that is not a directory is skipped. Whether a
+//! new one has a `log/` companion is asked when it is added ([`has_log`]), as s6-svscan does:
+//! a rescan costs one `stat` per entry, not two.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -13,8 +14,11 @@ pub struct Found {
     pub name: String,
     /// (device, inode) of the directory it leads to: its identity across scans.
     pub id: (u64, u64),
-    /// Whether `NAME/log` is a directory.
-    pub logged: bool,
+}
+
+/// Whether the service directory `dir` has a `log/` companion directory.
+pub fn has_log(dir: &Path) -> bool {
+    std::fs::metadata(dir.join("log")).is_ok_and(|m| m.is_dir())
 }
 
 /// Lists the service directories of `scan_dir`, sorted by name.
@@ -32,8 +36,7 @@ pub fn scan(scan_dir: &Path) -> std::io::Result<Vec<Found>> {
         if !meta.is_dir() {
             continue;
         }
-        let logged = std::fs::metadata(path.join("log")).is_ok_and(|m| m.is_dir());
-        found.push(Found { name: name.to_string(), id: (meta.dev(), meta.ino()), logged });
+        found.push(Found { name: name.to_string(), id: (meta.dev(), meta.ino()) });
     }
     found.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(found)
@@ -55,7 +58,8 @@ mod tests {
         std::os::unix::fs::symlink(root.join("elsewhere"), scan_dir.join("linked")).unwrap();
         std::os::unix::fs::symlink(root.join("missing"), scan_dir.join("dangling")).unwrap();
         let found = scan(&scan_dir).unwrap();
-        let names: Vec<(&str, bool)> = found.iter().map(|f| (f.name.as_str(), f.logged)).collect();
+        let names: Vec<(&str, bool)> =
+            found.iter().map(|f| (f.name.as_str(), has_log(&scan_dir.join(&f.name)))).collect();
         assert_eq!(names, [("a", true), ("linked", false)]);
         std::fs::remove_dir_all(&root).unwrap();
     }
