@@ -257,18 +257,9 @@ proptest! {
     /// more entries than lines.
     #[test]
     fn modules_dep_keeps_every_good_line(
-        lines in proptest::collection::vec(
-            prop_oneof![module_line().prop_map(Ok), garbage_line().prop_map(Err)],
-            0..30,
-        ),
+        lines in mixed(module_line(), 30),
     ) {
-        let text: String = lines
-            .iter()
-            .map(|line| match line {
-                Ok((file, deps)) => format!("{file}: {}\n", deps.join(" ")),
-                Err(garbage) => format!("{garbage}\n"),
-            })
-            .collect();
+        let text = text_of(&lines, |(file, deps)| format!("{file}: {}\n", deps.join(" ")));
         let parsed = within({
             let text = text.clone();
             move || {
@@ -290,19 +281,12 @@ proptest! {
     /// line at most; every good line's mount point comes back decoded, in order.
     #[test]
     fn mountinfo_keeps_every_good_line(
-        lines in proptest::collection::vec(
-            prop_oneof![mount_point().prop_map(Ok), garbage_line().prop_map(Err)],
-            0..30,
-        ),
+        lines in mixed(mount_point(), 30),
         escapes in "(\\\\[0-9]{0,4}|[^\\\\]){0,20}",
     ) {
-        let text: String = lines
-            .iter()
-            .map(|line| match line {
-                Ok(point) => format!("36 35 98:0 / {} rw,noatime master:1 - ext3 /dev/root rw\n", escape(point)),
-                Err(garbage) => format!("{garbage}\n"),
-            })
-            .collect();
+        let text = text_of(&lines, |point| {
+            format!("36 35 98:0 / {} rw,noatime master:1 - ext3 /dev/root rw\n", escape(point))
+        });
         let _ = within(move || mountinfo::unescape(&escapes));
         let points = within({
             let text = text.clone();
@@ -346,18 +330,9 @@ proptest! {
     /// line of a name wins), whatever lines are between them; no more entries than lines.
     #[test]
     fn timeline_keeps_every_good_entry(
-        lines in proptest::collection::vec(
-            prop_oneof![timeline_entry().prop_map(Ok), garbage_line().prop_map(Err)],
-            0..30,
-        ),
+        lines in mixed(timeline_entry(), 30),
     ) {
-        let text: String = lines
-            .iter()
-            .map(|l| match l {
-                Ok(entry) => entry.to_line(),
-                Err(garbage) => format!("{garbage}\n"),
-            })
-            .collect();
+        let text = text_of(&lines, timeline::Entry::to_line);
         let entries = within({
             let text = text.clone();
             move || timeline::parse(&text)

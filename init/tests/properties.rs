@@ -124,18 +124,9 @@ proptest! {
     /// every problem is a line that is not a good one, and reads as `FILE:LINE: what; fix`.
     #[test]
     fn fstab_keeps_every_good_line(
-        lines in proptest::collection::vec(
-            prop_oneof![good_fstab_line().prop_map(Ok), garbage_line().prop_map(Err)],
-            0..25,
-        ),
+        lines in mixed(good_fstab_line(), 25),
     ) {
-        let text: String = lines
-            .iter()
-            .map(|l| match l {
-                Ok((line, _)) => format!("{line}\n"),
-                Err(garbage) => format!("{garbage}\n"),
-            })
-            .collect();
+        let text = text_of(&lines, |(line, _)| format!("{line}\n"));
         let (entries, problems) = parse::parse(&text);
         prop_assert!(entries.len() + problems.len() <= text.lines().count());
         for (index, line) in lines.iter().enumerate() {

@@ -159,21 +159,12 @@ proptest! {
     /// whatever lines are between them; a file that is not UTF-8 is refused as invalid data.
     #[test]
     fn environment_file_keeps_every_good_line(
-        lines in proptest::collection::vec(
-            prop_oneof![good_assignment().prop_map(Ok), garbage_line().prop_map(Err)],
-            0..20,
-        ),
+        lines in mixed(good_assignment(), 20),
         raw in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..100)),
     ) {
         let dir = TempDir::new("envfile");
         let path = dir.0.join("defaults");
-        let mut text: Vec<u8> = lines
-            .iter()
-            .flat_map(|l| match l {
-                Ok((line, _, _)) => format!("{line}\n").into_bytes(),
-                Err(garbage) => format!("{garbage}\n").into_bytes(),
-            })
-            .collect();
+        let mut text = text_of(&lines, |(line, _, _)| format!("{line}\n")).into_bytes();
         if let Some(raw) = &raw {
             text.extend_from_slice(raw);
         }

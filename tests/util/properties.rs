@@ -66,3 +66,24 @@ pub fn garbage_line() -> impl Strategy<Value = String> {
     ]
     .prop_map(|line| line.replace('\n', " "))
 }
+
+/// Up to `max - 1` lines, each a good entry (`Ok`) or a garbage line (`Err`), in any order:
+/// what a parser that skips bad lines must read every good entry of.
+pub fn mixed<T: std::fmt::Debug>(
+    good: impl Strategy<Value = T>,
+    max: usize,
+) -> impl Strategy<Value = Vec<Result<T, String>>> {
+    proptest::collection::vec(prop_oneof![good.prop_map(Ok), garbage_line().prop_map(Err)], 0..max)
+}
+
+/// Such lines as a file's text: each good entry as `line` writes it (newline included), each
+/// garbage line with a newline.
+pub fn text_of<T>(lines: &[Result<T, String>], line: impl Fn(&T) -> String) -> String {
+    lines
+        .iter()
+        .map(|l| match l {
+            Ok(entry) => line(entry),
+            Err(garbage) => format!("{garbage}\n"),
+        })
+        .collect()
+}
