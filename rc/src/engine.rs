@@ -382,19 +382,17 @@ impl<'a> Run<'a> {
         // quadratic in the number of services).
         fn visit(
             name: &str,
-            todo: &BTreeSet<String>,
             waited_by: &BTreeMap<String, Vec<String>>,
             heights: &mut BTreeMap<String, usize>,
-            depth: usize,
+            depth_left: usize,
         ) -> usize {
             if let Some(h) = heights.get(name) {
                 return *h;
             }
             // The model has no cycles; the depth bound only guards against a broken one.
             let below = match waited_by.get(name) {
-                Some(next) if depth <= todo.len() => {
-                    let next = next.iter().filter(|n| todo.contains(*n));
-                    next.map(|n| visit(n, todo, waited_by, heights, depth + 1)).max().unwrap_or(0)
+                Some(next) if depth_left > 0 => {
+                    next.iter().map(|n| visit(n, waited_by, heights, depth_left - 1)).max().unwrap_or(0)
                 }
                 _ => 0,
             };
@@ -402,7 +400,7 @@ impl<'a> Run<'a> {
             below + 1
         }
         for name in todo {
-            visit(name, todo, &self.waited_by, &mut heights, 0);
+            visit(name, &self.waited_by, &mut heights, todo.len() + 1);
         }
         heights
     }

@@ -14,7 +14,7 @@
 
 use crate::model::{Db, Kind, Service};
 use crate::source::{Content, File, MANAGER_FILES};
-use crate::sys;
+use crate::sys::{self, EntryType};
 use ostler_core::paths;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::{OsStr, OsString};
@@ -395,7 +395,7 @@ fn copy_supervisor_files(files: &[File], source: &Path, dir: &Path, fresh: bool)
             let logger_dir = name == "log"
                 && match file.content {
                     Content::Dir => true,
-                    Content::Symlink(_, led_to) => led_to.is_some_and(crate::source::is_directory),
+                    Content::Symlink(..) => file.content.leads_to() == Some(EntryType::Dir),
                     Content::Bytes(_) | Content::Other | Content::TooLarge(_) => false,
                 };
             if (MANAGER_FILES.contains(&name) && !logger_dir)
@@ -453,7 +453,7 @@ fn copy_supervisor_files(files: &[File], source: &Path, dir: &Path, fresh: bool)
 /// link, seven calls for a path in /usr, and the kernel resolves the rest.
 fn executable_target(source: &Path, target: &Path, led_to: Option<u32>) -> Option<PathBuf> {
     let mode = led_to?;
-    if !crate::source::is_regular(mode) || mode & 0o111 == 0 {
+    if EntryType::of_mode(mode) != EntryType::File || mode & 0o111 == 0 {
         return None;
     }
     std::path::absolute(source.join(target)).ok()

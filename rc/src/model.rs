@@ -5,6 +5,7 @@
 
 use crate::execline;
 use crate::source::{self, Content, File, Raw, Sources};
+use crate::sys::EntryType;
 use ostler_core::settings::PrivilegeFiles;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -585,7 +586,7 @@ fn check_longrun(raw: &Raw, problem: &mut impl FnMut(&str, String), problems: &m
         None => problem("run", "missing; a longrun needs a run file".into()),
         Some(Content::Bytes(_) | Content::TooLarge(_)) => {}
         // What a link leads to was asked when the definition was read.
-        Some(Content::Symlink(_, led_to)) if led_to.is_some_and(source::is_regular) => {}
+        Some(content) if content.leads_to() == Some(EntryType::File) => {}
         Some(content) => {
             // A regular file that could not be read is one still.
             if matches!(content, Content::Symlink(..)) || !raw.dir.join("run").is_file() {
@@ -645,7 +646,7 @@ fn check_longrun(raw: &Raw, problem: &mut impl FnMut(&str, String), problems: &m
         if let Some(file) = raw.file(dir) {
             let is_dir = match file.content {
                 Content::Dir => true,
-                Content::Symlink(_, led_to) => led_to.is_some_and(source::is_directory),
+                Content::Symlink(..) => file.content.leads_to() == Some(EntryType::Dir),
                 Content::Bytes(_) | Content::Other | Content::TooLarge(_) => false,
             };
             if !is_dir {

@@ -124,6 +124,16 @@ pub enum Content {
     TooLarge(u64),
 }
 
+impl Content {
+    /// What a symbolic link at the top of the definition leads to, as found when it was read.
+    pub fn leads_to(&self) -> Option<EntryType> {
+        match self {
+            Content::Symlink(_, Some(mode)) => Some(EntryType::of_mode(*mode)),
+            _ => None,
+        }
+    }
+}
+
 impl File {
     /// Its text, as `std::fs::read_to_string` of its path in `dir` would give it (a symbolic
     /// link is followed there).
@@ -455,7 +465,9 @@ fn read_entry(dir: &sys::Dir, name: &OsStr, kind: EntryType, path: PathBuf) -> F
         EntryType::Symlink => {
             let at_top = path.parent() == Some(Path::new(""));
             let led_to = if at_top { dir.followed(name) } else { None };
-            let content = match led_to.filter(|(mode, size)| is_regular(*mode) && *size > DEFINITION_FILE_LIMIT) {
+            let content = match led_to
+                .filter(|(mode, size)| EntryType::of_mode(*mode) == EntryType::File && *size > DEFINITION_FILE_LIMIT)
+            {
                 Some((_, size)) => Content::TooLarge(size),
                 None => Content::Symlink(dir.read_link(name).unwrap_or_default(), led_to.map(|(mode, _)| mode)),
             };
@@ -469,16 +481,6 @@ fn read_entry(dir: &sys::Dir, name: &OsStr, kind: EntryType, path: PathBuf) -> F
         EntryType::Dir => File { path, mode: dir.mode_of(name).unwrap_or(0), content: Content::Dir },
         EntryType::Other => File { path, mode: dir.mode_of(name).unwrap_or(0), content: Content::Other },
     }
-}
-
-/// Whether an `st_mode` is a regular file's.
-pub fn is_regular(mode: u32) -> bool {
-    mode & libc::S_IFMT == libc::S_IFREG
-}
-
-/// Whether an `st_mode` is a directory's.
-pub fn is_directory(mode: u32) -> bool {
-    mode & libc::S_IFMT == libc::S_IFDIR
 }
 
 /// FNV-1a, continued from `hash` over `bytes`.

@@ -147,7 +147,8 @@ pub enum EntryType {
 }
 
 impl EntryType {
-    fn of_mode(mode: u32) -> EntryType {
+    /// The type an `st_mode` says.
+    pub fn of_mode(mode: u32) -> EntryType {
         match mode & libc::S_IFMT {
             libc::S_IFDIR => EntryType::Dir,
             libc::S_IFREG => EntryType::File,
