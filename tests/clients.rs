@@ -38,7 +38,7 @@ impl Supervised {
         let mut command = Command::new("s6-supervise");
         command.arg(&dir);
         let supervisor = processes.spawn(command);
-        wait_until("s6-supervise to hold its lock", DEADLINE, || util::supervised(&dir));
+        wait_until("s6-supervise to listen", DEADLINE, || util::listening(&dir));
         wait_status(&dir, "written", |_| true);
         Supervised { processes, dir, supervisor, _tree: tree }
     }
@@ -437,9 +437,7 @@ fn svscanctl_drives_s6_svscan() {
     let mut command = Command::new("s6-svscan");
     command.arg(&scan);
     let scanner = processes.spawn(command);
-    wait_until("s6-svscan to hold its lock", DEADLINE, || {
-        ostler_core::lock::path_is_locked(&scan.join(".s6-svscan/lock")).unwrap_or(false)
-    });
+    util::wait_scanner(&scan);
 
     // A service added after the start is picked up at the next scan, which -a asks for.
     let service = tree.service("scan/late", SLEEP);

@@ -155,7 +155,7 @@ fn in_the_scanner_a_descendant_of_run_may_notify_and_svc_waits_for_it() {
     command.arg("svscan").arg(&scan).stderr(std::fs::File::create(&err).unwrap()).env_remove("NOTIFY_SOCKET");
     procs.spawn(command);
     // The status is written once the control FIFO is open (the lock is taken before it).
-    wait_until("supervised", LONG, || supervised(&service) && status(&service).is_some());
+    wait_until("supervised", LONG, || listening(&service));
     std::fs::write(&go, "").unwrap();
     let (code, _, stderr) = cmd(Command::new(ostler()).args(["svc", "-wU", "-T", "10000", "-u"]).arg(&service));
     assert_eq!(code, 0, "{stderr}");
@@ -200,7 +200,7 @@ fn rc_change_and_ready_wait_for_ready_1() {
     tree.dir("run");
     let mut procs = Processes::new();
     start_scanner(&mut procs, &tree.dir("scan"), &[], &tree.join("scanner.err"));
-    wait_file(&tree.join("scan/.s6-svscan/control"));
+    wait_scanner(&tree.join("scan"));
     let change = procs.spawn(rc_command(&tree, &["rc", "change", "-u", "daemon"]));
     let live = tree.join("run/sv/daemon");
     wait_until("STATUS=starting", LONG, || read(&live.join("supervise/notify-status")) == "starting");

@@ -65,7 +65,7 @@ fn scanner(procs: &mut Processes, tree: &TempTree) -> u32 {
     tree.dir("scan");
     tree.dir("run");
     let pid = start_scanner(procs, &tree.join("scan"), &[], &tree.join("scanner.err"));
-    wait_file(&tree.join("scan/.s6-svscan/control"));
+    wait_scanner(&tree.join("scan"));
     pid
 }
 
@@ -454,9 +454,12 @@ fn reload_adds_removes_and_restarts_only_what_changed() {
     let (code, _, err) = rc(&tree, &["rc", "reload"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(pid_of(&tree, "steady"), steady, "an untouched service was restarted");
-    assert!(pid_of(&tree, "edited") != edited && is_up(&tree.join("run/sv/edited")));
-    let cmdline = std::fs::read_to_string(format!("/proc/{}/cmdline", pid_of(&tree, "edited"))).unwrap();
-    assert!(cmdline.contains("2000"), "edited runs its new definition: {cmdline:?}");
+    let now = status(&tree.join("run/sv/edited"));
+    assert!(now.is_some_and(|s| s.pid != edited && s.is_up()), "before {edited}, now {now:?}; {err}");
+    // Up means forked: the shell running `run` may not have reached its exec yet.
+    let cmdline = || std::fs::read_to_string(format!("/proc/{}/cmdline", pid_of(&tree, "edited"))).unwrap_or_default();
+    wait_until("edited to exec its program", LONG, || cmdline().contains("sleep"));
+    assert!(cmdline().contains("2000"), "edited runs its new definition: {:?}", cmdline());
     assert!(is_up(&tree.join("run/sv/newcomer")));
     wait_until("doomed stopped", LONG, || !is_up(&tree.join("run/sv/doomed")));
     assert!(!tree.join("scan/doomed").exists());

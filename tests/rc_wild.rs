@@ -140,7 +140,7 @@ impl Rig {
         self.tree.dir("scan");
         self.tree.dir("run");
         start_scanner(&mut self.procs, &self.tree.join("scan"), &[], &self.tree.join("scanner.err"));
-        wait_file(&self.tree.join("scan/.s6-svscan/control"));
+        wait_scanner(&self.tree.join("scan"));
     }
 
     /// A longrun's live service directory (`RUNDIR/sv/NAME`, or `RUNDIR/sv/PRODUCER/log`).

@@ -77,7 +77,7 @@ fn two_hundred_services_from_one_rescan_and_a_prune_of_half() {
     let stage = tree.dir("stage");
     let mut procs = Processes::new();
     start_scanner(&mut procs, &scan, &[], &tree.join("err"));
-    wait_file(&scan.join(".s6-svscan/control"));
+    wait_scanner(&scan);
     for i in 0..200 {
         tree.service(&format!("stage/s{i}"), "#!/bin/sh\nexec sleep 1000");
         std::fs::rename(stage.join(format!("s{i}")), scan.join(format!("s{i}"))).unwrap();
@@ -114,7 +114,7 @@ fn orphans_of_a_service_are_reaped() {
     tree.file("scan/spawner/down", "");
     let mut procs = Processes::new();
     let scanner = start_scanner(&mut procs, &scan, &[], &tree.join("err"));
-    wait_until("supervised", LONG, || supervised(&service));
+    wait_until("supervised", LONG, || listening(&service));
     assert_eq!(cmd(Command::new(ostler()).args(["svc", "-o"]).arg(&service)).0, 0);
     // run has exited once its death is in the tally.
     let tally = service.join("supervise/death_tally");
@@ -337,7 +337,7 @@ fn a_full_stderr_fifo_never_stops_the_scanner() {
     let noisy = tree.service("scan/noisy", "#!/bin/sh\nexit 1");
     tree.file("scan/noisy/timeout-kill", "garbage\n");
     svscanctl(&scan, "a");
-    wait_until("noisy supervised", LONG, || supervised(&noisy));
+    wait_until("noisy supervised", LONG, || listening(&noisy));
     std::thread::sleep(Duration::from_millis(1500));
     // The scanner still does its work: a killed service comes back, a rescan is heard.
     assert_eq!(cmd(Command::new(ostler()).args(["svc", "-k"]).arg(&web)).0, 0);

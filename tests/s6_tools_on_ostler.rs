@@ -71,7 +71,7 @@ fn notifying_service_story(daemon: Daemon) -> Vec<String> {
     tree.file("svc/down", "");
     let mut procs = Processes::new();
     let supervisor = start_supervisor(&mut procs, daemon, &service, &tree.join("err"));
-    wait_until("supervisor ready", LONG, || supervised(&service) && status_bytes(&service).is_some());
+    wait_until("supervisor ready", LONG, || listening(&service));
     let mut story = vec![svstat(&service, &[])];
     story.push(format!("wU {}", svc(&service, &["-wU", "-T", "5000", "-u"])));
     story.push(svstat(&service, &[]));

@@ -101,14 +101,14 @@ fn no_rescan_unless_told_but_t_rescans_periodically() {
     let scan = tree.dir("scan");
     let mut procs = Processes::new();
     start_scanner(&mut procs, &scan, &[], &tree.join("err"));
-    wait_file(&scan.join(".s6-svscan/control"));
+    wait_scanner(&scan);
     let quiet = tree.service("scan/quiet", "#!/bin/sh\nexec sleep 1000");
     std::thread::sleep(Duration::from_millis(600));
     assert!(status(&quiet).is_none(), "the scanner rescanned without being told");
     // Another scanner with -t 200.
     let scan2 = tree.dir("scan2");
     start_scanner(&mut procs, &scan2, &["-t", "200"], &tree.join("err2"));
-    wait_file(&scan2.join(".s6-svscan/control"));
+    wait_scanner(&scan2);
     let found = tree.service("scan2/found", "#!/bin/sh\nexec sleep 1000");
     let start = Instant::now();
     wait_until("periodic rescan", LONG, || is_up(&found));
@@ -172,7 +172,7 @@ fn a_second_scanner_on_the_same_directory_exits_100() {
     let scan = tree.dir("scan");
     let mut procs = Processes::new();
     start_scanner(&mut procs, &scan, &[], &tree.join("err"));
-    wait_file(&scan.join(".s6-svscan/control"));
+    wait_scanner(&scan);
     wait_until("locked", LONG, || ostler_core::lock::path_is_locked(&scan.join(".s6-svscan/lock")).unwrap_or(false));
     let (code, _, err) = cmd(Command::new(ostler()).arg("svscan").arg(&scan));
     assert_eq!(code, 100, "{err}");

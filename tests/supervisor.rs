@@ -98,7 +98,7 @@ fn a_slow_finish_is_killed_after_timeout_finish() {
     tree.file("svc/down", "");
     let mut procs = Processes::new();
     supervise(&mut procs, &tree, &service);
-    wait_until("supervised", LONG, || supervised(&service));
+    wait_until("supervised", LONG, || listening(&service));
     let asked = Instant::now();
     assert_eq!(svc(&service, &["-o"]), 0);
     wait_status(&service, "finishing", |s| s.finishing);
@@ -147,7 +147,7 @@ fn a_busy_service_lock_delays_run_without_blocking_the_supervisor() {
         ostler_core::lock::path_is_locked(&service.join("supervise/service-lock")).unwrap_or(false)
     });
     supervise(&mut procs, &tree, &service);
-    wait_until("supervised", LONG, || supervised(&service));
+    wait_until("supervised", LONG, || listening(&service));
     assert_eq!(svc(&service, &["-u"]), 0);
     // The supervisor still answers while run waits for the lock.
     assert_eq!(svc(&service, &["-wu", "-T", "3000", "-u"]), 0);
@@ -172,7 +172,8 @@ fn flag_newpidns_makes_run_pid_1_of_its_own_namespace() {
     supervise(&mut procs, &tree, &service);
     wait_until("pid recorded", LONG, || std::fs::read_to_string(&seen).is_ok_and(|s| s.ends_with('\n')));
     assert_eq!(std::fs::read_to_string(&seen).unwrap().trim(), "1");
-    let outside = status_pid(&service);
+    // run may write its pid before the supervisor has written the status that names it.
+    let outside = wait_status(&service, "up with a pid", |s| s.pid != 0).pid;
     assert!(outside > 1, "the status holds the pid as seen from outside");
     assert_eq!(svc(&service, &["-wd", "-T", "5000", "-d"]), 0);
     assert_eq!(status(&service).unwrap().wstat, 0);

@@ -259,7 +259,27 @@ pub fn supervised(service_dir: &Path) -> bool {
     ostler_core::lock::path_is_locked(&service_dir.join("supervise/lock")).unwrap_or(false)
 }
 
-/// Runs a command to completion and returns its output.
+/// Whether a process reads the FIFO at `path`: a writer's non-blocking open fails with ENXIO
+/// while nobody does (what s6's clients see as "not listening").
+pub fn has_reader(path: &Path) -> bool {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK).open(path).is_ok()
+}
+
+/// Whether a supervisor holds the lock and has finished starting: it reads its control FIFO
+/// and has written a status. It takes the lock first, so the lock alone leaves a moment in
+/// which `svc` finds nobody listening and `svc -w` no status to start from.
+pub fn listening(service_dir: &Path) -> bool {
+    let supervise = service_dir.join("supervise");
+    supervised(service_dir) && has_reader(&supervise.join("control")) && supervise.join("status").exists()
+}
+
+/// Waits until a scanner on `scan_dir` reads its control FIFO. The FIFO exists a moment before
+/// it is opened, and `svscanctl` in that moment finds nobody listening.
+pub fn wait_scanner(scan_dir: &Path) {
+    let control = scan_dir.join(".s6-svscan/control");
+    wait_until(&format!("a scanner to read {}", control.display()), DEADLINE, || has_reader(&control));
+}/// Runs a command to completion and returns its output.
 pub fn run<I, S>(program: impl AsRef<OsStr>, args: I) -> Output
 where
     I: IntoIterator<Item = S>,
