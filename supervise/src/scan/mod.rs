@@ -16,13 +16,14 @@
 
 mod pipes;
 mod rescan;
+mod watched;
 
 use crate::error::SuperviseError;
 use crate::say::say;
 use crate::spawn::{self, FdPlan, SpawnPlan};
 use crate::supervisor::{Outcome, Stdio, Supervisor};
 use crate::sys;
-use crate::timing::{CONTROL_READ, SUPERVISOR_RESPAWN};
+use crate::timing::{self, CONTROL_READ, SUPERVISOR_RESPAWN};
 use nix::poll::{poll, PollFd, PollFlags};
 use nix::sys::signal::Signal;
 use nix::sys::signalfd::SignalFd;
@@ -30,12 +31,13 @@ use ostler_core::letter::ScanLetter;
 use ostler_core::lock;
 use std::collections::HashMap;
 use std::ffi::CString;
-use std::os::fd::{AsFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
+use watched::{ControlSet, Watched};
 
 const PROGRAM: &str = "ostler svscan";
 
@@ -90,7 +92,7 @@ enum Half {
 /// One side's supervisor.
 enum Slot {
     /// Supervised in this process.
-    Internal(Box<Supervisor>),
+    Internal(Watched),
     /// A supervisor process.
     External(i32),
     /// No supervisor now; start one at this time if the service is still active.
@@ -161,6 +163,8 @@ enum Stop {
 enum Ready {
     Signals,
     Control,
+    /// Some supervisor's control FIFO, in the set.
+    ControlSet,
     SupervisorControl(usize, Half),
     Notification(usize, Half),
 }
@@ -170,8 +174,11 @@ struct Scanner {
     entries: Vec<Entry>,
     signals: SignalFd,
     control: OwnedFd,
+    controls: ControlSet,
     _lock: OwnedFd,
     next_rescan: Option<Instant>,
+    /// Some entry is inactive (gone from the scan directory, or stopping): `tidy` has work.
+    untidy: bool,
     stopping: Option<Stop>,
     abort: bool,
     cgroups: Rc<crate::cgroup::Cgroups>,
@@ -223,8 +230,10 @@ impl Scanner {
             entries: Vec::new(),
             signals,
             control,
+            controls: ControlSet::new(),
             _lock: lock_file.into(),
             next_rescan: None,
+            untidy: false,
             stopping: None,
             abort: false,
             cgroups,
@@ -242,12 +251,13 @@ impl Scanner {
             if self.abort || (self.stopping.is_some() && self.entries.is_empty()) {
                 return;
             }
-            let ready = self.wait();
+            let (ready, deadline) = self.wait();
             let mut todo = Todo::default();
             for event in ready {
                 match event {
                     Ready::Signals => self.on_signals(&mut todo),
                     Ready::Control => self.on_control(&mut todo),
+                    Ready::ControlSet => {}
                     Ready::SupervisorControl(index, half) => {
                         self.drive(index, half, |s| s.on_control());
                     }
@@ -260,31 +270,39 @@ impl Scanner {
             if self.next_rescan.is_some_and(|at| at <= now) {
                 todo.scan = true;
             }
-            self.fire_deadlines(now);
+            // A deadline set while handling this turn's events lies ahead: the next wait
+            // sees it. So when none was due before, none is due now.
+            if deadline.is_some_and(|at| at <= now) {
+                self.fire_deadlines(now);
+            }
             self.act(todo);
             self.tidy();
         }
     }
 
-    /// Polls every fd we listen on until one is readable or the nearest deadline passes.
-    fn wait(&self) -> Vec<Ready> {
+    /// Polls every fd we listen on until one is readable or the nearest deadline passes. The
+    /// supervisors' control FIFOs are one fd: their set's. Returns what is readable, and that
+    /// deadline.
+    fn wait(&self) -> (Vec<Ready>, Option<Instant>) {
         let mut tags = vec![Ready::Signals, Ready::Control];
         let mut fds = vec![
             PollFd::new(self.signals.as_fd(), PollFlags::POLLIN),
             PollFd::new(self.control.as_fd(), PollFlags::POLLIN),
         ];
+        if let Some(fd) = self.controls.fd() {
+            tags.push(Ready::ControlSet);
+            fds.push(PollFd::new(fd, PollFlags::POLLIN));
+        }
         let mut deadline = self.next_rescan;
-        let mut earliest = |at: Option<Instant>| {
-            if let Some(at) = at {
-                deadline = Some(deadline.map_or(at, |d: Instant| d.min(at)));
-            }
-        };
+        let mut earliest = |at: Option<Instant>| deadline = timing::earliest(deadline, at);
         for (index, entry) in self.entries.iter().enumerate() {
             for (half, slot) in [(Half::Main, Some(&entry.main)), (Half::Log, entry.log.as_ref())] {
                 match slot {
                     Some(Slot::Internal(supervisor)) => {
-                        tags.push(Ready::SupervisorControl(index, half));
-                        fds.push(PollFd::new(supervisor.control_fd(), PollFlags::POLLIN));
+                        if !supervisor.in_set() {
+                            tags.push(Ready::SupervisorControl(index, half));
+                            fds.push(PollFd::new(supervisor.control_fd(), PollFlags::POLLIN));
+                        }
                         if let Some(fd) = supervisor.notification_fd() {
                             tags.push(Ready::Notification(index, half));
                             fds.push(PollFd::new(fd, PollFlags::POLLIN));
@@ -297,9 +315,34 @@ impl Scanner {
             }
         }
         if poll(&mut fds, sys::poll_timeout(deadline)).is_err() {
-            return Vec::new();
+            return (Vec::new(), deadline);
         }
-        fds.iter().zip(tags).filter(|(fd, _)| fd.revents().is_some_and(|r| !r.is_empty())).map(|(_, tag)| tag).collect()
+        let mut ready: Vec<Ready> = fds
+            .iter()
+            .zip(tags)
+            .filter(|(fd, _)| fd.revents().is_some_and(|r| !r.is_empty()))
+            .map(|(_, tag)| tag)
+            .collect();
+        if ready.iter().any(|tag| matches!(tag, Ready::ControlSet)) {
+            ready.extend(self.readable_controls());
+        }
+        (ready, deadline)
+    }
+
+    /// The supervisors whose control FIFO the set finds readable.
+    fn readable_controls(&self) -> Vec<Ready> {
+        let readable = self.controls.readable();
+        let mut ready = Vec::with_capacity(readable.len());
+        for (index, entry) in self.entries.iter().enumerate() {
+            for (half, slot) in [(Half::Main, Some(&entry.main)), (Half::Log, entry.log.as_ref())] {
+                if let Some(Slot::Internal(supervisor)) = slot {
+                    if readable.contains(&supervisor.control_fd().as_raw_fd()) {
+                        ready.push(Ready::SupervisorControl(index, half));
+                    }
+                }
+            }
+        }
+        ready
     }
 
     fn on_signals(&mut self, todo: &mut Todo) {
@@ -464,6 +507,7 @@ impl Scanner {
             entry.active = false;
             known.entry(entry.id).or_insert(index);
         }
+        self.untidy = true;
         let mut active = 0;
         for service in found {
             let same = |e: &Entry| e.id == service.id && e.name == service.name;
@@ -590,7 +634,7 @@ impl Scanner {
                 self.options.builtins,
                 &self.cgroups,
             ) {
-                Ok(supervisor) => Slot::Internal(Box::new(supervisor)),
+                Ok(supervisor) => Slot::Internal(self.controls.watch(supervisor)),
                 Err(e) => {
                     say!("{PROGRAM}: warning: unable to supervise {name}: {e}; trying again in a second");
                     Slot::Stopped(Some(Instant::now() + SUPERVISOR_RESPAWN))
@@ -642,6 +686,7 @@ impl Scanner {
         }
         for index in 0..self.entries.len() {
             self.entries[index].active = false;
+            self.untidy = true;
             self.tell(index, Half::Main, Signal::SIGTERM);
             let log_signal = if stop == Stop::Quit { Signal::SIGTERM } else { Signal::SIGHUP };
             self.tell(index, Half::Log, log_signal);
@@ -673,7 +718,11 @@ impl Scanner {
     }
 
     /// Forgets inactive entries whose supervisors have all stopped, closing their log pipe.
+    /// Only entries a scan or a stop made inactive can go, so most turns have nothing to do.
     fn tidy(&mut self) {
+        if !self.untidy {
+            return;
+        }
         for entry in &mut self.entries {
             // An inactive service whose main side is gone: drop our write end, so the logger
             // sees EOF once the service's last writer is gone.
@@ -683,6 +732,7 @@ impl Scanner {
             }
         }
         self.entries.retain(|e| e.active || !e.all_stopped());
+        self.untidy = self.entries.iter().any(|e| !e.active);
     }
 
     /// After the loop: exec `.s6-svscan/finish`, or return 0 without one.

@@ -201,7 +201,7 @@ impl Supervisor {
 
     /// The nearest deadline, for the loop's poll timeout.
     pub fn next_deadline(&self) -> Option<Instant> {
-        [self.machine.next_deadline(), self.retry_files_at].into_iter().flatten().min()
+        crate::timing::earliest(self.machine.next_deadline(), self.retry_files_at)
     }
 
     /// Whether `pid` is this service's run or finish.

@@ -200,7 +200,7 @@ impl Machine {
     pub fn next_deadline(&self) -> Option<Instant> {
         // A restart that falls due while finish runs waits for finish, not for a timer.
         let restart = if self.state == State::Finishing { None } else { self.restart_at };
-        [restart, self.kill_at, self.finish_kill_at].into_iter().flatten().min()
+        crate::timing::earliest(crate::timing::earliest(restart, self.kill_at), self.finish_kill_at)
     }
 
     /// Applies one event; returns what the loop must do.
