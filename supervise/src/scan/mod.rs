@@ -121,6 +121,11 @@ impl Slot {
 }
 
 impl Entry {
+    /// Both sides, each with its slot (`None`: no `log/`).
+    fn halves(&self) -> [(Half, Option<&Slot>); 2] {
+        [(Half::Main, Some(&self.main)), (Half::Log, self.log.as_ref())]
+    }
+
     fn slot_mut(&mut self, half: Half) -> Option<&mut Slot> {
         match half {
             Half::Main => Some(&mut self.main),
@@ -163,8 +168,6 @@ enum Stop {
 enum Ready {
     Signals,
     Control,
-    /// Some supervisor's control FIFO, in the set.
-    ControlSet,
     SupervisorControl(usize, Half),
     Notification(usize, Half),
 }
@@ -257,7 +260,6 @@ impl Scanner {
                 match event {
                     Ready::Signals => self.on_signals(&mut todo),
                     Ready::Control => self.on_control(&mut todo),
-                    Ready::ControlSet => {}
                     Ready::SupervisorControl(index, half) => {
                         self.drive(index, half, |s| s.on_control());
                     }
@@ -289,14 +291,10 @@ impl Scanner {
             PollFd::new(self.signals.as_fd(), PollFlags::POLLIN),
             PollFd::new(self.control.as_fd(), PollFlags::POLLIN),
         ];
-        if let Some(fd) = self.controls.fd() {
-            tags.push(Ready::ControlSet);
-            fds.push(PollFd::new(fd, PollFlags::POLLIN));
-        }
         let mut deadline = self.next_rescan;
         let mut earliest = |at: Option<Instant>| deadline = timing::earliest(deadline, at);
         for (index, entry) in self.entries.iter().enumerate() {
-            for (half, slot) in [(Half::Main, Some(&entry.main)), (Half::Log, entry.log.as_ref())] {
+            for (half, slot) in entry.halves() {
                 match slot {
                     Some(Slot::Internal(supervisor)) => {
                         if !supervisor.in_set() {
@@ -314,16 +312,17 @@ impl Scanner {
                 }
             }
         }
+        // The set's fd goes last, past the tags: what it holds is asked after the poll.
+        let set = self.controls.fd();
+        if let Some(fd) = set {
+            fds.push(PollFd::new(fd, PollFlags::POLLIN));
+        }
         if poll(&mut fds, sys::poll_timeout(deadline)).is_err() {
             return (Vec::new(), deadline);
         }
-        let mut ready: Vec<Ready> = fds
-            .iter()
-            .zip(tags)
-            .filter(|(fd, _)| fd.revents().is_some_and(|r| !r.is_empty()))
-            .map(|(_, tag)| tag)
-            .collect();
-        if ready.iter().any(|tag| matches!(tag, Ready::ControlSet)) {
+        let readable = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
+        let mut ready: Vec<Ready> = fds.iter().zip(tags).filter(|(fd, _)| readable(fd)).map(|(_, tag)| tag).collect();
+        if set.is_some() && fds.last().is_some_and(readable) {
             ready.extend(self.readable_controls());
         }
         (ready, deadline)
@@ -334,7 +333,7 @@ impl Scanner {
         let readable = self.controls.readable();
         let mut ready = Vec::with_capacity(readable.len());
         for (index, entry) in self.entries.iter().enumerate() {
-            for (half, slot) in [(Half::Main, Some(&entry.main)), (Half::Log, entry.log.as_ref())] {
+            for (half, slot) in entry.halves() {
                 if let Some(Slot::Internal(supervisor)) = slot {
                     if readable.contains(&supervisor.control_fd().as_raw_fd()) {
                         ready.push(Ready::SupervisorControl(index, half));
