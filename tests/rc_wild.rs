@@ -283,7 +283,11 @@ fn a_package_set_in_two_layers_with_every_file_0644() {
     let sh_run = |body: &str| format!("#!/bin/sh\n{body}\nexec sleep 1000\n");
 
     rig.write(system.join("syslogd/type"), "longrun");
-    rig.write(system.join("syslogd/run"), &sh_run(&format!("echo syslogd >> {order}")));
+    // Three longruns wait for syslogd: it says it is ready once its line is written, since a
+    // longrun without notification-fd counts as up as soon as it is forked, before its run
+    // has written anything.
+    rig.write(system.join("syslogd/run"), &sh_run(&format!("echo syslogd >> {order}\necho >&3")));
+    rig.write(system.join("syslogd/notification-fd"), "3\n");
     rig.write(system.join("klogd/type"), "longrun\n");
     rig.write(system.join("klogd/run"), &sh_run(&format!("echo klogd >> {order}")));
     let finished = rig.mark("klogd-finish");
