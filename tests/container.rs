@@ -27,10 +27,12 @@ fn ostler<'a>(options: &[&'a str], cmd: &[&'a str]) -> Vec<&'a str> {
 /// A longrun that says `start NAME`, and on SIGTERM `stop NAME #N` and exits, N counting the
 /// stops in the container so far. Each service's lines reach the container's output through a
 /// marker process of its own, so the order of the lines there is not the order of the stops; the
-/// count, kept in /dev/shm (writable on a read-only root too), is.
+/// count, kept in /dev/shm (writable on a read-only root too), is. Its sleep is forked before
+/// the trap: a child forked after it has the shell's handler until its exec, and a TERM that
+/// comes then is lost (busybox ash), leaving a sleep that holds the stop until the grace.
 fn polite(name: &str) -> String {
     format!(
-        "#!/bin/sh\ntrap 'echo {name} >> /dev/shm/stops; echo \"stop {name} #$(grep -c . /dev/shm/stops)\"; kill $child; exit 0' TERM\nsleep 1000 &\nchild=$!\necho start {name}\nwait\n"
+        "#!/bin/sh\nsleep 1000 &\nchild=$!\ntrap 'echo {name} >> /dev/shm/stops; echo \"stop {name} #$(grep -c . /dev/shm/stops)\"; kill $child; exit 0' TERM\necho start {name}\nwait\n"
     )
 }
 
@@ -213,9 +215,10 @@ fn usr1_hup_and_winch_reach_cmd_and_it_keeps_running() {
 
 #[test]
 fn with_process_group_a_signal_reaches_the_whole_group_of_cmd() {
-    // CMD traps USR1 (a handler: its child gets the default action back) and waits for its
-    // child sleep, which dies of USR1 only if the whole group is signalled.
-    let script = "trap 'echo cmd got USR1' USR1; sleep 1000 & child=$!; echo ready; \
+    // CMD forks a sleep, then traps USR1, and waits for the sleep, which dies of USR1 only if the
+    // whole group is signalled. (Trapped first, the child could still have the shell's handler
+    // when the signal comes, before its exec resets it, and lose the signal.)
+    let script = "sleep 1000 & child=$!; trap 'echo cmd got USR1' USR1; echo ready; \
                   while kill -0 $child 2>/dev/null; do wait $child; done; echo sleep ended";
     let container = Container::start(Layer::new(), &[], &ostler(&["-g"], &["sh", "-c", script]));
     container.wait_logs("CMD ready", RUN, |out, _| out.contains("ready"));
@@ -496,7 +499,10 @@ fn ostler_ready_answers_a_probe_as_the_services_become_ready() {
 #[test]
 fn halt_inside_the_container_stops_it_with_the_code_written_to_exitcode() {
     let mut layer = Layer::new();
-    layer.longrun("a", &polite("a")).default_bundle(&["a"]);
+    // CMD halts at once, so `a` must have its trap set before CMD starts: it says it is ready
+    // after `start a` (without notification-fd it would count as up once forked).
+    let ready = polite("a").replace("echo start a\n", "echo start a\necho >&3\n");
+    layer.longrun("a", &ready).file("/etc/ostler/sv/a/notification-fd", "3\n").default_bundle(&["a"]);
     let cmd = ["sh", "-c", "echo 7 > \"$OSTLER_RUNDIR/exitcode\"; /sbin/ostler halt; exec sleep 1000"];
     let outcome = podman_run(&layer, &[], &ostler(&[], &cmd), RUN);
     assert_eq!(outcome.code, 7, "{outcome}");

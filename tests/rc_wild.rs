@@ -654,10 +654,10 @@ redirfd -a 1 {netlog} echo done
         router.join("ntpd/run"),
         &format!(
             "#!/bin/sh\n\
+             sleep 1000 3>&- &\nchild=$!\n\
              trap 'echo HUP > {ntp_signal}; kill $child; exit 0' HUP\n\
              trap 'echo TERM > {ntp_signal}; kill $child; exit 0' TERM\n\
-             echo >&3\nexec 3>&-\n\
-             sleep 1000 &\nchild=$!\nwait\n"
+             echo >&3\nexec 3>&-\nwait\n"
         ),
     );
 

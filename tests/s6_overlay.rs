@@ -383,7 +383,7 @@ fn stop_and_check(env: &[&str], cmd: &str) -> (String, String) {
 
 /// CMD that says it got TERM (counted) and exits 0.
 fn trapping_cmd() -> String {
-    format!("trap 'echo \"cmd got TERM #{COUNT}\"; exit 0' TERM; echo cmd started; sleep infinity & wait")
+    format!("sleep infinity & trap 'echo \"cmd got TERM #{COUNT}\"; exit 0' TERM; echo cmd started; wait")
 }
 
 #[test]
