@@ -208,3 +208,30 @@ fn services_get_back_the_signals_their_supervisor_was_started_ignoring() {
     assert_eq!(svc(&service, &["-wd", "-T", "5000", "-d"]), 0, "the HUP did not stop the service");
     assert_eq!(status(&service).unwrap().wstat, 7 << 8);
 }
+
+#[test]
+fn a_command_that_changes_nothing_leaves_the_status_file_as_it_is() {
+    let tree = TempTree::new("no-op-status");
+    let (trapped, alarmed) = (tree.join("trapped"), tree.join("alarmed"));
+    let script = format!(
+        "#!/bin/sh\ntrap 'touch {}' ALRM\ntouch {}\nwhile :; do sleep 0.05; done",
+        alarmed.display(),
+        trapped.display()
+    );
+    let service = tree.service("svc", &script);
+    let mut procs = Processes::new();
+    supervise(&mut procs, &tree, &service);
+    wait_until("up", LONG, || is_up(&service));
+    wait_file(&trapped);
+    let file = service.join("supervise/status");
+    let inode = || std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&file).unwrap());
+    let before = inode();
+    // `u` to a service that is up changes nothing; the `a` after it shows it was handled.
+    assert_eq!(svc(&service, &["-u", "-a"]), 0);
+    wait_file(&alarmed);
+    assert_eq!(inode(), before, "a `u` to a service already up wrote supervise/status again");
+    // A change is written (a new file renamed over the old one).
+    assert_eq!(svc(&service, &["-d"]), 0);
+    wait_status(&service, "down", |s| !s.is_up());
+    assert_ne!(inode(), before, "the down status was not written");
+}

@@ -20,7 +20,7 @@ use ostler_core::letter::Letter;
 use ostler_core::settings::Settings;
 use ostler_core::{lock, Tain};
 use rustix::fs::{Mode, OFlags};
-use state::{Action, Env, Event, Machine, Program, State, Target};
+use state::{Action, Env, Event, Machine, Program, State, Target, Tunables};
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -71,6 +71,8 @@ pub struct Supervisor {
     /// The status changed and is not written yet: written once per event, before any
     /// announcement (a listener woken by an event must read the new status).
     status_dirty: bool,
+    /// What `supervise/status` holds, as we last wrote it.
+    written_status: Option<ostler_core::Status>,
     /// `supervise/status` or `death_tally` could not be written (a full /run): when to try
     /// again. Until then what readers see is stale, so it is not left for the next change.
     retry_files_at: Option<Instant>,
@@ -136,6 +138,7 @@ impl Supervisor {
             deaths: Vec::new(),
             builtins,
             status_dirty: false,
+            written_status: None,
             retry_files_at: None,
             tally_dirty: false,
             start_untold: false,
@@ -318,29 +321,23 @@ impl Supervisor {
     /// Steps the machine with `event`, then performs its actions (which may feed back more
     /// events: the result of a spawn).
     fn handle(&mut self, event: Event) -> Outcome {
-        // The service directory's files are read once per event, as s6 re-reads them at each
-        // start and stop; the spawn and the death record below use the same reading.
-        let (settings, problems) = Settings::load(&self.dir);
-        let has_finish = settings.has_finish;
-        let mut problems = Some(problems);
+        // The service directory's files are read at most once per event, when it first needs
+        // them, as s6 re-reads them at each start and stop; the spawn and the death record
+        // below use the same reading. A command that starts and stops nothing reads none.
+        let reading = Reading::new(&self.dir);
+        let tunables = || reading.tunables();
+        let mut warned = false;
         let mut pending = vec![event];
         while let Some(event) = pending.pop() {
-            let env = Env {
-                now: Instant::now(),
-                wall: Tain::now(),
-                down_signal: settings.down_signal,
-                timeout_kill: settings.timeout_kill,
-                kill_group: settings.timeout_kill_group,
-                timeout_finish: settings.timeout_finish,
-                has_finish,
-            };
+            let env = Env { now: Instant::now(), wall: Tain::now(), tunables: &tunables };
             for action in self.machine.step(event, &env) {
-                if let Action::Spawn(_) = action {
-                    for problem in problems.take().unwrap_or_default() {
+                if let (Action::Spawn(_), false) = (action, warned) {
+                    warned = true;
+                    for problem in reading.problems() {
                         self.warn(&problem.to_string());
                     }
                 }
-                match self.perform(action, &settings) {
+                match self.perform(action, &reading) {
                     Some(Feedback::Event(next)) => pending.push(next),
                     Some(Feedback::Exit) => {
                         self.flush_status();
@@ -377,9 +374,9 @@ impl Supervisor {
         }
     }
 
-    fn perform(&mut self, action: Action, settings: &Settings) -> Option<Feedback> {
+    fn perform(&mut self, action: Action, reading: &Reading) -> Option<Feedback> {
         match action {
-            Action::Spawn(program) => return Some(Feedback::Event(self.spawn(program, settings))),
+            Action::Spawn(program) => return Some(Feedback::Event(self.spawn(program, reading.settings()))),
             Action::Signal(signal, target) => {
                 let _ = sys::signal(self.machine.pid, signal, target == Target::Group);
             }
@@ -388,7 +385,7 @@ impl Supervisor {
                 self.flush_status();
                 self.announce(bytes);
             }
-            Action::RecordDeath(wstat) => self.record_death(wstat, settings.max_death_tally),
+            Action::RecordDeath(wstat) => self.record_death(wstat, reading.settings().max_death_tally),
             Action::CreateDownFile => {
                 let path = self.dir.join("down");
                 if let Err(e) =
@@ -434,7 +431,7 @@ impl Supervisor {
                 ));
             }
             Action::EndGroup => {
-                if let (Some(group), false) = (&self.group, settings.keep_leftovers) {
+                if let (Some(group), false) = (&self.group, reading.settings().keep_leftovers) {
                     group.kill_all();
                 }
             }
@@ -590,10 +587,23 @@ impl Supervisor {
     }
 
     fn write_status(&mut self) {
+        let status = self.machine.status();
+        // A command that changes nothing (`u` to a service already up) asks for the same bytes
+        // again. s6-supervise rewrites them; no reader can tell, and the write (open, write,
+        // rename) is most of what such a wake-up costs.
+        if self.written_status == Some(status) {
+            return;
+        }
         let supervise_dir = self.dir.join("supervise");
-        match self.machine.status().write(&supervise_dir) {
-            Ok(()) => self.written(),
-            Err(e) => self.unwritten(&format!("{e}; check that the service directory is writable")),
+        match status.write(&supervise_dir) {
+            Ok(()) => {
+                self.written_status = Some(status);
+                self.written();
+            }
+            Err(e) => {
+                self.written_status = None;
+                self.unwritten(&format!("{e}; check that the service directory is writable"));
+            }
         }
     }
 
@@ -648,6 +658,42 @@ struct Planned {
     spawn: SpawnPlan,
     notification: Option<Readiness>,
     _write_end: Option<OwnedFd>,
+}
+
+/// The service directory's settings for one event, read at the first need.
+struct Reading {
+    dir: PathBuf,
+    read: std::cell::OnceCell<(Settings, Vec<ostler_core::CoreError>)>,
+}
+
+impl Reading {
+    fn new(dir: &Path) -> Reading {
+        Reading { dir: dir.to_path_buf(), read: std::cell::OnceCell::new() }
+    }
+
+    fn settings(&self) -> &Settings {
+        &self.loaded().0
+    }
+
+    /// What could not be read (each file then has its default).
+    fn problems(&self) -> &[ostler_core::CoreError] {
+        &self.loaded().1
+    }
+
+    fn tunables(&self) -> Tunables {
+        let settings = self.settings();
+        Tunables {
+            down_signal: settings.down_signal,
+            timeout_kill: settings.timeout_kill,
+            kill_group: settings.timeout_kill_group,
+            timeout_finish: settings.timeout_finish,
+            has_finish: settings.has_finish,
+        }
+    }
+
+    fn loaded(&self) -> &(Settings, Vec<ostler_core::CoreError>) {
+        self.read.get_or_init(|| Settings::load(&self.dir))
+    }
 }
 
 /// How run tells it is ready.

@@ -100,13 +100,21 @@ pub enum Action {
     Exit,
 }
 
-/// Settings and clock for one step, read by the loop from the service directory.
-#[derive(Clone, Copy, Debug)]
-pub struct Env {
+/// Clock and settings for one step.
+#[derive(Clone, Copy)]
+pub struct Env<'a> {
     /// Monotonic now, for deadlines.
     pub now: Instant,
     /// Wall-clock now, for the status stamps.
     pub wall: Tain,
+    /// The settings, read from the service directory when a step first needs them: most
+    /// commands (a `u` to a service that is up) need none.
+    pub tunables: &'a dyn Fn() -> Tunables,
+}
+
+/// What the machine takes from the service directory.
+#[derive(Clone, Copy, Debug)]
+pub struct Tunables {
     /// `down-signal`.
     pub down_signal: Signal,
     /// `timeout-kill`.
@@ -117,6 +125,12 @@ pub struct Env {
     pub timeout_finish: Option<Duration>,
     /// Whether an executable `finish` exists.
     pub has_finish: bool,
+}
+
+impl Env<'_> {
+    fn tunables(&self) -> Tunables {
+        (self.tunables)()
+    }
 }
 
 /// How the down phase after a death ended.
@@ -220,7 +234,7 @@ impl Machine {
             Event::Spawned(Program::Finish { .. }, pid) => {
                 self.state = State::Finishing;
                 self.pid = pid;
-                self.finish_kill_at = env.timeout_finish.map(|t| env.now + t);
+                self.finish_kill_at = env.tunables().timeout_finish.map(|t| env.now + t);
                 actions.extend([Action::WriteStatus, Action::Announce(b"d")]);
             }
             Event::SpawnFailed(Program::Run, errno) => {
@@ -299,7 +313,7 @@ impl Machine {
             Restart => {
                 if up {
                     actions.extend([
-                        Action::Signal(env.down_signal, Target::Process),
+                        Action::Signal(env.tunables().down_signal, Target::Process),
                         Action::Signal(Signal::SIGCONT, Target::Process),
                     ]);
                 }
@@ -325,10 +339,10 @@ impl Machine {
                 self.restart_at = None;
                 if up {
                     actions.extend([
-                        Action::Signal(env.down_signal, Target::Process),
+                        Action::Signal(env.tunables().down_signal, Target::Process),
                         Action::Signal(Signal::SIGCONT, Target::Process),
                     ]);
-                    if let Some(timeout) = env.timeout_kill {
+                    if let Some(timeout) = env.tunables().timeout_kill {
                         self.kill_at = Some(env.now + timeout);
                     }
                 }
@@ -374,7 +388,7 @@ impl Machine {
         let ready_long_enough = self.ready_at.is_some_and(|at| env.now.saturating_duration_since(at) >= READY_GRACE);
         self.restart_at = Some(if ready_long_enough { env.now } else { env.now + RESTART_PACE });
         self.ready_at = None;
-        if env.has_finish {
+        if env.tunables().has_finish {
             self.state = State::Finishing;
             actions.push(Action::Spawn(Program::Finish { wstat, pid }));
         } else {
@@ -417,7 +431,7 @@ impl Machine {
         if due(self.kill_at) {
             self.kill_at = None;
             if self.state == State::Up {
-                let target = if env.kill_group { Target::Group } else { Target::Process };
+                let target = if env.tunables().kill_group { Target::Group } else { Target::Process };
                 actions.extend([Action::Signal(Signal::SIGKILL, target), Action::Signal(Signal::SIGCONT, target)]);
             }
         }
@@ -449,16 +463,22 @@ mod tests {
     use nix::sys::signal::Signal as Sig;
     use Action::*;
 
-    fn env(now: Instant) -> Env {
-        Env {
-            now,
-            wall: Tain { secs: 1 << 62, nanos: 0 },
+    fn defaults() -> Tunables {
+        Tunables {
             down_signal: Sig::SIGTERM,
             timeout_kill: None,
             kill_group: false,
             timeout_finish: Some(Duration::from_secs(5)),
             has_finish: false,
         }
+    }
+
+    fn with_finish() -> Tunables {
+        Tunables { has_finish: true, ..defaults() }
+    }
+
+    fn env(now: Instant) -> Env<'static> {
+        Env { now, wall: Tain { secs: 1 << 62, nanos: 0 }, tunables: &defaults }
     }
 
     /// A machine that is up with run = pid 42.
@@ -501,9 +521,9 @@ mod tests {
     fn down_sends_the_down_signal_then_cont_and_arms_timeout_kill() {
         let now = Instant::now();
         let mut machine = up(now);
-        let mut e = env(now);
-        e.down_signal = Sig::SIGHUP;
-        e.timeout_kill = Some(Duration::from_millis(300));
+        let hup =
+            || Tunables { down_signal: Sig::SIGHUP, timeout_kill: Some(Duration::from_millis(300)), ..defaults() };
+        let e = Env { tunables: &hup, ..env(now) };
         assert_eq!(
             machine.step(Event::Control(Letter::Down), &e),
             [Signal(Sig::SIGHUP, Target::Process), Signal(Sig::SIGCONT, Target::Process), WriteStatus]
@@ -564,8 +584,7 @@ mod tests {
     fn finish_runs_between_death_and_down_and_125_means_permanent() {
         let now = Instant::now();
         let mut machine = up(now);
-        let mut e = env(now);
-        e.has_finish = true;
+        let e = Env { tunables: &with_finish, ..env(now) };
         let actions = machine.step(Event::RunDied(1 << 8), &e);
         assert_eq!(actions.last(), Some(&Spawn(Program::Finish { wstat: 1 << 8, pid: 42 })));
         assert_eq!(
@@ -585,8 +604,7 @@ mod tests {
     fn finish_is_killed_after_timeout_finish() {
         let now = Instant::now();
         let mut machine = up(now);
-        let mut e = env(now);
-        e.has_finish = true;
+        let e = Env { tunables: &with_finish, ..env(now) };
         machine.step(Event::RunDied(0), &e);
         machine.step(Event::Spawned(Program::Finish { wstat: 0, pid: 42 }, 43), &e);
         assert_eq!(machine.next_deadline(), Some(now + Duration::from_secs(5)), "restart waits for finish");
