@@ -96,6 +96,45 @@ fn hangup_rescans_and_prunes() {
 }
 
 #[test]
+fn once_a_pruned_service_is_forgotten_the_others_are_still_told_apart() {
+    // The scanner keys each side's timers, control FIFO and readiness pipe by its entry; a
+    // pruned entry that goes shifts those after it. Each of these then must reach its own.
+    let tree = TempTree::new("forgotten");
+    let scan = tree.dir("scan");
+    let a = tree.service("scan/a", "#!/bin/sh\nexec sleep 1000");
+    tree.service("scan/a/log", "#!/bin/sh\nexec cat > /dev/null");
+    let b = tree.service("scan/b", "#!/bin/sh\nexec sleep 1000");
+    let c = tree.service("scan/c", "#!/bin/sh\nexec sleep 1000");
+    let go = tree.join("go");
+    let d = tree.service(
+        "scan/d",
+        &format!("#!/bin/sh\nwhile [ ! -e {} ]; do sleep 0.05; done\necho >&3\nexec sleep 1000", go.display()),
+    );
+    tree.file("scan/d/notification-fd", "3\n");
+    let mut procs = Processes::new();
+    let scanner = start_scanner(&mut procs, &scan, &[], &tree.join("err"));
+    for service in [&a, &b, &c, &d] {
+        wait_until("all up", LONG, || is_up(service));
+    }
+    let moved = tree.join("moved-a");
+    std::fs::rename(&a, &moved).unwrap();
+    signal(scanner, Signal::SIGHUP);
+    wait_until("a and its logger stopped", LONG, || !supervised(&moved) && !supervised(&moved.join("log")));
+    // A control letter reaches c alone.
+    assert_eq!(cmd(Command::new(require("s6-svc")).arg("-d").arg(&c)).0, 0);
+    wait_until("c down", LONG, || !is_up(&c));
+    assert!(is_up(&b), "b went down with c");
+    // b's run, killed, comes back (a restart its supervisor times).
+    let pid = status_pid(&b);
+    signal(pid as u32, Signal::SIGKILL);
+    wait_until("b back", LONG, || is_up(&b) && status_pid(&b) != pid);
+    // d's readiness pipe is still d's.
+    std::fs::write(&go, "").unwrap();
+    wait_until("d ready", LONG, || status(&d).is_some_and(|s| s.ready));
+    assert!(!is_up(&c), "c came back up");
+}
+
+#[test]
 fn no_rescan_unless_told_but_t_rescans_periodically() {
     let tree = TempTree::new("periodic");
     let scan = tree.dir("scan");

@@ -16,6 +16,7 @@
 
 mod pipes;
 mod rescan;
+mod timers;
 mod watched;
 
 use crate::error::SuperviseError;
@@ -29,9 +30,9 @@ use nix::sys::signal::Signal;
 use nix::sys::signalfd::SignalFd;
 use ostler_core::letter::ScanLetter;
 use ostler_core::lock;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -83,11 +84,15 @@ pub fn run(options: Options) -> u8 {
 }
 
 /// Which of a pair.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 enum Half {
     Main,
     Log,
 }
+
+/// One side of an entry, by the entry's serial: unlike its index, it does not change while
+/// the entry lives.
+type Key = (u32, Half);
 
 /// One side's supervisor.
 enum Slot {
@@ -102,6 +107,10 @@ enum Slot {
 struct Entry {
     name: String,
     id: (u64, u64),
+    /// Given when added, never reused.
+    serial: u32,
+    /// Each side's deadline as last told to the timers.
+    timers: [Option<Instant>; 2],
     /// Seen in the last scan.
     active: bool,
     main: Slot,
@@ -121,9 +130,11 @@ impl Slot {
 }
 
 impl Entry {
-    /// Both sides, each with its slot (`None`: no `log/`).
-    fn halves(&self) -> [(Half, Option<&Slot>); 2] {
-        [(Half::Main, Some(&self.main)), (Half::Log, self.log.as_ref())]
+    fn slot(&self, half: Half) -> Option<&Slot> {
+        match half {
+            Half::Main => Some(&self.main),
+            Half::Log => self.log.as_ref(),
+        }
     }
 
     fn slot_mut(&mut self, half: Half) -> Option<&mut Slot> {
@@ -175,6 +186,14 @@ enum Ready {
 struct Scanner {
     options: Options,
     entries: Vec<Entry>,
+    /// Each entry's index, by serial.
+    positions: HashMap<u32, usize>,
+    next_serial: u32,
+    /// The sides' deadlines.
+    timers: timers::Timers<Key>,
+    /// The sides with fds of their own to poll: a notification fd, or a control FIFO the set
+    /// could not take.
+    polled: BTreeSet<Key>,
     signals: SignalFd,
     control: OwnedFd,
     controls: ControlSet,
@@ -231,6 +250,10 @@ impl Scanner {
         Ok(Scanner {
             options,
             entries: Vec::new(),
+            positions: HashMap::new(),
+            next_serial: 0,
+            timers: timers::Timers::new(),
+            polled: BTreeSet::new(),
             signals,
             control,
             controls: ControlSet::new(),
@@ -285,30 +308,23 @@ impl Scanner {
     /// Polls every fd we listen on until one is readable or the nearest deadline passes. The
     /// supervisors' control FIFOs are one fd: their set's. Returns what is readable, and that
     /// deadline.
-    fn wait(&self) -> (Vec<Ready>, Option<Instant>) {
+    fn wait(&mut self) -> (Vec<Ready>, Option<Instant>) {
+        let deadline = timing::earliest(self.next_rescan, self.earliest_timer());
         let mut tags = vec![Ready::Signals, Ready::Control];
         let mut fds = vec![
             PollFd::new(self.signals.as_fd(), PollFlags::POLLIN),
             PollFd::new(self.control.as_fd(), PollFlags::POLLIN),
         ];
-        let mut deadline = self.next_rescan;
-        let mut earliest = |at: Option<Instant>| deadline = timing::earliest(deadline, at);
-        for (index, entry) in self.entries.iter().enumerate() {
-            for (half, slot) in entry.halves() {
-                match slot {
-                    Some(Slot::Internal(supervisor)) => {
-                        if !supervisor.in_set() {
-                            tags.push(Ready::SupervisorControl(index, half));
-                            fds.push(PollFd::new(supervisor.control_fd(), PollFlags::POLLIN));
-                        }
-                        if let Some(fd) = supervisor.notification_fd() {
-                            tags.push(Ready::Notification(index, half));
-                            fds.push(PollFd::new(fd, PollFlags::POLLIN));
-                        }
-                        earliest(supervisor.next_deadline());
-                    }
-                    Some(Slot::Stopped(at)) if entry.active && self.stopping.is_none() => earliest(*at),
-                    _ => {}
+        for &(serial, half) in &self.polled {
+            let Some(&index) = self.positions.get(&serial) else { continue };
+            if let Some(Slot::Internal(supervisor)) = self.entries[index].slot(half) {
+                if !supervisor.in_set() {
+                    tags.push(Ready::SupervisorControl(index, half));
+                    fds.push(PollFd::new(supervisor.control_fd(), PollFlags::POLLIN));
+                }
+                if let Some(fd) = supervisor.notification_fd() {
+                    tags.push(Ready::Notification(index, half));
+                    fds.push(PollFd::new(fd, PollFlags::POLLIN));
                 }
             }
         }
@@ -332,16 +348,60 @@ impl Scanner {
     fn readable_controls(&self) -> Vec<Ready> {
         let readable = self.controls.readable();
         let mut ready = Vec::with_capacity(readable.len());
-        for (index, entry) in self.entries.iter().enumerate() {
-            for (half, slot) in entry.halves() {
-                if let Some(Slot::Internal(supervisor)) = slot {
-                    if readable.contains(&supervisor.control_fd().as_raw_fd()) {
-                        ready.push(Ready::SupervisorControl(index, half));
-                    }
-                }
+        for tag in readable {
+            let (serial, half) = watched_key(tag);
+            if let Some(&index) = self.positions.get(&serial) {
+                ready.push(Ready::SupervisorControl(index, half));
             }
         }
         ready
+    }
+
+    /// The earliest deadline of any side.
+    fn earliest_timer(&mut self) -> Option<Instant> {
+        let (positions, entries) = (&self.positions, &self.entries);
+        let live = entries.len() * 2;
+        self.timers.compact(
+            live,
+            entries.iter().flat_map(|e| {
+                [Half::Main, Half::Log].into_iter().filter_map(move |h| Some((e.timers[h as usize]?, (e.serial, h))))
+            }),
+        );
+        self.timers.earliest(|key| told(positions, entries, key))
+    }
+
+    /// Tells the timers and the poll what one side now waits for: after anything that may
+    /// have changed its supervisor, its slot, or whether its entry is active.
+    fn refresh(&mut self, index: usize, half: Half) {
+        let stopping = self.stopping.is_some();
+        let Some(entry) = self.entries.get_mut(index) else { return };
+        let (deadline, polled) = match entry.slot(half) {
+            Some(Slot::Internal(supervisor)) => {
+                (supervisor.next_deadline(), !supervisor.in_set() || supervisor.notification_fd().is_some())
+            }
+            Some(Slot::Stopped(at)) if entry.active && !stopping => (*at, false),
+            _ => (None, false),
+        };
+        let key = (entry.serial, half);
+        if entry.timers[half as usize] != deadline {
+            entry.timers[half as usize] = deadline;
+            if let Some(at) = deadline {
+                self.timers.push(at, key);
+            }
+        }
+        if polled {
+            self.polled.insert(key);
+        } else {
+            self.polled.remove(&key);
+        }
+    }
+
+    /// [`Scanner::refresh`] for every side: after a scan, a prune, a stop, a tidy.
+    fn refresh_all(&mut self) {
+        for index in 0..self.entries.len() {
+            self.refresh(index, Half::Main);
+            self.refresh(index, Half::Log);
+        }
     }
 
     fn on_signals(&mut self, todo: &mut Todo) {
@@ -419,14 +479,12 @@ impl Scanner {
                         if supervisor.on_death(pid, dead.wstat, dead.exec_failed) == Outcome::Exited {
                             *slot = Slot::after_exit(active);
                         }
-                        return;
                     }
-                    Slot::External(child) if *child == pid => {
-                        *slot = Slot::after_exit(active);
-                        return;
-                    }
-                    _ => {}
+                    Slot::External(child) if *child == pid => *slot = Slot::after_exit(active),
+                    _ => continue,
                 }
+                self.refresh(index, half);
+                return;
             }
         }
     }
@@ -443,28 +501,29 @@ impl Scanner {
                 }
             }
         }
+        self.refresh(index, half);
     }
 
     fn fire_deadlines(&mut self, now: Instant) {
-        for index in 0..self.entries.len() {
-            for half in [Half::Main, Half::Log] {
-                let due = {
-                    let entry = &self.entries[index];
-                    match if half == Half::Main { Some(&entry.main) } else { entry.log.as_ref() } {
-                        Some(Slot::Internal(s)) => s.next_deadline().is_some_and(|at| at <= now),
-                        Some(Slot::Stopped(Some(at))) => *at <= now && entry.active && self.stopping.is_none(),
-                        _ => false,
-                    }
-                };
-                if !due {
-                    continue;
-                }
-                if matches!(self.entries[index].slot_mut(half), Some(Slot::Stopped(_))) {
-                    self.start_half(index, half);
-                } else {
-                    self.drive(index, half, |s| s.on_deadline(now));
-                }
+        let (positions, entries) = (&self.positions, &self.entries);
+        let due = self.timers.due(now, |key| told(positions, entries, key));
+        for (serial, half) in due {
+            let Some(&index) = self.positions.get(&serial) else { continue };
+            // Taken out of the timers: told again below, whatever happens.
+            self.entries[index].timers[half as usize] = None;
+            // What the timers said, checked against the side itself.
+            let entry = &self.entries[index];
+            let (restart, deadline) = match entry.slot(half) {
+                Some(Slot::Internal(s)) => (false, s.next_deadline().is_some_and(|at| at <= now)),
+                Some(Slot::Stopped(Some(at))) => (*at <= now && entry.active && self.stopping.is_none(), false),
+                _ => (false, false),
+            };
+            if restart {
+                self.start_half(index, half);
+            } else if deadline {
+                self.drive(index, half, |s| s.on_deadline(now));
             }
+            self.refresh(index, half);
         }
     }
 
@@ -535,6 +594,8 @@ impl Scanner {
             self.add(service);
             active += self.entries.len() - before;
         }
+        // Entries gone from the directory no longer restart their supervisors.
+        self.refresh_all();
     }
 
     fn add(&mut self, service: rescan::Found) {
@@ -554,9 +615,14 @@ impl Scanner {
             None
         };
         let Some(pipes) = self.named_pipes(&service.name) else { return };
+        let serial = self.next_serial;
+        self.next_serial = self.next_serial.wrapping_add(1);
+        self.positions.insert(serial, self.entries.len());
         self.entries.push(Entry {
             name: service.name,
             id: service.id,
+            serial,
+            timers: [None, None],
             active: true,
             main: Slot::Stopped(None),
             log: logged.then_some(Slot::Stopped(None)),
@@ -608,6 +674,7 @@ impl Scanner {
     /// Starts the supervisor of one side of an entry.
     fn start_half(&mut self, index: usize, half: Half) {
         let entry = &mut self.entries[index];
+        let serial = entry.serial;
         let (name, stdio) = match half {
             Half::Main => {
                 let stdin = entry.pipes.stdin.as_ref().map(|p| p.read.clone());
@@ -633,7 +700,7 @@ impl Scanner {
                 self.options.builtins,
                 &self.cgroups,
             ) {
-                Ok(supervisor) => Slot::Internal(self.controls.watch(supervisor)),
+                Ok(supervisor) => Slot::Internal(self.controls.watch(supervisor, watch_tag((serial, half)))),
                 Err(e) => {
                     say!("{PROGRAM}: warning: unable to supervise {name}: {e}; trying again in a second");
                     Slot::Stopped(Some(Instant::now() + SUPERVISOR_RESPAWN))
@@ -653,6 +720,7 @@ impl Scanner {
         if let Some(target) = self.entries[index].slot_mut(half) {
             *target = slot;
         }
+        self.refresh(index, half);
     }
 
     /// Stops the supervisors of inactive entries.
@@ -714,6 +782,7 @@ impl Scanner {
             }
             Slot::Stopped(at) => *at = None,
         }
+        self.refresh(index, half);
     }
 
     /// Forgets inactive entries whose supervisors have all stopped, closing their log pipe.
@@ -730,7 +799,13 @@ impl Scanner {
                 entry.pipes = pipes::Held::default();
             }
         }
+        let before = self.entries.len();
         self.entries.retain(|e| e.active || !e.all_stopped());
+        if self.entries.len() != before {
+            self.positions = self.entries.iter().enumerate().map(|(index, e)| (e.serial, index)).collect();
+            let positions = &self.positions;
+            self.polled.retain(|(serial, _)| positions.contains_key(serial));
+        }
         self.untidy = self.entries.iter().any(|e| !e.active);
     }
 
@@ -745,6 +820,20 @@ impl Scanner {
             }
         }
     }
+}
+
+/// The deadline last told to the timers for `key`'s side (`None` once its entry is gone).
+fn told(positions: &HashMap<u32, usize>, entries: &[Entry], (serial, half): Key) -> Option<Instant> {
+    entries[*positions.get(&serial)?].timers[half as usize]
+}
+
+/// The tag a side's control FIFO carries in the set, and back.
+fn watch_tag((serial, half): Key) -> u64 {
+    u64::from(serial) << 1 | half as u64
+}
+
+fn watched_key(tag: u64) -> Key {
+    ((tag >> 1) as u32, if tag & 1 == 0 { Half::Main } else { Half::Log })
 }
 
 /// Spawns `PROGRAM NAME` in the scan directory with the pipe ends as its stdin/stdout.

@@ -9,7 +9,7 @@
 
 use crate::supervisor::Supervisor;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::rc::Rc;
 
 /// Most control FIFOs taken from the set per wake-up; the rest stay readable for the next.
@@ -31,20 +31,20 @@ impl ControlSet {
         self.epoll.as_ref().map(|epoll| epoll.0.as_fd())
     }
 
-    /// The control FIFOs readable now, by fd number. Never blocks.
-    pub fn readable(&self) -> Vec<RawFd> {
+    /// The control FIFOs readable now, by the tag each was watched with. Never blocks.
+    pub fn readable(&self) -> Vec<u64> {
         let Some(epoll) = &self.epoll else { return Vec::new() };
         let mut events = [EpollEvent::empty(); EVENTS_PER_WAKE];
         match epoll.wait(&mut events, EpollTimeout::ZERO) {
-            Ok(n) => events[..n].iter().map(|e| e.data() as RawFd).collect(),
+            Ok(n) => events[..n].iter().map(EpollEvent::data).collect(),
             Err(_) => Vec::new(),
         }
     }
 
-    /// Puts `supervisor`'s control FIFO in the set, for as long as the result lives.
-    pub fn watch(&self, supervisor: Supervisor) -> Watched {
-        let fd = supervisor.control_fd().as_raw_fd();
-        let event = EpollEvent::new(EpollFlags::EPOLLIN, fd as u64);
+    /// Puts `supervisor`'s control FIFO in the set under `tag`, for as long as the result
+    /// lives.
+    pub fn watch(&self, supervisor: Supervisor, tag: u64) -> Watched {
+        let event = EpollEvent::new(EpollFlags::EPOLLIN, tag);
         // A full set (max_user_watches) only costs this one its place: it is polled alone.
         let epoll = self.epoll.as_ref().filter(|epoll| epoll.add(supervisor.control_fd(), event).is_ok()).cloned();
         Watched { supervisor: Box::new(supervisor), epoll }
