@@ -53,12 +53,18 @@ pub fn handled_signals() -> SigSet {
 }
 
 /// Blocks the handled signals and returns a non-blocking signalfd for them. SIGPIPE is ignored
-/// (a dead reader must never kill a supervisor); children get it back by [`spawn`].
+/// (a dead reader must never kill a supervisor); children get it back by [`spawn`]. SIGCHLD
+/// comes for deaths only: a child stopped or continued (`svc -p`, `svc -c`) is nothing to
+/// reap, and with a thousand children each waitpid that finds nothing still walks them all.
 pub fn signal_fd() -> nix::Result<SignalFd> {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler};
     let set = handled_signals();
     set.thread_block()?;
     // SAFETY: SIG_IGN is a valid disposition and installs no handler code.
-    unsafe { nix::sys::signal::signal(Signal::SIGPIPE, nix::sys::signal::SigHandler::SigIgn) }?;
+    unsafe { nix::sys::signal::signal(Signal::SIGPIPE, SigHandler::SigIgn) }?;
+    // SAFETY: SIG_DFL installs no handler code; SA_NOCLDSTOP only filters what is sent (an
+    // exec resets the flags, so the services do not inherit it).
+    unsafe { sigaction(Signal::SIGCHLD, &SigAction::new(SigHandler::SigDfl, SaFlags::SA_NOCLDSTOP, SigSet::empty())) }?;
     SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
 }
 
