@@ -280,6 +280,7 @@ pub fn wait_scanner(scan_dir: &Path) {
     let control = scan_dir.join(".s6-svscan/control");
     wait_until(&format!("a scanner to read {}", control.display()), DEADLINE, || has_reader(&control));
 }
+
 /// Runs a command to completion and returns its output.
 pub fn run<I, S>(program: impl AsRef<OsStr>, args: I) -> Output
 where

@@ -84,7 +84,7 @@ pub fn run(options: Options) -> u8 {
 }
 
 /// Which of a pair.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Half {
     Main,
     Log,
@@ -509,21 +509,14 @@ impl Scanner {
         let due = self.timers.due(now, |key| told(positions, entries, key));
         for (serial, half) in due {
             let Some(&index) = self.positions.get(&serial) else { continue };
-            // Taken out of the timers: told again below, whatever happens.
+            // Taken out of the timers: both ways below tell them again. A current deadline is
+            // one `refresh` found, and it runs after every change to the side or its entry.
             self.entries[index].timers[half as usize] = None;
-            // What the timers said, checked against the side itself.
-            let entry = &self.entries[index];
-            let (restart, deadline) = match entry.slot(half) {
-                Some(Slot::Internal(s)) => (false, s.next_deadline().is_some_and(|at| at <= now)),
-                Some(Slot::Stopped(Some(at))) => (*at <= now && entry.active && self.stopping.is_none(), false),
-                _ => (false, false),
-            };
-            if restart {
-                self.start_half(index, half);
-            } else if deadline {
-                self.drive(index, half, |s| s.on_deadline(now));
+            match self.entries[index].slot(half) {
+                Some(Slot::Stopped(Some(_))) => self.start_half(index, half),
+                Some(Slot::Internal(_)) => self.drive(index, half, |s| s.on_deadline(now)),
+                _ => {}
             }
-            self.refresh(index, half);
         }
     }
 
